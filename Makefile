@@ -1,0 +1,33 @@
+# One entry point for a newcomer: `make demo` and `make test` create .venv themselves.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test lint bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,layers,demo]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python django_demo/manage.py migrate --noinput
+	$(BIN)/asgid -b 127.0.0.1 -p 8000 --app-dir django_demo demo.asgi:application
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check server channel_layers tests
+	$(BIN)/mypy server/asgid channel_layers/asgid_layers
+
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info server/*.egg-info

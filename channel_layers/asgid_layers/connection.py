@@ -1,0 +1,122 @@
+"""Connection pools per host (URL, address, Sentinel, Cluster), per event loop, and closing.
+
+Two clients per host and loop: ``command`` for short commands (redis-py's
+default socket timeout applies) and ``blocking`` for blocking pops, whose socket
+timeout is longer than the block time. redis-py 8's 5 s socket timeout equals
+channels_redis' 5 s pop and killed idle receives (channels_redis#422).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
+from redis.asyncio.connection import ConnectionPool
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff
+
+from .config import HostSpec
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a blocking pop waits server-side before returning empty.
+BLOCK_S = 2
+# Socket timeout of blocking clients: the block time plus slack for a slow network.
+_BLOCKING_SOCKET_TIMEOUT_S = BLOCK_S + 10
+# Large on purpose: concurrency is bounded by callers, and redis-py 8's default
+# cap of 100 made >100 concurrent receives fail in channels_redis.
+_MAX_CONNECTIONS = 10_000
+
+
+def _defaults() -> dict[str, Any]:
+    # redis-py 8 retries 10 times with up to 1 s backoff; a few quick retries bound
+    # the time until "Redis is down" surfaces as ConnectionError.
+    return {
+        "socket_connect_timeout": 2,
+        "retry": Retry(ExponentialBackoff(cap=0.25, base=0.02), 3),
+        "decode_responses": False,
+    }
+
+
+@dataclass
+class HostClients:
+    """The clients of one host for one event loop."""
+
+    label: str
+    command: Any
+    blocking: Any
+    extra: list[Any] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for client in (self.command, self.blocking, *self.extra):
+            try:
+                if isinstance(client, RedisCluster):
+                    await client.aclose()
+                else:
+                    await client.aclose(close_connection_pool=True)
+            except Exception:  # closing must go on for the others
+                logger.debug("error closing %s client", self.label, exc_info=True)
+
+
+def open_host(spec: HostSpec) -> HostClients:
+    """Create (lazily connecting) clients for a plain or Sentinel host."""
+    if spec.master_name:
+        return _open_sentinel(spec)
+    clients = [_plain(spec, blocking=flag) for flag in (False, True)]
+    return HostClients(spec.label, clients[0], clients[1])
+
+
+def _plain(spec: HostSpec, *, blocking: bool) -> Redis:
+    kwargs = {**_defaults(), **spec.kwargs, "max_connections": _MAX_CONNECTIONS}
+    if blocking:
+        kwargs["socket_timeout"] = _BLOCKING_SOCKET_TIMEOUT_S
+    if spec.url:
+        pool = ConnectionPool.from_url(spec.url, **kwargs)
+    else:
+        assert spec.address is not None
+        pool = ConnectionPool(host=spec.address[0], port=spec.address[1], **kwargs)
+    return Redis(connection_pool=pool)
+
+
+def _open_sentinel(spec: HostSpec) -> HostClients:
+    assert spec.master_name is not None
+    kwargs = {**_defaults(), **spec.kwargs}
+    sentinel_kwargs = {"socket_connect_timeout": 2, **spec.sentinel_kwargs}
+    sentinel = Sentinel(list(spec.sentinels), sentinel_kwargs=sentinel_kwargs, **kwargs)
+    command = sentinel.master_for(spec.master_name, max_connections=_MAX_CONNECTIONS)
+    blocking = sentinel.master_for(
+        spec.master_name,
+        max_connections=_MAX_CONNECTIONS,
+        socket_timeout=_BLOCKING_SOCKET_TIMEOUT_S,
+    )
+    return HostClients(spec.label, command, blocking, extra=list(sentinel.sentinels))
+
+
+def open_cluster(specs: tuple[HostSpec, ...]) -> HostClients:
+    """One Cluster client pair from the startup nodes listed in ``hosts``."""
+    first = specs[0]
+    kwargs = {**_defaults(), **first.kwargs}
+    nodes = []
+    for spec in specs:
+        if spec.url:
+            url = spec.url.replace("+cluster", "", 1)
+            return _cluster_from_url(url, kwargs, first.label)
+        assert spec.address is not None
+        nodes.append(ClusterNode(spec.address[0], spec.address[1]))
+    command = RedisCluster(startup_nodes=nodes, **kwargs)
+    blocking = RedisCluster(
+        startup_nodes=nodes, **{**kwargs, "socket_timeout": _BLOCKING_SOCKET_TIMEOUT_S}
+    )
+    return HostClients(first.label, command, blocking)
+
+
+def _cluster_from_url(url: str, kwargs: dict[str, Any], label: str) -> HostClients:
+    command = RedisCluster.from_url(url, **kwargs)
+    blocking = RedisCluster.from_url(
+        url, **{**kwargs, "socket_timeout": _BLOCKING_SOCKET_TIMEOUT_S}
+    )
+    return HostClients(label, command, blocking)

@@ -1,0 +1,314 @@
+"""``RedisChannelLayer``: the Channels API, orchestration only.
+
+State that holds sockets or tasks lives in a :class:`_LoopState` per event loop
+(a weak mapping keyed by the loop), so ``async_to_sync`` from sync code, which
+runs each call in a fresh loop, never touches a connection of a closed loop
+(channels_redis#312, #332). Each loop state is closed by an async generator
+finalizer when its loop shuts down (``asyncio.run`` and asgiref call
+``shutdown_asyncgens``), or by :meth:`RedisChannelLayer.close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import secrets
+import time
+import uuid
+import weakref
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
+from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
+
+from .config import LayerConfig, parse_config
+from .connection import HostClients, open_cluster, open_host
+from .keys import ShardKeys, local_part, non_local_name, scan_pattern
+from .receive_buffer import LayerStats, LocalReader, NamedFetcher
+from .scripts import Scripts, load_sources
+from .serializers import Serializer
+from .sharding import HashRing
+
+logger = logging.getLogger(__name__)
+R = TypeVar("R")
+
+_FULL_WARNING_INTERVAL_S = 10.0
+
+
+class RedisUnavailable(RedisConnectionError, ConnectionError):
+    """Redis could not be reached; both redis-py's and the builtin ConnectionError."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    keys: ShardKeys
+    clients: HostClients
+    scripts: Scripts
+
+
+class _LoopState:
+    """Clients, readers and fetchers of one layer in one event loop."""
+
+    def __init__(self, config: LayerConfig, sources: dict[str, str]) -> None:
+        self.token = uuid.uuid4().hex
+        if config.cluster:
+            clients = open_cluster(config.hosts)
+            self.hosts = [clients]
+            scripts = Scripts(clients.command, sources)
+            tags = [f"s{i}" for i in range(config.cluster_shards)]
+            shards = [Shard(ShardKeys(config.prefix, t), clients, scripts) for t in tags]
+        else:
+            self.hosts = [open_host(spec) for spec in config.hosts]
+            tags = [hashlib.sha1(h.label.encode()).hexdigest()[:8] for h in self.hosts]
+            shards = [
+                Shard(ShardKeys(config.prefix, t), h, Scripts(h.command, sources))
+                for t, h in zip(tags, self.hosts, strict=True)
+            ]
+        self.ring = HashRing(shards, tags)
+        self.readers: dict[str, LocalReader] = {}
+        self.fetchers: dict[str, NamedFetcher] = {}
+        self.finalizer: AsyncGenerator[None, None] | None = None
+
+    async def aclose(self) -> None:
+        for worker in (*self.fetchers.values(), *self.readers.values()):
+            await worker.aclose()
+        self.fetchers.clear()
+        self.readers.clear()
+        for host in self.hosts:
+            await host.aclose()
+
+
+async def _close_with_loop(state: _LoopState) -> AsyncGenerator[None, None]:
+    # Suspended at its yield for the loop's whole life; the loop's
+    # shutdown_asyncgens() resumes it into the finally block.
+    try:
+        yield
+    finally:
+        await state.aclose()
+
+
+class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
+    """Redis channel layer; ``CONFIG`` keys as channels_redis (see docs/channel-layer.md)."""
+
+    extensions = ["groups", "flush"]
+
+    def __init__(self, **config: Any) -> None:
+        cfg = parse_config(config)
+        super().__init__(expiry=cfg.expiry, capacity=cfg.capacity)
+        self.config = cfg
+        self.group_expiry = cfg.group_expiry
+        self.channel_capacity = self.compile_capacities(cfg.channel_capacity)
+        self._serializer = Serializer(
+            fmt=cfg.serializer_format,
+            symmetric_encryption_keys=cfg.symmetric_encryption_keys or None,
+            random_prefix_length=cfg.random_prefix_length,
+        )
+        self._sources = load_sources()
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._stats = LayerStats()
+        self._last_full_warning: dict[str, float] = {}
+
+    # -- per-loop state -------------------------------------------------
+
+    async def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None:
+            state = self._states[loop] = _LoopState(self.config, self._sources)
+            state.finalizer = _close_with_loop(state)
+            await state.finalizer.__anext__()
+        return state
+
+    async def _call(self, shard: Shard, what: Callable[[], Awaitable[R]]) -> R:
+        try:
+            return await what()
+        except (RedisConnectionError, RedisTimeout, OSError) as exc:
+            raise RedisUnavailable(f"Redis at {shard.clients.label} unavailable: {exc}") from exc
+
+    # -- Channels API -----------------------------------------------------
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        state = await self._state()
+        return f"{prefix}.{state.token}!{secrets.token_hex(8)}"
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        self.require_valid_channel_name(channel)
+        if not isinstance(message, dict):
+            raise TypeError(f"message must be a dict, got {type(message).__name__}")
+        state = await self._state()
+        shard = state.ring.for_channel(channel)
+        local = local_part(channel)
+        element = local.encode() + b"\0" + self._serializer.dumps(message)
+        keys = [shard.keys.queue(channel), shard.keys.counts(channel)]
+        args: list[Any] = [local, self.get_capacity(channel), math.ceil(self.expiry), element]
+        owner, carrier = await self._settle_releases(state, keep=shard)
+        pending = carrier.take_release() if carrier is not None else {}
+        if pending:
+            keys.append(shard.keys.counts(owner))
+            args += [x for name, count in pending.items() for x in (name, count)]
+        try:
+            queued = await self._call(shard, lambda: shard.scripts.run("send", keys, args))
+        except BaseException:
+            if carrier is not None and pending:
+                carrier.give_back(pending)
+            raise
+        if not queued:
+            self._stats.over_capacity += 1
+            raise ChannelFull(channel)
+        self._stats.sent += 1
+
+    async def _settle_releases(
+        self, state: _LoopState, keep: Shard | None
+    ) -> tuple[str, LocalReader | None]:
+        """Flush consumed-capacity releases before a write so the write sees them,
+        except one reader's that a send to ``keep`` carries in its own round trip."""
+        carrier: tuple[str, LocalReader | None] = ("", None)
+        waits = []
+        for owner, reader in state.readers.items():
+            if carrier[1] is None and keep is not None and state.ring.for_channel(owner) is keep:
+                carrier = (owner, reader)
+            else:
+                waits.append(reader.settle())
+        if waits:
+            await asyncio.gather(*waits)
+        return carrier
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        self.require_valid_channel_name(channel)
+        state = await self._state()
+        while True:
+            if "!" in channel:
+                payload = await self._reader(state, channel).receive(local_part(channel))
+            else:
+                payload = await self._fetcher(state, channel).receive()
+            if time.time() - Serializer.sent_at(payload) <= self.expiry:
+                break
+            self._stats.expired += 1
+        self._stats.received += 1
+        # Deserialized per receiver: group members never share one dict.
+        return self._serializer.loads(payload)
+
+    def _reader(self, state: _LoopState, channel: str) -> LocalReader:
+        owner = non_local_name(channel)
+        reader = state.readers.get(owner)
+        if reader is None:
+            shard = state.ring.for_channel(owner)
+            counts = shard.keys.counts(owner)
+
+            async def release(pending: dict[str, int]) -> None:
+                args = [x for name, n in pending.items() for x in (name, n)]
+                await shard.scripts.run("release", [counts], args)
+
+            reader = state.readers[owner] = LocalReader(
+                client=shard.clients.blocking,
+                queue=shard.keys.queue(owner),
+                release=release,
+                stats=self._stats,
+                idle_s=max(self.expiry, 1.0),
+            )
+        return reader
+
+    def _fetcher(self, state: _LoopState, channel: str) -> NamedFetcher:
+        fetcher = state.fetchers.get(channel)
+        if fetcher is None:
+            shard = state.ring.for_channel(channel)
+            fetcher = state.fetchers[channel] = NamedFetcher(
+                client=shard.clients.blocking, queue=shard.keys.queue(channel), stats=self._stats
+            )
+        return fetcher
+
+    # -- groups -----------------------------------------------------------
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        state = await self._state()
+        shard = state.ring.for_channel(channel)
+        keys = [shard.keys.group(group), shard.keys.group_capacity(group)]
+        args = [channel, time.time(), self.group_expiry, self.get_capacity(channel)]
+        await self._call(shard, lambda: shard.scripts.run("group_add", keys, args))
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        state = await self._state()
+        shard = state.ring.for_channel(channel)
+        keys = [shard.keys.group(group), shard.keys.group_capacity(group)]
+        await self._call(shard, lambda: shard.scripts.run("group_discard", keys, [channel]))
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """One script call per shard, all shards in parallel, whatever the group size."""
+        self.require_valid_group_name(group)
+        state = await self._state()
+        await self._settle_releases(state, keep=None)
+        payload = self._serializer.dumps(message)
+        now = time.time()
+
+        def call(shard: Shard) -> Awaitable[list[int]]:
+            keys = [shard.keys.group(group), shard.keys.group_capacity(group)]
+            args = [shard.keys.base, now, self.group_expiry, math.ceil(self.expiry)]
+            args += [self.capacity, payload]
+            return self._call(shard, lambda: shard.scripts.run("group_send", keys, args))
+
+        results = await asyncio.gather(*(call(s) for s in state.ring.shards))
+        delivered = sum(int(r[0]) for r in results)
+        full = sum(int(r[1]) for r in results)
+        self._stats.group_sends += 1
+        self._stats.group_deliveries += delivered
+        if full:
+            self._stats.over_capacity += full
+            self._warn_full(group, full)
+
+    def _warn_full(self, group: str, count: int) -> None:
+        now = time.monotonic()
+        if now - self._last_full_warning.get(group, -math.inf) < _FULL_WARNING_INTERVAL_S:
+            return
+        if len(self._last_full_warning) > 1000:
+            self._last_full_warning.clear()
+        self._last_full_warning[group] = now
+        logger.warning(
+            "group_send to %r skipped %d member channel(s) over capacity "
+            "(further warnings for this group suppressed for %.0fs)",
+            group,
+            count,
+            _FULL_WARNING_INTERVAL_S,
+        )
+
+    # -- flush, close, stats ----------------------------------------------
+
+    async def flush(self) -> None:
+        state = await self._state()
+        for worker in (*state.fetchers.values(), *state.readers.values()):
+            await worker.aclose()
+        state.fetchers.clear()
+        state.readers.clear()
+        pattern = scan_pattern(self.config.prefix)
+        for host in state.hosts:
+            client = host.command
+            keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
+            for key in keys:
+                await client.unlink(key)
+
+    async def close(self) -> None:
+        """Stop this loop's readers and close its connections."""
+        loop = asyncio.get_running_loop()
+        state = self._states.pop(loop, None)
+        if state is not None and state.finalizer is not None:
+            await state.finalizer.aclose()  # runs state.aclose()
+
+    close_pools = close
+
+    def stats(self) -> dict[str, int]:
+        """Counters since start; ``buffered`` is the current in-process backlog."""
+        result = self._stats.as_dict()
+        result["buffered"] = sum(
+            r.buffered() for s in list(self._states.values()) for r in s.readers.values()
+        ) + sum(len(f.buffer.items) for s in list(self._states.values()) for f in s.fetchers.values())
+        return result

@@ -1,0 +1,67 @@
+"""Every Redis key name used by the layer is built here, nowhere else.
+
+Layout (``T`` is the shard tag, braces make it a Redis Cluster hash tag so all
+keys of one shard share one slot and multi-key scripts stay legal):
+
+* ``{prefix:T}:q:<name>``  list of queued elements of a named channel, or of a
+  whole process when ``<name>`` is a process-local prefix (``specific.x!``).
+* ``{prefix:T}:n:<name>``  hash ``local part -> count`` of messages a process-local
+  channel holds (in Redis or in the owner's buffer); capacity is checked on it.
+* ``{prefix:T}:g:<group>`` sorted set ``channel -> join time`` of the members whose
+  channel lives on shard T.
+* ``{prefix:T}:c:<group>`` hash ``channel -> capacity`` for those members.
+
+The Lua scripts receive ``base(...)`` and append the same ``q:``/``n:`` suffixes,
+so the suffixes are exported as constants and documented in the scripts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+QUEUE = "q:"
+COUNTS = "n:"
+GROUP = "g:"
+GROUP_CAPACITY = "c:"
+
+
+def non_local_name(channel: str) -> str:
+    """The part of a channel name that routes it: up to and including ``!``."""
+    bang = channel.find("!")
+    return channel if bang < 0 else channel[: bang + 1]
+
+
+def local_part(channel: str) -> str:
+    """The part after ``!`` of a process-local channel, ``""`` for named ones."""
+    bang = channel.find("!")
+    return "" if bang < 0 else channel[bang + 1 :]
+
+
+@dataclass(frozen=True)
+class ShardKeys:
+    """Key builder for one shard (one host, or one hash tag in a cluster)."""
+
+    prefix: str
+    tag: str
+
+    @property
+    def base(self) -> str:
+        return f"{{{self.prefix}:{self.tag}}}:"
+
+    def queue(self, channel: str) -> str:
+        return self.base + QUEUE + non_local_name(channel)
+
+    def counts(self, channel: str) -> str:
+        return self.base + COUNTS + non_local_name(channel)
+
+    def group(self, group: str) -> str:
+        return self.base + GROUP + group
+
+    def group_capacity(self, group: str) -> str:
+        return self.base + GROUP_CAPACITY + group
+
+
+def scan_pattern(prefix: str) -> str:
+    """Glob matching every key of a layer with this prefix (used by ``flush``)."""
+    escaped = "".join("\\" + c if c in "*?[]\\" else c for c in prefix)
+    return f"{{{escaped}:*"

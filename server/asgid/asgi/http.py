@@ -1,0 +1,283 @@
+"""``HTTPCycle``: one request's ASGI ``receive``/``send``, whatever the HTTP version.
+
+Theory of operation: the wire protocol creates a cycle per request (HTTP/1.1) or per
+stream (HTTP/2) and feeds it request body chunks; the app pulls them with ``receive()``,
+and every chunk it takes is reported back (``body_consumed``) so the wire can resume
+reading or open its flow-control window: memory stays bounded by what the app has not
+yet taken. The app's ``send()`` messages are validated against the state table below and
+turned into neutral response events for the wire.
+
+    AWAITING_START --start--> STARTED --body(more)--> STREAMING --body(last)--> DONE
+                                  |                        |
+                                  +--body(last)------------+--(trailers)--> TRAILERS --> DONE
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import re
+from collections.abc import Awaitable, Iterable
+from typing import Any, Protocol
+
+from asgid.errors import ProtocolError, UnexpectedMessage
+from asgid.protocols.events import Body, Headers, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.types import Message, Scope
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
+_BAD_VALUE = re.compile(rb"[\x00\r\n]").search
+
+
+class ClientDisconnected(OSError):
+    """Raised by ``send()`` once the client is gone (ASGI spec 2.4 asks for an OSError)."""
+
+
+class HTTPWire(Protocol):
+    """What a wire protocol offers a cycle."""
+
+    def send_event(self, event: ResponseEvent) -> None: ...
+
+    def body_consumed(self, stream_id: int, nbytes: int) -> None: ...
+
+    def writable(self, stream_id: int) -> Awaitable[None] | None:
+        """None when the stream may be written now, else something to await first."""
+
+
+class CycleState(enum.Enum):
+    AWAITING_START = "awaiting http.response.start"
+    STARTED = "response started, no body sent"
+    STREAMING = "streaming the response body"
+    TRAILERS = "awaiting http.response.trailers"
+    DONE = "response complete"
+
+
+def validate_headers(raw: Iterable[Any]) -> Headers:
+    """Response headers as a list of byte pairs; anything that could split a header is refused."""
+    headers: Headers = []
+    for item in raw:
+        try:
+            name, value = item
+        except (TypeError, ValueError):
+            raise ProtocolError(f"a header must be a (name, value) pair, got {item!r}") from None
+        if type(name) is not bytes or type(value) is not bytes:
+            if not isinstance(name, bytes) or not isinstance(value, bytes):
+                raise ProtocolError(f"header name and value must be bytes, got {item!r}")
+            name, value = bytes(name), bytes(value)
+        if _TOKEN(name) is None or _BAD_VALUE(value) is not None:
+            raise ProtocolError(f"invalid characters in response header {item!r}")
+        headers.append((name, value))
+    return headers
+
+
+class HTTPCycle:
+    """The ASGI side of one HTTP request/response exchange."""
+
+    __slots__ = (
+        "scope",
+        "stream_id",
+        "state",
+        "_wire",
+        "_loop",
+        "_body",
+        "_buffered",
+        "_body_complete",
+        "_final_delivered",
+        "_disconnected",
+        "_waiter",
+        "_status",
+        "_headers",
+        "_trailers",
+        "_pending_trailers",
+    )
+
+    def __init__(
+        self, scope: Scope, wire: HTTPWire, stream_id: int, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.scope = scope
+        self.stream_id = stream_id
+        self.state = CycleState.AWAITING_START
+        self._wire = wire
+        self._loop = loop
+        # request body, fed by the wire and drained by receive()
+        self._body: list[bytes] = []
+        self._buffered = 0
+        self._body_complete = False
+        self._final_delivered = False
+        self._disconnected = False
+        self._waiter: asyncio.Future[None] | None = None
+        # response head held back until the first body chunk, so both go out in one write
+        self._status = 0
+        self._headers: Headers = []
+        self._trailers = False
+        self._pending_trailers: Headers = []
+
+    # -- fed by the wire -------------------------------------------------------------------
+    @property
+    def buffered_bytes(self) -> int:
+        return self._buffered
+
+    @property
+    def response_started(self) -> bool:
+        return self.state is not CycleState.AWAITING_START
+
+    @property
+    def response_complete(self) -> bool:
+        return self.state is CycleState.DONE
+
+    @property
+    def disconnected(self) -> bool:
+        return self._disconnected
+
+    def feed_body(self, data: bytes) -> None:
+        if data:
+            self._body.append(data)
+            self._buffered += len(data)
+            self._wake()
+
+    def feed_end(self) -> None:
+        self._body_complete = True
+        self._wake()
+
+    def disconnect(self) -> None:
+        self._disconnected = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        waiter = self._waiter = self._loop.create_future()
+        await waiter
+
+    # -- ASGI receive ------------------------------------------------------------------------
+    async def receive(self) -> Message:
+        while not self._disconnected:
+            if self._body or (self._body_complete and not self._final_delivered):
+                return self._take_body()
+            if self._final_delivered or self.state is CycleState.DONE:
+                # Nothing left to read: the next event this request can have is its end.
+                await self._wait()
+                continue
+            self._wire.body_consumed(self.stream_id, 0)
+            await self._wait()
+        return {"type": "http.disconnect"}
+
+    def _take_body(self) -> Message:
+        body = self._body
+        data = body[0] if len(body) == 1 else b"".join(body)
+        nbytes = self._buffered
+        self._body = []
+        self._buffered = 0
+        more = not self._body_complete
+        if not more:
+            self._final_delivered = True
+        if nbytes:
+            self._wire.body_consumed(self.stream_id, nbytes)
+        return {"type": "http.request", "body": data, "more_body": more}
+
+    # -- ASGI send ---------------------------------------------------------------------------
+    async def send(self, message: Message) -> None:
+        try:
+            kind = message["type"]
+        except (KeyError, TypeError):
+            raise ProtocolError(f"an ASGI message must be a dict with a 'type', got {message!r}")
+        if self._disconnected:
+            raise ClientDisconnected("the client closed the connection")
+        state = self.state
+        if state is CycleState.AWAITING_START:
+            self._start(kind, message)
+            return
+        if state is CycleState.STARTED or state is CycleState.STREAMING:
+            if kind != "http.response.body":
+                raise UnexpectedMessage("'http.response.body'", kind)
+            waiter = self._body_message(message)
+        elif state is CycleState.TRAILERS:
+            if kind != "http.response.trailers":
+                raise UnexpectedMessage("'http.response.trailers'", kind)
+            waiter = self._trailers_message(message)
+        else:
+            raise UnexpectedMessage("no message (the response is complete)", kind)
+        if waiter is not None:
+            await waiter
+
+    def _start(self, kind: str, message: Message) -> None:
+        if kind != "http.response.start":
+            raise UnexpectedMessage("'http.response.start'", kind)
+        status = message.get("status")
+        if type(status) is not int or not 100 <= status <= 999:
+            raise ProtocolError(f"http.response.start 'status' must be an int, got {status!r}")
+        self._status = status
+        self._headers = validate_headers(message.get("headers", ()))
+        self._trailers = bool(message.get("trailers", False))
+        self.state = CycleState.STARTED
+
+    def _body_message(self, message: Message) -> Awaitable[None] | None:
+        body = message.get("body", b"")
+        if type(body) is not bytes:
+            if not isinstance(body, (bytes, bytearray, memoryview)):
+                raise ProtocolError(f"http.response.body 'body' must be bytes, got {body!r:.60}")
+            body = bytes(body)
+        more = bool(message.get("more_body", False))
+        end = not more and not self._trailers
+        if self.state is CycleState.STARTED:
+            event: ResponseEvent = Response(
+                self.stream_id,
+                self._status,
+                self._headers,
+                body,
+                end_stream=end,
+                trailers=self._trailers,
+                has_body=True,
+            )
+        else:
+            event = Body(self.stream_id, body, end_stream=end)
+        self.state = (
+            CycleState.STREAMING
+            if more
+            else (CycleState.TRAILERS if self._trailers else CycleState.DONE)
+        )
+        self._wire.send_event(event)
+        if self.state is CycleState.DONE:
+            self._wake()
+            return None
+        return self._wire.writable(self.stream_id)
+
+    def _trailers_message(self, message: Message) -> Awaitable[None] | None:
+        self._pending_trailers.extend(validate_headers(message.get("headers", ())))
+        if message.get("more_trailers", False):
+            return None
+        self.state = CycleState.DONE
+        self._wire.send_event(Trailers(self.stream_id, self._pending_trailers))
+        self._wake()
+        return None
+
+    # -- endings decided by the server ----------------------------------------------------
+    def respond_error(self, status: int, detail: bytes) -> bool:
+        """Answer with an error page if nothing went out yet; False when it is too late."""
+        if self.state is not CycleState.AWAITING_START and self.state is not CycleState.STARTED:
+            return False
+        self.state = CycleState.DONE
+        if not self._disconnected:
+            headers = [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(detail)).encode("ascii")),
+            ]
+            self._wire.send_event(
+                Response(self.stream_id, status, headers, detail, end_stream=True, has_body=True)
+            )
+        self._wake()
+        return True
+
+    def finish(self) -> None:
+        """The app instance is over: an unfinished response is aborted on the wire."""
+        if self.state is not CycleState.DONE and not self.respond_error(
+            500, b"Internal Server Error"
+        ):
+            self.state = CycleState.DONE
+            self._wire.send_event(StreamClosed(self.stream_id, complete=False))
+            return
+        self._wire.send_event(StreamClosed(self.stream_id, complete=True))

@@ -1,0 +1,87 @@
+"""Run one app coroutine per request: contain its errors and enforce its timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+from asgid.asgi.http import ClientDisconnected, HTTPCycle
+from asgid.errors import ProtocolError
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+    from asgid.types import ASGIApp
+
+logger = logging.getLogger("asgid.app")
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> object: ...
+
+
+class HTTPInstance:
+    """One running app coroutine for one ``HTTPCycle``, with its deadlines."""
+
+    __slots__ = ("cycle", "task", "_timer", "_close_timer")
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        cycle: HTTPCycle,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        reactor: IReactorTime,
+        http_timeout_s: float | None,
+    ) -> None:
+        self.cycle = cycle
+        self._close_timer: IDelayedCall | None = None
+        self._timer: IDelayedCall | None = None
+        if http_timeout_s is not None:
+            self._timer = reactor.callLater(http_timeout_s, self._on_http_timeout)
+        self.task = loop.create_task(self._run(app))
+
+    async def _run(self, app: ASGIApp) -> None:
+        cycle = self.cycle
+        try:
+            await app(cycle.scope, cycle.receive, cycle.send)
+        except asyncio.CancelledError:
+            if not cycle.disconnected and not cycle.response_complete:
+                logger.warning("ASGI application cancelled before it finished its response")
+        except ClientDisconnected:
+            logger.debug("application sent after the client disconnected")
+        except ProtocolError as exc:
+            logger.error("ASGI application broke the HTTP protocol: %s", exc)
+        except Exception:
+            logger.exception("Exception in ASGI application")
+        finally:
+            self._cancel_timers()
+            cycle.finish()
+
+    def _on_http_timeout(self) -> None:
+        self._timer = None
+        if self.cycle.respond_error(503, b"Service Unavailable: the application did not respond"):
+            logger.warning("application did not respond in time; answered 503")
+            self.task.cancel()
+
+    def client_gone(self, reactor: IReactorTime, close_timeout_s: float) -> None:
+        """The client left: give the app ``close_timeout_s`` to notice, then cancel it."""
+        self.cycle.disconnect()
+        if not self.task.done() and self._close_timer is None:
+            self._close_timer = reactor.callLater(close_timeout_s, self._on_close_timeout)
+
+    def _on_close_timeout(self) -> None:
+        self._close_timer = None
+        if not self.task.done():
+            logger.warning(
+                "application instance still running %s after disconnect; cancelling it",
+                self.cycle.scope.get("path"),
+            )
+            self.task.cancel()
+
+    def _cancel_timers(self) -> None:
+        for timer in (self._timer, self._close_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._timer = self._close_timer = None

@@ -1,0 +1,114 @@
+"""Build HTTP and WebSocket scopes (path decoding, ``root_path``, client/server, proxies)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from asgid.config import Config
+from asgid.protocols.events import Request
+from asgid.proxy_headers import resolve
+from asgid.types import Scope
+
+Address = tuple[str, int]
+
+
+@dataclass(slots=True)
+class ConnectionInfo:
+    """What every scope on one connection shares; built once when the connection is made."""
+
+    client: Address | None
+    server: tuple[str, int | None] | None
+    scheme: str  # "http" or "https"; WebSocket scopes map it to ws/wss
+    trusted: bool = False  # the peer may set proxy headers
+    extensions: dict[str, Any] = field(default_factory=dict)  # e.g. "tls"
+
+
+def decode_path(raw_path: bytes) -> str:
+    """Percent-decode the target path and read it as UTF-8, as ASGI's ``path`` asks."""
+    if b"%" not in raw_path:
+        try:
+            return raw_path.decode("ascii")
+        except UnicodeDecodeError:
+            return raw_path.decode("utf-8", "replace")
+    return unquote_to_bytes(raw_path).decode("utf-8", "replace")
+
+
+def build_http_scope(
+    request: Request, conn: ConnectionInfo, config: Config, state: dict[str, Any]
+) -> Scope:
+    client, scheme, server, root_path = _origin(request, conn, config)
+    extensions: dict[str, Any] = {"http.response.trailers": {}}
+    if conn.extensions:
+        extensions.update(conn.extensions)
+    if request.http_version == "2":
+        extensions["http.response.push"] = {}
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": request.http_version,
+        "method": request.method.decode("ascii"),
+        "scheme": scheme,
+        "path": root_path + decode_path(request.raw_path),
+        "raw_path": request.raw_path,
+        "query_string": request.query_string,
+        "root_path": root_path,
+        "headers": request.headers,
+        "client": client,
+        "server": server,
+        "state": state.copy(),
+        "extensions": extensions,
+    }
+
+
+def build_websocket_scope(
+    request: Request, conn: ConnectionInfo, config: Config, state: dict[str, Any]
+) -> Scope:
+    client, scheme, server, root_path = _origin(request, conn, config)
+    extensions: dict[str, Any] = {"websocket.http.response": {}}
+    if conn.extensions:
+        extensions.update(conn.extensions)
+    return {
+        "type": "websocket",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": request.http_version,
+        "scheme": "wss" if scheme in ("https", "wss") else "ws",
+        "path": root_path + decode_path(request.raw_path),
+        "raw_path": request.raw_path,
+        "query_string": request.query_string,
+        "root_path": root_path,
+        "headers": request.headers,
+        "client": client,
+        "server": server,
+        "subprotocols": subprotocols(request.headers),
+        "state": state.copy(),
+        "extensions": extensions,
+    }
+
+
+def subprotocols(headers: list[tuple[bytes, bytes]]) -> list[str]:
+    offered: list[str] = []
+    for name, value in headers:
+        if name == b"sec-websocket-protocol":
+            offered.extend(
+                item.strip() for item in value.decode("latin-1").split(",") if item.strip()
+            )
+    return offered
+
+
+def _origin(
+    request: Request, conn: ConnectionInfo, config: Config
+) -> tuple[Address | None, str, tuple[str, int | None] | None, str]:
+    if not conn.trusted:
+        return conn.client, conn.scheme, conn.server, config.root_path
+    view = resolve(
+        request.headers,
+        client=conn.client,
+        scheme=conn.scheme,
+        server=conn.server,
+        host_header=(config.proxy_headers_host or "x-forwarded-for").lower().encode("latin-1"),
+        port_header=(config.proxy_headers_port or "x-forwarded-port").lower().encode("latin-1"),
+    )
+    root_path = view.root_path if view.root_path is not None else config.root_path
+    return view.client, view.scheme, view.server, root_path

@@ -1,0 +1,40 @@
+"""Exception hierarchy for asgid.
+
+    AsgidError
+    ├── ConfigError          a setting or endpoint string the user must fix
+    ├── AppImportError       the application path cannot be imported or is not callable
+    ├── LifespanFailure      the app reported ``lifespan.startup.failed`` (or raised)
+    └── ProtocolError        the ASGI app broke the message protocol
+        └── UnexpectedMessage    a message of the wrong type or order ("expected X, got Y")
+"""
+
+from __future__ import annotations
+
+
+class AsgidError(Exception):
+    """Base class of every error asgid raises on purpose."""
+
+
+class ConfigError(AsgidError):
+    """A setting, flag or endpoint string is invalid; the message says how to write it."""
+
+
+class AppImportError(AsgidError):
+    """The ``module:attribute`` path does not lead to an ASGI callable."""
+
+
+class LifespanFailure(AsgidError):
+    """The application refused to start (``lifespan.startup.failed``)."""
+
+
+class ProtocolError(AsgidError):
+    """The application sent an ASGI message that breaks the protocol."""
+
+
+class UnexpectedMessage(ProtocolError):
+    """A message arrived that is not allowed in the current state."""
+
+    def __init__(self, expected: str, got: object) -> None:
+        super().__init__(f"expected {expected}, got {got!r}")
+        self.expected = expected
+        self.got = got

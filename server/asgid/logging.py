@@ -1,0 +1,97 @@
+"""Logging set-up, the access-log writer, and the bridge from Twisted's log into stdlib once."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+access_logger = logging.getLogger("asgid.access")
+
+LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}
+DEFAULT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def configure(verbosity: int, access_log: str | None, log_fmt: str | None = None) -> None:
+    """Root handler on stderr at the level ``-v`` asks for; access log to a file or stdout."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(log_fmt or DEFAULT_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(LEVELS.get(verbosity, logging.DEBUG))
+    # Twisted's own chatter ("Starting factory ...") only at -v 3.
+    logging.getLogger("twisted").setLevel(logging.DEBUG if verbosity >= 3 else logging.WARNING)
+    for handler in list(access_logger.handlers):
+        access_logger.removeHandler(handler)
+    access_logger.propagate = False
+    if access_log is None:
+        access_logger.disabled = True
+        return
+    access_logger.disabled = False
+    target: logging.Handler
+    if access_log == "-":
+        target = logging.StreamHandler(sys.stdout)
+    else:
+        target = logging.FileHandler(access_log, encoding="utf-8")
+    target.setFormatter(logging.Formatter("%(message)s"))
+    access_logger.addHandler(target)
+    access_logger.setLevel(logging.INFO)
+
+
+def bridge_twisted_logs() -> None:
+    """Send Twisted's log events to stdlib ``logging`` (loggers named ``twisted.*``)."""
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+
+
+def _client(scope: dict[str, Any]) -> str:
+    client = scope.get("client")
+    return client[0] if client else "-"
+
+
+def _header(scope: dict[str, Any], wanted: bytes) -> str:
+    for name, value in scope["headers"]:
+        if name == wanted:
+            return str(value.decode("latin-1").replace('"', '\\"'))
+    return "-"
+
+
+def _timestamp() -> str:
+    return time.strftime("%d/%b/%Y:%H:%M:%S %z")
+
+
+class AccessLogWriter:
+    """Apache combined format plus the request time in microseconds (``%D``)."""
+
+    def http(self, scope: dict[str, Any], status: int, size: int, duration_s: float) -> None:
+        query = scope["query_string"]
+        target = scope["raw_path"].decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        access_logger.info(
+            '%s - - [%s] "%s %s HTTP/%s" %d %s "%s" "%s" %d',
+            _client(scope),
+            _timestamp(),
+            scope["method"],
+            target,
+            scope["http_version"],
+            status,
+            size or "-",
+            _header(scope, b"referer"),
+            _header(scope, b"user-agent"),
+            int(duration_s * 1_000_000),
+        )
+
+    def websocket(self, event: str, scope: dict[str, Any], duration_s: float | None) -> None:
+        """``WSCONNECT`` / ``WSREJECT`` / ``WSDISCONNECT`` lines, as Daphne writes them."""
+        access_logger.info(
+            '%s - - [%s] "%s %s" - - "-" "%s" %s',
+            _client(scope),
+            _timestamp(),
+            event,
+            scope["path"],
+            _header(scope, b"user-agent"),
+            "-" if duration_s is None else int(duration_s * 1_000_000),
+        )

@@ -1,0 +1,373 @@
+"""HTTP/1.1 over httptools (llhttp): keep-alive, pipelining, limits, timeouts; hands upgrades off.
+
+Theory of operation: httptools calls back per request part; a finished request head
+becomes a ``Request`` event and an ``HTTPCycle``, whose wire is an ``Exchange`` here.
+Pipelined requests wait in a queue and their app instances start one at a time, so
+responses go out strictly in request order (RFC 9112 §9.3.2). While a request waits, or
+while the app has not taken what is buffered, reading stops (``transport.pauseProducing``):
+memory is bounded by one read plus the high-water mark, whatever the client sends. Writes
+go through the transport's buffer; when it is full Twisted calls our ``pauseProducing``
+and the app's ``send()`` waits until ``resumeProducing``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import httptools
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.protocol import Protocol
+from zope.interface import implementer
+
+from asgid.asgi.scope import ConnectionInfo, build_http_scope
+from asgid.protocols.connection_info import connection_info
+from asgid.protocols.events import Request
+from asgid.protocols.http1_errors import RejectRequest, error_response, reject_from_parser
+from asgid.protocols.http1_exchange import Exchange
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from twisted.internet.interfaces import IDelayedCall
+    from twisted.python.failure import Failure
+
+    from asgid.protocols.context import ServerContext
+    from asgid.protocols.factory import ConnectionSwitcher
+
+logger = logging.getLogger(__name__)
+
+HIGH_WATER = 64 * 1024  # request body bytes buffered for the app before reading pauses
+
+
+@implementer(IPushProducer)
+class HTTP1Protocol(Protocol):
+    """One HTTP/1.x connection."""
+
+    def __init__(self, ctx: ServerContext, switcher: ConnectionSwitcher | None = None) -> None:
+        # server-wide
+        self.ctx = ctx
+        self.config = ctx.config
+        self.loop: asyncio.AbstractEventLoop = ctx.loop
+        self._switcher = switcher
+        # per connection
+        self._parser = httptools.HttpRequestParser(self)
+        self._conn: ConnectionInfo | None = None
+        self._exchanges: deque[Exchange] = deque()  # [0] is the one whose app runs
+        self.write_paused = False
+        self._write_waiter: asyncio.Future[None] | None = None
+        self._read_paused = False
+        self.closing = False
+        self.shutting_down = False
+        self._timer: IDelayedCall | None = None
+        self._deadline = 0.0
+        self._deadline_kind = ""
+        self._deferred_upgrade: tuple[Request, bytes, bytes] | None = None
+        # per request being parsed
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._header_bytes = 0
+        self._parsing: Exchange | None = None
+        self._upgrade_request: Request | None = None
+        self._head_chunks: list[bytes] | None = []
+        self._data = b""
+
+    # -- Twisted Protocol ----------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        self.ctx.track(self)
+        self.transport.registerProducer(self, True)
+        self._arm("headers", self.config.timeout_request_headers_s)
+        self.shutting_down = self.ctx.shutting_down
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.closing:
+            return
+        if self._head_chunks is not None:
+            self._head_chunks.append(data)
+        self._data = data
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._upgrade(data, exc.args[0])
+        except httptools.HttpParserCallbackError as exc:
+            error = exc.__context__
+            if not isinstance(error, RejectRequest):
+                logger.error("unexpected error while reading a request", exc_info=error)
+                error = RejectRequest(500, "Internal Server Error")
+            self._reject(error)
+        except httptools.HttpParserError as exc:
+            self._reject(reject_from_parser(exc))
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.closing = True
+        self.ctx.forget(self)
+        self._cancel_timer()
+        for exchange in self._exchanges:
+            exchange.client_gone()
+        self._exchanges.clear()
+        self._wake_writer()
+
+    # -- IPushProducer: the transport's write buffer is full / drained ---------------------------
+    def pauseProducing(self) -> None:
+        self.write_paused = True
+
+    def resumeProducing(self) -> None:
+        self.write_paused = False
+        self._wake_writer()
+
+    def stopProducing(self) -> None:
+        self._wake_writer()
+
+    def wait_writable(self) -> asyncio.Future[None]:
+        if self._write_waiter is None:
+            self._write_waiter = self.loop.create_future()
+        return self._write_waiter
+
+    def _wake_writer(self) -> None:
+        waiter = self._write_waiter
+        if waiter is not None:
+            self._write_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- httptools callbacks -----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._header_bytes = 0
+        if self._deadline_kind != "headers":
+            self._arm("headers", self.config.timeout_request_headers_s)
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self.config.limit_request_line_bytes:
+            raise RejectRequest(414, "URI Too Long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value) + 4
+        if (
+            len(self._headers) >= self.config.limit_request_headers
+            or self._header_bytes > self.config.limit_request_header_bytes
+        ):
+            raise RejectRequest(431, "Request Header Fields Too Large")
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        url = self._url
+        if url[:1] == b"/":
+            raw_path, _, query = url.partition(b"?")
+        else:
+            raw_path, query = _split_target(url)
+        request = Request(
+            0, parser.get_http_version(), parser.get_method(), raw_path, query, self._headers
+        )
+        self._deadline_kind = ""
+        if (
+            parser.should_upgrade()
+            and self._switcher is not None
+            and self._switcher.wants_upgrade(request)
+        ):
+            self._upgrade_request = request
+            return
+        self._head_chunks = None
+        self._new_exchange(request, parser.should_keep_alive())
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self._parsing
+        if exchange is None:
+            return
+        exchange.body_bytes += len(body)
+        limit = self.config.max_request_body_bytes
+        if limit and exchange.body_bytes > limit:
+            raise RejectRequest(413, "Content Too Large")
+        if exchange.discard_body:
+            return
+        exchange.cycle.feed_body(body)
+        if not self._read_paused and exchange.cycle.buffered_bytes > HIGH_WATER:
+            self._pause_reading()
+
+    def on_message_complete(self) -> None:
+        exchange = self._parsing
+        if exchange is not None:
+            self._parsing = None
+            exchange.cycle.feed_end()
+            if exchange.discard_body and exchange.keep_alive:
+                # Its response went out before the body ended; the connection can go on now.
+                self._after_response()
+        self._head_chunks = [self._data]
+
+    # -- request dispatch ------------------------------------------------------------------------
+    def _new_exchange(self, request: Request, keep_alive: bool) -> None:
+        conn = self._conn
+        if conn is None:
+            # Read lazily: over TLS, the handshake (and so the tls extension) is done only now.
+            conn = self._conn = connection_info(self.transport, self.ctx)
+        scope = build_http_scope(request, conn, self.config, self.ctx.state)
+        exchange = Exchange(self, scope, request, keep_alive and not self.shutting_down)
+        limit = self.config.max_request_body_bytes
+        if limit and exchange.declared_length > limit:
+            raise RejectRequest(413, "Content Too Large")
+        self._parsing = exchange
+        self._exchanges.append(exchange)
+        if len(self._exchanges) == 1:
+            exchange.start()
+        elif not self._read_paused:
+            # A pipelined request waits for the one before it; stop reading until then.
+            self._pause_reading()
+
+    def body_wanted(self, exchange: Exchange) -> None:
+        """The app took buffered body: read on if nothing else holds reading back."""
+        if (
+            self._read_paused
+            and len(self._exchanges) <= 1
+            and exchange.cycle.buffered_bytes <= HIGH_WATER // 2
+            and self._deferred_upgrade is None
+        ):
+            self._resume_reading()
+
+    def response_done(self, exchange: Exchange) -> None:
+        """The head exchange's response is fully written."""
+        if self._exchanges and self._exchanges[0] is exchange:
+            self._exchanges.popleft()
+        if not exchange.keep_alive:
+            self._close()
+        elif exchange is self._parsing:
+            # The app answered before the request body ended: read and drop the rest, so
+            # the next request on this connection is parsed from the right place.
+            exchange.discard_body = True
+            if self._read_paused:
+                self._resume_reading()
+        else:
+            self._after_response()
+
+    def _after_response(self) -> None:
+        if self._exchanges:
+            self._exchanges[0].start()
+            if len(self._exchanges) == 1 and self._read_paused:
+                self._resume_reading()
+        elif self._deferred_upgrade is not None:
+            self._switch(*self._deferred_upgrade)
+        elif self.shutting_down:
+            self._close()
+        else:
+            if self._read_paused:
+                self._resume_reading()
+            self._arm("idle", self.config.timeout_keep_alive_s)
+
+    # -- flow control, timers, closing -------------------------------------------------------------
+    def _pause_reading(self) -> None:
+        self._read_paused = True
+        self.transport.pauseProducing()
+
+    def _resume_reading(self) -> None:
+        self._read_paused = False
+        self.transport.resumeProducing()
+
+    def _arm(self, kind: str, seconds: float) -> None:
+        self._deadline_kind = kind
+        self._deadline = time.monotonic() + seconds
+        if self._timer is None:
+            self._timer = self.ctx.reactor.callLater(seconds, self._on_timer)
+
+    def _on_timer(self) -> None:
+        # One timer per connection, re-armed lazily: a keep-alive request only moves the
+        # deadline instead of cancelling and scheduling a timer each time.
+        self._timer = None
+        kind = self._deadline_kind
+        if not kind or self.closing:
+            return
+        remaining = self._deadline - time.monotonic()
+        if remaining > 0.001:
+            self._timer = self.ctx.reactor.callLater(remaining, self._on_timer)
+        elif kind == "idle" and not self._exchanges:
+            self._close()
+        elif kind == "headers":
+            logger.info("dropping a connection whose request head did not arrive in time")
+            self._reject(RejectRequest(408, "Request Timeout"))
+
+    def _cancel_timer(self) -> None:
+        self._deadline_kind = ""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _reject(self, error: RejectRequest) -> None:
+        if self.closing:
+            return
+        self._parsing = None
+        if not any(exchange.cycle.response_started for exchange in self._exchanges):
+            self.transport.write(error_response(error, self.config.server_header))
+        self._close()
+
+    def _close(self, abort: bool = False) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self._cancel_timer()
+        if abort:
+            self.transport.abortConnection()
+        else:
+            self.transport.loseConnection()
+
+    # -- hand-offs -----------------------------------------------------------------------------------
+    def _upgrade(self, data: bytes, offset: int) -> None:
+        request, self._upgrade_request = self._upgrade_request, None
+        if request is None:
+            # An upgrade we do not speak was served as plain HTTP; go on parsing what
+            # follows with a fresh parser (llhttp stops for good at an upgrade).
+            self._parser = httptools.HttpRequestParser(self)
+            self._head_chunks = []
+            if offset < len(data):
+                self.dataReceived(data[offset:])
+            return
+        chunks = self._head_chunks or [data]
+        received = b"".join(chunks[:-1]) + data[:offset]
+        # The head starts at its request line; earlier bytes belong to pipelined requests.
+        start = received.rfind(request.method + b" ")
+        head = received[max(start, 0) :]
+        rest = data[offset:]
+        if self._exchanges:
+            self._deferred_upgrade = (request, head, rest)
+            if not self._read_paused:
+                self._pause_reading()
+            return
+        self._switch(request, head, rest)
+
+    def _switch(self, request: Request, head: bytes, rest: bytes) -> None:
+        assert self._switcher is not None
+        self.closing = True
+        self._deferred_upgrade = None
+        self._cancel_timer()
+        self.ctx.forget(self)
+        self.transport.unregisterProducer()
+        if self._read_paused:
+            self._read_paused = False
+            self.transport.resumeProducing()
+        self._switcher.switch_protocol(request, head, rest)
+
+    # -- graceful shutdown ----------------------------------------------------------------------------
+    def graceful_shutdown(self) -> None:
+        self.shutting_down = True
+        if not self._exchanges and self._parsing is None:
+            self._close()
+
+    def abort(self) -> None:
+        self._close(abort=True)
+
+    @property
+    def conn(self) -> ConnectionInfo | None:
+        return self._conn
+
+
+def _split_target(url: bytes) -> tuple[bytes, bytes]:
+    """Absolute-form (``http://host/p?q``) and asterisk-form targets (RFC 9112 §3.2)."""
+    if url == b"*":
+        return b"*", b""
+    try:
+        parsed: Any = httptools.parse_url(url)
+    except httptools.HttpParserInvalidURLError:
+        raise RejectRequest(400, "Bad Request: invalid request target") from None
+    return parsed.path or b"/", parsed.query or b""

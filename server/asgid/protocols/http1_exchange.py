@@ -1,0 +1,225 @@
+"""One HTTP/1.1 request/response on a connection: the ``HTTPWire`` its ASGI cycle talks to.
+
+Framing is chosen here (RFC 9112 §6): the app's Content-Length when it gives one, else
+Content-Length when the whole body came in one message, else chunked for HTTP/1.1 and
+close-delimited for HTTP/1.0. Head and first body chunk go out in one transport write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from asgid.asgi.http import HTTPCycle
+from asgid.asgi.instance import HTTPInstance
+from asgid.protocols.events import Body, Request, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.protocols.headers import date_header
+from asgid.types import Scope
+
+if TYPE_CHECKING:
+    from asgid.protocols.http1 import HTTP1Protocol
+
+NO_BODY_STATUS = frozenset({204, 304})
+STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+
+
+def status_line(status: int) -> bytes:
+    line = STATUS_LINES.get(status)
+    return line if line is not None else b"HTTP/1.1 %d \r\n" % status
+
+
+class Exchange:
+    """Per-request wire state kept beside the ASGI cycle."""
+
+    __slots__ = (
+        "cycle",
+        "instance",
+        "keep_alive",
+        "discard_body",
+        "body_bytes",
+        "declared_length",
+        "_proto",
+        "_head",
+        "_http10",
+        "_expect_continue",
+        "_te_trailers",
+        "_chunked",
+        "_bodiless",
+        "_started_at",
+        "_status",
+        "_size",
+    )
+
+    def __init__(
+        self, proto: HTTP1Protocol, scope: Scope, request: Request, keep_alive: bool
+    ) -> None:
+        self._proto = proto
+        self.cycle = HTTPCycle(scope, self, 0, proto.loop)
+        self.instance: HTTPInstance | None = None
+        self.keep_alive = keep_alive
+        self.discard_body = False
+        self.body_bytes = 0
+        self.declared_length = 0
+        self._head = request.method == b"HEAD"
+        self._http10 = request.http_version == "1.0"
+        self._expect_continue = False
+        self._te_trailers = False
+        self._chunked = False
+        self._bodiless = False
+        self._started_at = 0.0
+        self._status = 0
+        self._size = 0
+        for name, value in request.headers:
+            if name == b"expect":
+                self._expect_continue = value.lower() == b"100-continue"
+            elif name == b"te":
+                self._te_trailers = b"trailers" in value.lower()
+            elif name == b"content-length" and value.isdigit():
+                self.declared_length = int(value)
+
+    def start(self) -> None:
+        proto = self._proto
+        self._started_at = time.monotonic()
+        self.instance = HTTPInstance(
+            proto.ctx.app,
+            self.cycle,
+            loop=proto.loop,
+            reactor=proto.ctx.reactor,
+            http_timeout_s=proto.config.http_timeout_s,
+        )
+
+    def client_gone(self) -> None:
+        if self.instance is not None:
+            self.instance.client_gone(
+                self._proto.ctx.reactor, self._proto.config.application_close_timeout_s
+            )
+        else:
+            self.cycle.disconnect()
+
+    # -- HTTPWire ------------------------------------------------------------------------------
+    def body_consumed(self, stream_id: int, nbytes: int) -> None:
+        if self._expect_continue and nbytes == 0:
+            # RFC 9110 §10.1.1: 100 only once the app asks for the body it announced.
+            self._expect_continue = False
+            if not self.cycle.response_started and not self._proto.closing:
+                self._proto.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        self._proto.body_wanted(self)
+
+    def writable(self, stream_id: int) -> Awaitable[None] | None:
+        proto = self._proto
+        if not proto.write_paused or proto.closing:
+            return None
+        return proto.wait_writable()
+
+    def send_event(self, event: ResponseEvent) -> None:
+        kind = type(event)
+        if kind is StreamClosed:
+            assert isinstance(event, StreamClosed)
+            if not event.complete and not self._proto.closing:
+                # The app died mid-response: closing is the only honest signal left.
+                self.keep_alive = False
+                self._proto.transport.loseConnection()
+                self._proto.closing = True
+            return
+        if self._proto.closing:
+            return
+        if kind is Response:
+            assert isinstance(event, Response)
+            self._write_head(event)
+        elif kind is Body:
+            assert isinstance(event, Body)
+            self._write_body(event.data, event.end_stream)
+        elif kind is Trailers:
+            assert isinstance(event, Trailers)
+            self._write_trailers(event.headers)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def _write_head(self, event: Response) -> None:
+        status = self._status = event.status
+        proto = self._proto
+        parts = [status_line(status)]
+        has_length = has_server = has_date = False
+        for name, value in event.headers:
+            lname = name.lower()
+            if lname == b"content-length":
+                has_length = True
+            elif lname == b"transfer-encoding":
+                continue  # framing is ours to choose (RFC 9112 §6.1)
+            elif lname == b"connection":
+                if b"close" in value.lower():
+                    self.keep_alive = False
+                continue
+            elif lname == b"server":
+                has_server = True
+            elif lname == b"date":
+                has_date = True
+            parts.append(b"%s: %s\r\n" % (name, value))
+        server = proto.config.server_header
+        if not has_server and server is not None:
+            parts.append(b"server: %s\r\n" % server)
+        if not has_date:
+            parts.append(b"date: %s\r\n" % date_header.value())
+        self._bodiless = self._head or status < 200 or status in NO_BODY_STATUS
+        if not has_length and not (status < 200 or status in NO_BODY_STATUS):
+            if event.end_stream:
+                parts.append(b"content-length: %d\r\n" % len(event.body))
+            elif self._http10:
+                self.keep_alive = False  # HTTP/1.0: the body ends when the connection does
+            else:
+                self._chunked = True
+                parts.append(b"transfer-encoding: chunked\r\n")
+        if not self.keep_alive or proto.shutting_down:
+            self.keep_alive = False
+            parts.append(b"connection: close\r\n\r\n")
+        elif self._http10:
+            parts.append(b"connection: keep-alive\r\n\r\n")
+        else:
+            parts.append(b"\r\n")
+        body = event.body
+        if body and not self._bodiless:
+            self._size += len(body)
+            if self._chunked:
+                parts.append(b"%x\r\n%s\r\n" % (len(body), body))
+            else:
+                parts.append(body)
+        if event.end_stream:
+            if self._chunked:
+                parts.append(b"0\r\n\r\n")
+            proto.transport.write(b"".join(parts))
+            self._done()
+        else:
+            proto.transport.write(b"".join(parts))
+
+    def _write_body(self, data: bytes, end: bool) -> None:
+        transport = self._proto.transport
+        if data and not self._bodiless:
+            self._size += len(data)
+            if self._chunked:
+                if end:
+                    transport.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+                    self._done()
+                    return
+                transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                transport.write(data)
+        if end:
+            if self._chunked:
+                transport.write(b"0\r\n\r\n")
+            self._done()
+
+    def _write_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        if self._chunked:
+            # RFC 9112 §7.1.2: trailer fields only for a client that sent ``TE: trailers``.
+            fields = b"".join(b"%s: %s\r\n" % pair for pair in headers) if self._te_trailers else b""
+            self._proto.transport.write(b"0\r\n" + fields + b"\r\n")
+        self._done()
+
+    def _done(self) -> None:
+        access = self._proto.ctx.access_log
+        if access is not None:
+            access.http(
+                self.cycle.scope, self._status, self._size, time.monotonic() - self._started_at
+            )
+        self._proto.response_done(self)

@@ -1,0 +1,47 @@
+"""Install Twisted's asyncio reactor once, explicitly, and fail clearly if another is installed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from asgid.config import LoopName
+from asgid.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+def new_event_loop(loop: LoopName) -> asyncio.AbstractEventLoop:
+    if loop in ("uvloop", "auto"):
+        try:
+            import uvloop
+        except ImportError:
+            if loop == "uvloop":
+                raise ConfigError(
+                    "--loop uvloop needs uvloop: pip install 'asgid[uvloop]'"
+                ) from None
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def install(loop: LoopName = "auto") -> asyncio.AbstractEventLoop:
+    """Install the asyncio reactor on a fresh loop and return that loop."""
+    if "twisted.internet.reactor" in sys.modules:
+        from twisted.internet import reactor
+
+        if type(reactor).__name__ != "AsyncioSelectorReactor":
+            raise ConfigError(
+                f"another Twisted reactor ({type(reactor).__name__}) is already installed; "
+                "asgid needs the asyncio reactor: do not import twisted.internet.reactor "
+                "before asgid starts"
+            )
+        return reactor._asyncioEventloop  # type: ignore[attr-defined,no-any-return]
+    from twisted.internet import asyncioreactor
+
+    event_loop = new_event_loop(loop)
+    asyncio.set_event_loop(event_loop)
+    asyncioreactor.install(event_loop)
+    logger.debug("installed the asyncio reactor on %s", type(event_loop).__name__)
+    return event_loop

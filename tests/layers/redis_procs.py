@@ -1,0 +1,86 @@
+"""Start and stop private redis-server / redis-sentinel processes for the layer tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+
+def require_tool(name: str) -> str:
+    """Path of a Redis binary; fail under CI=true, skip locally, naming the tool."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} not found on PATH (install redis-server / redis-sentinel)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """Wait until the server answers PING on its port (no sleeps as synchronisation)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis on port {port} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(64).startswith((b"+PONG", b"-LOADING")):
+                    return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"redis on port {port} not ready after {timeout_s}s")
+
+
+@dataclass
+class RedisProc:
+    port: int
+    workdir: Path
+    extra: list[str] = field(default_factory=list)
+    binary: str = "redis-server"
+    config_file: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProc:
+        exe = require_tool(self.binary)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        args = [exe] if self.config_file is None else [exe, str(self.config_file)]
+        args += ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+        args += ["no", "--dir", str(self.workdir), *self.extra]
+        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        wait_ready(self.port, self.proc)
+        return self
+
+    def stop(self) -> None:
+        """Kill the process we started, by its pid."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def cli(self, *args: str) -> str:
+        exe = require_tool("redis-cli")
+        out = subprocess.run(
+            [exe, "-p", str(self.port), *args], capture_output=True, check=True, timeout=30
+        )
+        return out.stdout.decode()

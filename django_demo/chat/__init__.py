@@ -1,0 +1,1 @@
+"""Chat rooms: a WebSocket consumer per client, a Channels group per room."""

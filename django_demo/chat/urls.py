@@ -1,0 +1,15 @@
+"""HTTP routes of the chat app: room list, room pages, broadcast and server info."""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from chat import views
+from chat.rooms import ROOM_PATTERN
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    re_path(rf"^chat/{ROOM_PATTERN}/$", views.room, name="room"),
+    re_path(rf"^broadcast/{ROOM_PATTERN}/$", views.broadcast, name="broadcast"),
+    path("info/", views.server_info, name="server-info"),
+]

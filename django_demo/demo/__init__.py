@@ -1,0 +1,1 @@
+"""Django project package of the asgid demo: settings, URLs and the ASGI entry point."""

@@ -1,0 +1,310 @@
+"""The Django Channels demo served by real asgid processes over a private Redis.
+
+One redis-server and two asgid processes (A and B, sharing that Redis and one migrated
+sqlite file) serve the whole module; each test uses its own room names so tests stay
+independent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidStatus
+
+from tests.support.server import REPO, AsgidProcess
+from tests.support.tools import require_tool
+
+DEMO_DIR = REPO / "django_demo"
+APP = "demo.asgi:application"
+RECEIVE_TIMEOUT_S = 5.0
+_rooms = itertools.count()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_redis(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """Poll with PING until the server answers (never sleep as synchronisation)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"redis-server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError(f"redis-server on port {port} not ready after {timeout_s}s")
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = require_tool("redis-server", "redis-server")
+    port = _free_port()
+    workdir = tmp_path_factory.mktemp("demo-redis")
+    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(
+        [*args, "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_for_redis(port, proc)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def demo_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment of every demo process; the sqlite file is migrated once, here."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "demo.settings",
+        "DEMO_DB_PATH": str(tmp_path_factory.mktemp("demo-db") / "db.sqlite3"),
+        "DEMO_REDIS_URL": redis_url,
+        "DEMO_CHANNEL_LAYER": "redis",
+        "DEMO_DEBUG": "0",
+    }
+    result = subprocess.run(
+        [sys.executable, str(DEMO_DIR / "manage.py"), "migrate", "--noinput"],
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return env
+
+
+def _start(env: dict[str, str]) -> AsgidProcess:
+    return AsgidProcess(APP, "--app-dir", str(DEMO_DIR), env=env)
+
+
+@pytest.fixture(scope="module")
+def servers(demo_env: dict[str, str]) -> Iterator[tuple[AsgidProcess, AsgidProcess]]:
+    """Two independent asgid processes behind the same Redis."""
+    started: list[AsgidProcess] = []
+    try:
+        started.append(_start(demo_env))
+        started.append(_start(demo_env))
+        yield started[0], started[1]
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(servers: tuple[AsgidProcess, AsgidProcess]) -> AsgidProcess:
+    return servers[0]
+
+
+def _room(name: str) -> str:
+    return f"{name}-{os.getpid()}-{next(_rooms)}"
+
+
+def _ws_url(server: AsgidProcess, room: str) -> str:
+    return f"ws://{server.host}:{server.port}/ws/chat/{room}/"
+
+
+async def _join(server: AsgidProcess, room: str) -> ClientConnection:
+    """Connect like a browser on the demo's page would (with its Origin); eat the welcome."""
+    ws = await connect(_ws_url(server, room), origin=server.url, open_timeout=RECEIVE_TIMEOUT_S)
+    welcome = await _next(ws)
+    assert welcome == {"type": "welcome", "room": room, "server_pid": server.proc.pid}
+    return ws
+
+
+async def _next(ws: ClientConnection) -> dict[str, Any]:
+    data = await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_S)
+    result: dict[str, Any] = json.loads(data)
+    return result
+
+
+async def _broadcast(server: AsgidProcess, room: str, **fields: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=server.url, timeout=RECEIVE_TIMEOUT_S) as client:
+        return await client.post(f"/broadcast/{room}/", data=fields)
+
+
+# --- plain HTTP -------------------------------------------------------------------------
+
+
+def test_room_page_renders(server: AsgidProcess) -> None:
+    response = httpx.get(f"{server.url}/chat/lobby/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Room #lobby" in response.text
+    assert "new WebSocket(" in response.text
+    assert '<script id="room-name" type="application/json">"lobby"</script>' in response.text
+
+
+def test_index_lists_rooms_and_redirects(server: AsgidProcess) -> None:
+    index = httpx.get(f"{server.url}/")
+    assert index.status_code == 200
+    assert 'href="/chat/lobby/"' in index.text
+    redirect = httpx.get(f"{server.url}/", params={"room": "kitchen"})
+    assert redirect.status_code == 302
+    assert redirect.headers["location"] == "/chat/kitchen/"
+
+
+def test_room_names_are_limited_to_group_name_characters(server: AsgidProcess) -> None:
+    assert httpx.get(f"{server.url}/chat/no%20spaces/").status_code == 404
+    assert httpx.get(f"{server.url}/chat/{'x' * 51}/").status_code == 404
+
+
+def test_server_info_comes_from_a_sync_view_in_a_worker_thread(server: AsgidProcess) -> None:
+    info = httpx.get(f"{server.url}/info/").json()
+    assert info["pid"] == server.proc.pid
+    assert info["channel_layer"] == "asgid_layers.core.RedisChannelLayer"
+    assert info["asgi"]["version"] == "3.0"
+    assert info["http_version"] == "1.1"
+    assert info["server"] == ["127.0.0.1", server.port]
+    assert info["thread"] != "MainThread"
+
+
+async def test_broadcast_validates_its_input(server: AsgidProcess) -> None:
+    room = _room("validate")
+    assert (await _broadcast(server, room, message="  ")).status_code == 400
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        assert (await client.get(f"/broadcast/{room}/")).status_code == 405
+        bad_json = await client.post(
+            f"/broadcast/{room}/", content=b"{", headers={"content-type": "application/json"}
+        )
+        assert bad_json.status_code == 400
+
+
+# --- WebSockets through the Redis layer ---------------------------------------------------
+
+
+async def test_two_clients_in_a_room_both_receive_and_other_rooms_do_not(
+    server: AsgidProcess,
+) -> None:
+    room, other_room = _room("pair"), _room("elsewhere")
+    alice, bob, carol = (
+        await _join(server, room),
+        await _join(server, room),
+        await _join(server, other_room),
+    )
+    try:
+        await alice.send(json.dumps({"message": "hello room", "author": "alice"}))
+        for ws in (alice, bob):
+            received = await _next(ws)
+            assert received["type"] == "message"
+            assert received["message"] == "hello room"
+            assert received["author"] == "alice"
+            assert received["source"] == "websocket"
+            assert received["room"] == room
+        # Carol's first message must be this marker: had "hello room" leaked into her room,
+        # it would have reached her before the marker was even sent.
+        await carol.send(json.dumps({"message": "marker", "author": "carol"}))
+        assert (await _next(carol))["message"] == "marker"
+    finally:
+        for ws in (alice, bob, carol):
+            await ws.close()
+
+
+async def test_invalid_client_message_gets_an_error_only_to_its_sender(
+    server: AsgidProcess,
+) -> None:
+    room = _room("invalid")
+    ws = await _join(server, room)
+    try:
+        await ws.send("not json")
+        assert (await _next(ws))["type"] == "error"
+        await ws.send(json.dumps({"message": ""}))
+        assert (await _next(ws))["type"] == "error"
+    finally:
+        await ws.close()
+
+
+async def test_broadcast_view_reaches_every_client_of_the_room(server: AsgidProcess) -> None:
+    room = _room("broadcast")
+    clients = [await _join(server, room) for _ in range(3)]
+    try:
+        response = await _broadcast(server, room, message="from a sync view", author="ops")
+        assert response.status_code == 200
+        assert response.json() == {
+            "room": room,
+            "message": "from a sync view",
+            "sent_by_pid": server.proc.pid,
+        }
+        for ws in clients:
+            received = await _next(ws)
+            assert received["message"] == "from a sync view"
+            assert received["author"] == "ops"
+            assert received["source"] == "http"
+    finally:
+        for ws in clients:
+            await ws.close()
+
+
+async def test_foreign_origin_is_refused(server: AsgidProcess) -> None:
+    """AllowedHostsOriginValidator: another site's page may not open our sockets."""
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(
+            _ws_url(server, "lobby"), origin="http://evil.example", open_timeout=RECEIVE_TIMEOUT_S
+        )
+    assert refused.value.response.status_code == 403
+
+
+async def test_groups_span_processes_sharing_one_redis(
+    servers: tuple[AsgidProcess, AsgidProcess],
+) -> None:
+    a, b = servers
+    assert a.proc.pid != b.proc.pid
+    room = _room("cross")
+    on_a, on_b = await _join(a, room), await _join(b, room)
+    try:
+        response = await _broadcast(b, room, message="via B's view")
+        assert response.json()["sent_by_pid"] == b.proc.pid
+        for ws, server in ((on_a, a), (on_b, b)):
+            received = await _next(ws)
+            assert received["message"] == "via B's view"
+            assert received["sent_by_pid"] == b.proc.pid
+            assert received["delivered_by_pid"] == server.proc.pid
+        await on_a.send(json.dumps({"message": "from a client on A"}))
+        for ws in (on_a, on_b):
+            received = await _next(ws)
+            assert received["message"] == "from a client on A"
+            assert received["sent_by_pid"] == a.proc.pid
+    finally:
+        await on_a.close()
+        await on_b.close()
+
+
+def test_memory_layer_switch(asgid: Any, demo_env: dict[str, str]) -> None:
+    server = asgid(APP, "--app-dir", str(DEMO_DIR), env={**demo_env, "DEMO_CHANNEL_LAYER": "memory"})
+    info = httpx.get(f"{server.url}/info/").json()
+    assert info["channel_layer"] == "channels.layers.InMemoryChannelLayer"
+
+
+def test_manage_py_runs_from_the_repository_root(demo_env: dict[str, str]) -> None:
+    """`make demo` runs manage.py from the repository root; Django must find the project."""
+    result = subprocess.run(
+        [sys.executable, "django_demo/manage.py", "check", "--deploy", "--fail-level", "ERROR"],
+        cwd=str(REPO),
+        env={**os.environ, **demo_env, "PYTHONPATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert Path(demo_env["DEMO_DB_PATH"]).exists()

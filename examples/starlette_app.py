@@ -1,8 +1,8 @@
 """A small Starlette application with one HTTP route and one WebSocket route.
 
-    asgid -b 127.0.0.1 -p 8000 examples.starlette_app:app
-    curl http://127.0.0.1:8000/hello/world
-    python -m websockets ws://127.0.0.1:8000/ws/echo      (type a line, get it back)
+asgid -b 127.0.0.1 -p 8000 examples.starlette_app:app
+curl http://127.0.0.1:8000/hello/world
+python -m websockets ws://127.0.0.1:8000/ws/echo      (type a line, get it back)
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ logger = logging.getLogger(__name__)
 async def hello(request: Request) -> JSONResponse:
     name = request.path_params.get("name", "world")
     return JSONResponse(
-        {"hello": name, "http_version": request.scope.get("http_version"), "visits": _count(request)}
+        {
+            "hello": name,
+            "http_version": request.scope.get("http_version"),
+            "visits": _count(request),
+        }
     )
 
 

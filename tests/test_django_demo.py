@@ -290,7 +290,9 @@ async def test_groups_span_processes_sharing_one_redis(
 
 
 def test_memory_layer_switch(asgid: Any, demo_env: dict[str, str]) -> None:
-    server = asgid(APP, "--app-dir", str(DEMO_DIR), env={**demo_env, "DEMO_CHANNEL_LAYER": "memory"})
+    server = asgid(
+        APP, "--app-dir", str(DEMO_DIR), env={**demo_env, "DEMO_CHANNEL_LAYER": "memory"}
+    )
     info = httpx.get(f"{server.url}/info/").json()
     assert info["channel_layer"] == "channels.layers.InMemoryChannelLayer"
 

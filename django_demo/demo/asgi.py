@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP goes to Django, WebSockets to the chat consumer (``asgid demo.asgi:application``)."""
+"""ASGI entry point: HTTP to Django, WebSockets to the chat consumer (demo.asgi:application)."""
 
 from __future__ import annotations
 

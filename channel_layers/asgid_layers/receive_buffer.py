@@ -274,7 +274,9 @@ class NamedFetcher:
     async def receive(self) -> bytes:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
-        return await self.buffer.get()
+        # The buffer keeps raw elements ("" + NUL + payload) so that _give_back can
+        # return them unchanged.
+        return (await self.buffer.get()).partition(b"\0")[2]
 
     async def _run(self) -> None:
         retry = _Retrying(self._stats, f"fetcher of {self._queue}")

@@ -1,19 +1,23 @@
-"""Frozen events passed between the wire protocols and the version-neutral ASGI cycles.
+"""Immutable events passed between the wire protocols and the version-neutral ASGI cycles.
 
 Wire protocols (HTTP/1.1, HTTP/2) turn parser output into these, and the cycle in
 ``asgid.asgi.http`` turns the app's ASGI messages back into them; neither side knows the
 other's HTTP version.
+
+They are ``NamedTuple`` records rather than frozen dataclasses: three are built per
+request, and a frozen dataclass's ``__init__`` (one ``object.__setattr__`` per field)
+measured about 1 µs each against 0.3 µs for a tuple — a visible share of a hello-world
+request. They are just as immutable.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 Headers = list[tuple[bytes, bytes]]
 
 
-@dataclass(frozen=True, slots=True)
-class Request:
+class Request(NamedTuple):
     """A request head as parsed off the wire (the cycle builds the ASGI scope from it)."""
 
     stream_id: int
@@ -25,8 +29,7 @@ class Request:
     authority: bytes | None = None  # HTTP/2 ``:authority``; HTTP/1.1 carries it as ``host``
 
 
-@dataclass(frozen=True, slots=True)
-class Response:
+class Response(NamedTuple):
     """The response head, with the first body chunk when the app sent one right away.
 
     Joining head and first chunk lets a wire protocol write a small response in one
@@ -39,11 +42,10 @@ class Response:
     body: bytes = b""
     end_stream: bool = False
     trailers: bool = False
-    has_body: bool = field(default=False)  # the app already sent its first body message
+    has_body: bool = False  # the app already sent its first body message
 
 
-@dataclass(frozen=True, slots=True)
-class Body:
+class Body(NamedTuple):
     """A chunk of body (request or response, depending on direction)."""
 
     stream_id: int
@@ -51,17 +53,15 @@ class Body:
     end_stream: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Trailers:
+class Trailers(NamedTuple):
     """Trailing header fields sent after the last body chunk."""
 
     stream_id: int
     headers: Headers
 
 
-@dataclass(frozen=True, slots=True)
-class StreamClosed:
-    """The stream is over for good; ``complete`` is False when it ended abnormally."""
+class StreamClosed(NamedTuple):
+    """The app instance is over; ``complete`` is False when its response was cut short."""
 
     stream_id: int
     complete: bool = True

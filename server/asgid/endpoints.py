@@ -1,10 +1,31 @@
-"""Build and validate Twisted endpoint strings from ``-e/-b/-p/-u/--fd``."""
+"""Build and validate Twisted endpoint strings from ``-e/-b/-p/-u/--fd``; the ``fd:`` parser.
+
+Every ``-e`` string goes to Twisted's ``serverFromString``, so any endpoint a Twisted plugin
+provides works (``tcp:``, ``tcp6:``, ``ssl:``, ``unix:``, ``systemd:``, ``haproxy:``...).
+``fd:fileno=N`` is Daphne's inherited-socket endpoint; Twisted has none, so asgid ships
+one as a plugin (``twisted/plugins/asgid_fd.py``) that instantiates the parser below.
+"""
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
+from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
+from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
+from twisted.plugin import IPlugin
+from zope.interface import implementer
+
 from asgid.errors import ConfigError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+EXAMPLES = (
+    "tcp:8000:interface=127.0.0.1, tcp6:8000:interface=\\:\\:1, "
+    "ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/asgid.sock:mode=660, "
+    "systemd:domain=INET:index=0, haproxy:tcp:8000 or fd:fileno=3"
+)
 
 
 def _escape(value: str) -> str:
@@ -20,29 +41,85 @@ def build_descriptions(
     unix_socket: str | None,
     fd: int | None,
 ) -> tuple[str, ...]:
-    """Daphne's rules: -b/-p make one tcp endpoint, -u a unix one, --fd an inherited one."""
+    """Daphne's rules, endpoints listed in the order given.
+
+    ``-b`` alone listens on port 8000, ``-p`` alone on 127.0.0.1; ``-u`` and ``--fd`` add
+    one endpoint each; with none of ``-e/-b/-p/-u/--fd`` asgid listens on 127.0.0.1:8000.
+    """
     descriptions: list[str] = list(endpoints or [])
-    if port is not None or host is not None:
-        descriptions.append(f"tcp:port={port if port is not None else 8000}:interface={_escape(host or '127.0.0.1')}")
-    if unix_socket is not None:
+    if host or port is not None:
+        # Daphne accepts "-b [::1]" as well as "-b ::1".
+        bind = _escape((host or DEFAULT_HOST).strip("[]"))
+        descriptions.append(f"tcp:port={DEFAULT_PORT if port is None else port}:interface={bind}")
+    if unix_socket:
         descriptions.append(f"unix:{_escape(unix_socket)}")
     if fd is not None:
         descriptions.append(f"fd:fileno={fd}")
     if not descriptions:
-        descriptions.append("tcp:port=8000:interface=127.0.0.1")
+        descriptions.append(f"tcp:port={DEFAULT_PORT}:interface={DEFAULT_HOST}")
     return tuple(descriptions)
+
+
+def server_from_string(reactor: Any, description: str) -> IStreamServerEndpoint:
+    """``serverFromString``, with ``fd:`` parsed here when the plugin is not on the plugin path.
+
+    setuptools' default editable install hides ``twisted/plugins`` from Twisted's
+    directory scan; asgid's own ``--fd`` must work however asgid was installed.
+    """
+    prefix = description.split(":", 1)[0]
+    if prefix == FileDescriptorEndpointParser.prefix and not _fd_plugin_installed():
+        # fd: takes only plain digits, so no '\\:' escapes to honour here.
+        fields = description.split(":")[1:]
+        args = [f for f in fields if "=" not in f]
+        kwargs = dict(f.split("=", 1) for f in fields if "=" in f)
+        return FileDescriptorEndpointParser().parseStreamServer(reactor, *args, **kwargs)
+    return serverFromString(reactor, description)
+
+
+def _fd_plugin_installed() -> bool:
+    from twisted.plugin import getPlugins
+
+    parsers = getPlugins(IStreamServerEndpointStringParser)
+    return any(getattr(p, "prefix", None) == FileDescriptorEndpointParser.prefix for p in parsers)
 
 
 def validate(descriptions: tuple[str, ...], reactor: Any) -> None:
     """Parse every endpoint string now, so a typo fails at start with a clear line."""
-    from twisted.internet.endpoints import serverFromString
-
     for description in descriptions:
         try:
-            serverFromString(reactor, description)
+            server_from_string(reactor, description)
         except Exception as exc:  # Twisted raises ValueError, KeyError, OSError, SSL errors...
+            reason = str(exc) or type(exc).__name__
             raise ConfigError(
-                f"bad endpoint {description!r}: {exc or type(exc).__name__}; write e.g. "
-                "tcp:8000:interface=127.0.0.1, ssl:8443:privateKey=key.pem:certKey=cert.pem, "
-                "unix:/run/asgid.sock or systemd:domain=INET:index=0"
+                f"bad endpoint {description!r}: {reason}; write e.g. {EXAMPLES}"
             ) from exc
+
+
+@implementer(IPlugin, IStreamServerEndpointStringParser)
+class FileDescriptorEndpointParser:
+    """``fd:fileno=N``: listen on an already bound and listening socket inherited as fd N."""
+
+    prefix = "fd"
+
+    def parseStreamServer(
+        self, reactor: Any, *args: str, **kwargs: str
+    ) -> AdoptedStreamServerEndpoint:
+        fileno = _fileno(args, kwargs)
+        try:
+            # Only to learn the address family; detach() leaves the descriptor open.
+            probe = socket.socket(fileno=fileno)
+        except OSError as exc:
+            raise ValueError(f"fd:fileno={fileno} is not an open socket ({exc.strerror})") from None
+        family = probe.family
+        kind = probe.type
+        probe.detach()
+        if kind != socket.SOCK_STREAM:
+            raise ValueError(f"fd:fileno={fileno} is not a stream (TCP or unix) socket")
+        return AdoptedStreamServerEndpoint(reactor, fileno, family)
+
+
+def _fileno(args: tuple[str, ...], kwargs: dict[str, str]) -> int:
+    raw = kwargs.get("fileno", args[0] if args else None)
+    if raw is None or not raw.isdigit():
+        raise ValueError("write fd:fileno=N with N the number of an inherited listening socket")
+    return int(raw)

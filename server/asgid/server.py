@@ -1,15 +1,25 @@
-"""Listen on endpoints, track connections, handle signals, shut down gracefully and drain."""
+"""Listen on endpoints, track connections, handle signals, shut down gracefully and drain.
+
+Order of a run: lifespan startup (so no request arrives before the app is ready), then
+listen on every endpoint, then wait for SIGTERM/SIGINT. A first signal stops accepting,
+asks every connection to finish its in-flight work (idle keep-alive connections close at
+once), waits up to ``graceful_timeout_s``, aborts what is left, then runs lifespan
+shutdown. A second SIGINT (or a third SIGTERM) exits at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.defer import maybeDeferred
 
 from asgid.config import Config
+from asgid.endpoints import server_from_string
 from asgid.errors import LifespanFailure
 from asgid.lifespan import Lifespan
 from asgid.logging import AccessLogWriter
@@ -26,6 +36,7 @@ logger = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_LIFESPAN = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for "killed by ^C"
 
 
 def describe_port(description: str, port: IListeningPort) -> str:
@@ -33,7 +44,7 @@ def describe_port(description: str, port: IListeningPort) -> str:
     address: Any = port.getHost()
     kind = type(address).__name__
     if kind in ("IPv4Address", "IPv6Address"):
-        scheme = "ssl" if description.startswith(("ssl:", "tls:")) else "tcp"
+        scheme = "ssl" if _is_tls(description) else "tcp"
         host = f"[{address.host}]" if ":" in address.host else address.host
         return f"{scheme}:{host}:{address.port}"
     if kind == "UNIXAddress":
@@ -42,10 +53,30 @@ def describe_port(description: str, port: IListeningPort) -> str:
     return description
 
 
+def _is_tls(description: str) -> bool:
+    return description.removeprefix("haproxy:").startswith(("ssl:", "tls:"))
+
+
+def notify_systemd(state: str) -> None:
+    """sd_notify(3): tell a ``Type=notify`` service manager about our state, if one asks."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):  # abstract namespace socket
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(address)
+            sock.sendall(state.encode())
+    except OSError as exc:
+        logger.warning("could not notify systemd at %s: %s", address, exc)
+
+
 class Server:
     """Owns the reactor run: lifespan, listening ports, signals and graceful shutdown."""
 
     def __init__(self, config: Config, app: ASGIApp, reactor: Any) -> None:
+        # configuration
         self.config = config
         self.reactor = reactor
         self.loop: asyncio.AbstractEventLoop = reactor._asyncioEventloop
@@ -58,6 +89,7 @@ class Server:
         )
         self.lifespan = Lifespan(app, config.lifespan, self.loop)
         self.ctx.state = self.lifespan.state
+        # run state
         self.ports: list[IListeningPort] = []
         self.exit_code = EXIT_OK
         self._stop: asyncio.Future[None] | None = None
@@ -83,22 +115,41 @@ class Server:
             logger.error("Application startup failed: %s", exc)
             self.exit_code = EXIT_LIFESPAN
             return
+        if await self._listen():
+            logger.info("asgid ready: serving %s", self.config.app or "the application")
+            notify_systemd("READY=1")
+            assert self._stop is not None
+            await self._stop
+            notify_systemd("STOPPING=1")
+            await self._drain()
+        await self.lifespan.shutdown()
+        await self._cancel_leftover_tasks()
+
+    async def _listen(self) -> bool:
+        """Listen on every endpoint; on the first failure close the others and say why."""
         factory = ASGIServerFactory(self.ctx)
         for description in self.config.endpoints:
-            endpoint = serverFromString(self.reactor, description)
-            port = await endpoint.listen(factory).asFuture(self.loop)
+            try:
+                endpoint = server_from_string(self.reactor, description)
+                port = await endpoint.listen(factory).asFuture(self.loop)
+            except Exception as exc:  # CannotListenError, OSError from adopted sockets, ...
+                logger.error("Cannot listen on %s: %s", description, exc)
+                self.exit_code = EXIT_ERROR
+                await self._stop_listening()
+                return False
             self.ports.append(port)
             logger.info("Listening on %s", describe_port(description, port))
-        logger.info("asgid ready: serving %s", self.config.app or "the application")
-        assert self._stop is not None
-        await self._stop
-        await self._drain()
-        await self.lifespan.shutdown()
+        return True
+
+    async def _stop_listening(self) -> None:
+        ports, self.ports = self.ports, []
+        for port in ports:
+            await maybeDeferred(port.stopListening).asFuture(self.loop)
 
     async def _drain(self) -> None:
         ctx = self.ctx
         ctx.shutting_down = True
-        await asyncio.gather(*(port.stopListening() for port in self.ports), return_exceptions=True)
+        await self._stop_listening()
         for conn in list(ctx.connections):
             conn.graceful_shutdown()
         try:
@@ -107,32 +158,47 @@ class Server:
             )
         except asyncio.TimeoutError:
             logger.warning(
-                "graceful timeout: closing %d connection(s) still open", len(ctx.connections)
+                "graceful timeout (%ss): aborting %d connection(s) still open",
+                self.config.graceful_timeout_s,
+                len(ctx.connections),
             )
             for conn in list(ctx.connections):
                 conn.abort()
+
+    async def _cancel_leftover_tasks(self) -> None:
+        """App tasks of aborted connections: cancel them so the loop closes cleanly."""
+        current = asyncio.current_task()
+        leftovers = [t for t in asyncio.all_tasks(self.loop) if t is not current]
+        for task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=1.0)
 
     def _served(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
             logger.error("server failed: %s", exc, exc_info=exc)
             self.exit_code = EXIT_ERROR
-        self.reactor.stop()
+        if self.reactor.running:
+            self.reactor.stop()
 
     def _on_signal(self, signum: int) -> None:
         self._signals += 1
+        name = signal.Signals(signum).name
         if self._signals == 1:
             logger.info(
-                "%s received: finishing in-flight requests (up to %ss); signal again to quit now",
-                signal.Signals(signum).name,
+                "%s received: finishing in-flight requests (up to %ss); "
+                "send SIGINT again to quit now",
+                name,
                 self.config.graceful_timeout_s,
             )
             if self._stop is not None and not self._stop.done():
                 self._stop.set_result(None)
             return
         if signum == signal.SIGINT or self._signals > 2:
-            logger.warning("second %s: exiting now", signal.Signals(signum).name)
+            logger.warning("second %s: exiting now", name)
             for conn in list(self.ctx.connections):
                 conn.abort()
-            self.exit_code = EXIT_ERROR
-            self.reactor.stop()
+            self.exit_code = EXIT_INTERRUPTED
+            if self.reactor.running:
+                self.reactor.stop()

@@ -37,7 +37,8 @@ def _csv(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    environ = {} if environ is None else environ
     p = argparse.ArgumentParser(
         prog="asgid",
         description="Serve an ASGI 3 application over HTTP/1.1, HTTP/2 and WebSockets.",
@@ -45,79 +46,191 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. ASGID_PORT=9000 or ASGID_PROXY_HEADERS=1.",
     )
     add = p.add_argument
-    add("application", help="the ASGI application, as module.path:attribute")
+    add(
+        "application",
+        nargs="?",
+        default=environ.get(ENV_PREFIX + "APP"),
+        help="the ASGI application, as module.path:attribute (or set ASGID_APP)",
+    )
     add("--version", action="version", version=f"asgid {__version__}")
     # where to listen (Daphne's names)
-    add("-e", "--endpoint", dest="endpoints", action="append", metavar="ENDPOINT",
-        help="Twisted endpoint string, repeatable: tcp:8000, ssl:8443:privateKey=k.pem:certKey=c.pem, "
-        "unix:/run/asgid.sock, systemd:domain=INET:index=0, fd:fileno=3")
+    add(
+        "-e",
+        "--endpoint",
+        dest="endpoints",
+        action="append",
+        metavar="ENDPOINT",
+        help="Twisted endpoint string, repeatable: tcp:8000, "
+        "ssl:8443:privateKey=k.pem:certKey=c.pem, unix:/run/asgid.sock, "
+        "systemd:domain=INET:index=0, haproxy:tcp:8000, fd:fileno=3",
+    )
     add("-b", "--bind", dest="host", help="address to bind (default 127.0.0.1)")
     add("-p", "--port", type=int, help="TCP port (default 8000)")
     add("-u", "--unix-socket", help="path of a unix socket to listen on")
     add("--fd", type=int, help="listen on an inherited, already bound socket file descriptor")
     # logging
     add("-v", "--verbosity", type=int, default=1, help="0 quiet .. 3 everything (default 1)")
-    add("--access-log", help="where to write the access log: a file path, or - for stdout")
+    add(
+        "--access-log",
+        help="where to write the access log: a file path, or - for stdout "
+        "(default: stdout when -v is 1 or more, as in Daphne)",
+    )
     add("--log-fmt", help="logging format string for the server's log lines")
     # HTTP
-    add("-t", "--http-timeout", type=_seconds_or_none, default=None,
-        help="answer 503 if the app has not responded within this many seconds (default none)")
-    add("--application-close-timeout", type=float, default=10.0,
-        help="seconds an app instance may run on after its client left (default 10)")
+    add(
+        "-t",
+        "--http-timeout",
+        type=_seconds_or_none,
+        default=None,
+        help="answer 503 if the app has not responded within this many seconds (default none)",
+    )
+    add(
+        "--application-close-timeout",
+        type=float,
+        default=10.0,
+        help="seconds an app instance may run on after its client left (default 10)",
+    )
     add("--root-path", default="", help="the path this app is mounted at behind a proxy")
     add("-s", "--server-name", default="asgid", help="value of the Server header")
     add("--no-server-name", action="store_true", help="send no Server header")
-    add("--proxy-headers", action="store_true",
-        help="use X-Forwarded-For/-Proto/-Port/-Host and Forwarded for client address and scheme")
-    add("--proxy-headers-host", help="header that holds the client address (default X-Forwarded-For)")
+    add(
+        "--proxy-headers",
+        action="store_true",
+        help="use X-Forwarded-For/-Proto/-Port/-Host and Forwarded for client address and scheme",
+    )
+    add(
+        "--proxy-headers-host",
+        help="header that holds the client address (default X-Forwarded-For)",
+    )
     add("--proxy-headers-port", help="header that holds the client port (default X-Forwarded-Port)")
-    add("--forwarded-allow-ips", type=_csv, default=None,
-        help="comma-separated proxies trusted for proxy headers (IPs, networks, unix, *)")
-    add("--lifespan", choices=["auto", "on", "off"], default="auto",
-        help="run the ASGI lifespan protocol (default auto: if the app speaks it)")
-    add("--graceful-timeout", type=float, default=30.0,
-        help="seconds in-flight requests get after SIGTERM (default 30)")
-    add("--timeout-keep-alive", type=float, default=5.0,
-        help="close idle keep-alive connections after this many seconds (default 5)")
-    add("--timeout-request-headers", type=float, default=10.0,
-        help="drop a client that has not sent a full request head in this many seconds (default 10)")
-    add("--limit-request-line", type=int, default=8190,
-        help="longest request target in bytes (default 8190; longer: 414)")
-    add("--limit-request-headers", type=int, default=100,
-        help="most request header fields (default 100; more: 431)")
-    add("--limit-request-header-bytes", type=_size, default=65536,
-        help="largest total size of request header fields (default 64k; larger: 431)")
-    add("--max-request-body", type=_size, default=0,
-        help="largest request body in bytes, k/m/g suffixes allowed (default 0: no limit; larger: 413)")
+    add(
+        "--forwarded-allow-ips",
+        type=_csv,
+        default=None,
+        help="comma-separated proxies trusted for proxy headers (IPs, networks, unix, *)",
+    )
+    add(
+        "--lifespan",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="run the ASGI lifespan protocol (default auto: if the app speaks it)",
+    )
+    add(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        help="seconds in-flight requests get after SIGTERM (default 30)",
+    )
+    add(
+        "--timeout-keep-alive",
+        type=float,
+        default=5.0,
+        help="close idle keep-alive connections after this many seconds (default 5)",
+    )
+    add(
+        "--timeout-request-headers",
+        type=float,
+        default=10.0,
+        help="drop a client that has not sent a full request head in this many seconds "
+        "(default 10)",
+    )
+    add(
+        "--limit-request-line",
+        type=int,
+        default=8190,
+        help="longest request target in bytes (default 8190; longer: 414)",
+    )
+    add(
+        "--limit-request-headers",
+        type=int,
+        default=100,
+        help="most request header fields (default 100; more: 431)",
+    )
+    add(
+        "--limit-request-header-bytes",
+        type=_size,
+        default=65536,
+        help="largest total size of request header fields (default 64k; larger: 431)",
+    )
+    add(
+        "--max-request-body",
+        type=_size,
+        default=0,
+        help="largest request body in bytes, k/m/g suffixes allowed "
+        "(default 0: no limit; larger: 413)",
+    )
     add("--http2", dest="http2", action="store_true", default=True, help="speak HTTP/2 (default)")
     add("--no-http2", dest="http2", action="store_false", help="HTTP/1.1 only")
-    add("--h2-max-concurrent-streams", type=int, default=100,
-        help="concurrent HTTP/2 streams per connection (default 100)")
+    add(
+        "--h2-max-concurrent-streams",
+        type=int,
+        default=100,
+        help="concurrent HTTP/2 streams per connection (default 100)",
+    )
     # WebSockets (Daphne's names, underscores included)
-    add("--websocket_timeout", "--websocket-timeout", dest="websocket_timeout",
-        type=_seconds_or_none, default=86400.0,
-        help="longest WebSocket lifetime in seconds, -1 for none (default 86400)")
-    add("--websocket_connect_timeout", "--websocket-connect-timeout",
-        dest="websocket_connect_timeout", type=float, default=5.0,
-        help="seconds the app has to accept a WebSocket (default 5)")
-    add("--ping-interval", type=float, default=20.0,
-        help="seconds between WebSocket keepalive pings (default 20)")
-    add("--ping-timeout", type=float, default=30.0,
-        help="seconds to wait for a pong before dropping the socket (default 30)")
-    add("--websocket-max-message-size", type=_size, default=MIB,
-        help="largest WebSocket message in bytes, 0 for no limit (default 1 MiB)")
-    add("--websocket-max-frame-size", type=_size, default=MIB,
-        help="largest WebSocket frame in bytes, 0 for no limit (default 1 MiB)")
-    add("--ws-protocol", nargs="*", dest="ws_protocols", default=[],
-        help="WebSocket subprotocols the server advertises")
-    add("--ws-per-message-deflate", choices=["on", "off"], default="on",
-        help="negotiate permessage-deflate when the client offers it (default on)")
+    add(
+        "--websocket_timeout",
+        "--websocket-timeout",
+        dest="websocket_timeout",
+        type=_seconds_or_none,
+        default=86400.0,
+        help="longest WebSocket lifetime in seconds, -1 for none (default 86400)",
+    )
+    add(
+        "--websocket_connect_timeout",
+        "--websocket-connect-timeout",
+        dest="websocket_connect_timeout",
+        type=float,
+        default=5.0,
+        help="seconds the app has to accept a WebSocket (default 5)",
+    )
+    add(
+        "--ping-interval",
+        type=float,
+        default=20.0,
+        help="seconds between WebSocket keepalive pings (default 20)",
+    )
+    add(
+        "--ping-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for a pong before dropping the socket (default 30)",
+    )
+    add(
+        "--websocket-max-message-size",
+        type=_size,
+        default=MIB,
+        help="largest WebSocket message in bytes, 0 for no limit (default 1 MiB)",
+    )
+    add(
+        "--websocket-max-frame-size",
+        type=_size,
+        default=MIB,
+        help="largest WebSocket frame in bytes, 0 for no limit (default 1 MiB)",
+    )
+    add(
+        "--ws-protocol",
+        action="append",
+        type=_csv,
+        dest="ws_protocols",
+        default=[],
+        help="WebSocket subprotocol the server accepts; repeatable or comma-separated",
+    )
+    add(
+        "--ws-per-message-deflate",
+        choices=["on", "off"],
+        default="on",
+        help="negotiate permessage-deflate when the client offers it (default on)",
+    )
     # application loading
-    add("--lifespan-state", action="store_true", help=argparse.SUPPRESS)
     add("--factory", action="store_true", help="the application path names a factory to call")
     add("--app-dir", help="directory to import the application from (default: current)")
-    add("--loop", choices=["asyncio", "uvloop", "auto"], default="auto",
-        help="event loop under the reactor (default auto: uvloop when installed)")
+    add(
+        "--loop",
+        choices=["asyncio", "uvloop", "auto"],
+        default="auto",
+        help="event loop under the reactor (default auto: uvloop when installed)",
+    )
     return p
 
 
@@ -128,7 +241,9 @@ def _apply_environment(parser: argparse.ArgumentParser, environ: dict[str, str])
             continue
         long_names = [s for s in action.option_strings if s.startswith("--")]
         names = {action.dest.upper()} | {s[2:].replace("-", "_").upper() for s in long_names}
-        raw = next((environ[ENV_PREFIX + n] for n in sorted(names) if ENV_PREFIX + n in environ), None)
+        raw = next(
+            (environ[ENV_PREFIX + n] for n in sorted(names) if ENV_PREFIX + n in environ), None
+        )
         if raw is None:
             continue
         try:
@@ -142,8 +257,8 @@ def _env_value(action: argparse.Action, raw: str) -> Any:
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         truthy = raw.strip().lower() in ("1", "true", "yes", "on")
         return truthy if isinstance(action, argparse._StoreTrueAction) else not truthy
-    if isinstance(action, argparse._AppendAction) or action.nargs == "*":
-        return raw.split()
+    if isinstance(action, argparse._AppendAction):
+        return [action.type(item) if callable(action.type) else item for item in raw.split()]
     value = action.type(raw) if callable(action.type) else raw
     if action.choices is not None and value not in action.choices:
         raise ValueError(raw)
@@ -154,6 +269,18 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
     """The one mapping from parsed flags to ``Config``."""
     from asgid.endpoints import build_descriptions
 
+    if not args.application:
+        raise ConfigError(
+            "no application given: write asgid [options] module.path:attribute, "
+            "e.g. asgid myproject.asgi:application (or set ASGID_APP)"
+        )
+    for flag, value in (
+        ("--proxy-headers-host", args.proxy_headers_host),
+        ("--proxy-headers-port", args.proxy_headers_port),
+    ):
+        if value and not (args.proxy_headers or args.forwarded_allow_ips is not None):
+            # Daphne refuses these without --proxy-headers: they would silently do nothing.
+            raise ConfigError(f"{flag} needs --proxy-headers (or --forwarded-allow-ips)")
     threads = environ.get("ASGI_THREADS")
     try:
         asgi_threads = int(threads) if threads else None
@@ -176,7 +303,8 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         loop=args.loop,
         asgi_threads=asgi_threads,
         verbosity=args.verbosity,
-        access_log=args.access_log,
+        # Daphne writes the access log to stdout unless -v 0 or told otherwise.
+        access_log=args.access_log or ("-" if args.verbosity >= 1 else None),
         log_fmt=args.log_fmt,
         server_name=None if args.no_server_name else args.server_name,
         http_timeout_s=args.http_timeout,
@@ -199,7 +327,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         ping_timeout_s=args.ping_timeout,
         websocket_max_message_bytes=args.websocket_max_message_size,
         websocket_max_frame_bytes=args.websocket_max_frame_size,
-        ws_protocols=tuple(args.ws_protocols or ()),
+        ws_protocols=tuple(name for group in args.ws_protocols or () for name in group),
         ws_per_message_deflate=args.ws_per_message_deflate == "on",
     )
 
@@ -215,7 +343,7 @@ def _fail(message: str, verbosity: int, exc: BaseException | None = None) -> Non
 
 def main(argv: Sequence[str] | None = None) -> None:
     environ = dict(os.environ)
-    parser = build_parser()
+    parser = build_parser(environ)
     _apply_environment(parser, environ)
     args = parser.parse_args(argv)
     try:
@@ -231,16 +359,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def run(config: Config) -> int:
     """Import the app, install the reactor and serve; return the process exit status."""
-    from asgid import endpoints, reactor as reactor_setup
-    from asgid import logging as asgid_logging
+    from asgid import endpoints, logging as asgid_logging, reactor as reactor_setup
     from asgid.importer import import_app
 
     try:
         loop = reactor_setup.install(config.loop)
+        if config.verbosity >= 3:
+            loop.set_debug(True)  # as Daphne: -v 3 also turns on asyncio debug
         if config.asgi_threads is not None:
             from concurrent.futures import ThreadPoolExecutor
 
-            loop.set_default_executor(ThreadPoolExecutor(max_workers=config.asgi_threads))
+            # Daphne's ASGI_THREADS: Django runs sync views via run_in_executor(None, ...).
+            executor = ThreadPoolExecutor(config.asgi_threads, thread_name_prefix="asgi-thread")
+            loop.set_default_executor(executor)
         app = import_app(config.app, factory=config.factory, app_dir=config.app_dir)
         from twisted.internet import reactor
 

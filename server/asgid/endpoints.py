@@ -89,10 +89,22 @@ def validate(descriptions: tuple[str, ...], reactor: Any) -> None:
         try:
             server_from_string(reactor, description)
         except Exception as exc:  # Twisted raises ValueError, KeyError, OSError, SSL errors...
-            reason = str(exc) or type(exc).__name__
+            reason = _reason(description, exc)
             raise ConfigError(
                 f"bad endpoint {description!r}: {reason}; write e.g. {EXAMPLES}"
             ) from exc
+
+
+def _reason(description: str, exc: Exception) -> str:
+    if description.startswith("systemd:") and isinstance(exc, (IndexError, KeyError)):
+        # Twisted's systemd parser indexes LISTEN_FDS / LISTEN_FDNAMES without a check.
+        return (
+            "systemd passed no such socket (LISTEN_FDS/LISTEN_FDNAMES); start asgid from "
+            "a .socket unit or under systemd-socket-activate"
+        )
+    if isinstance(exc, AttributeError) and description.startswith("systemd:"):
+        return "domain= must be INET, INET6 or UNIX"
+    return str(exc) or type(exc).__name__
 
 
 @implementer(IPlugin, IStreamServerEndpointStringParser)

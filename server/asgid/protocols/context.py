@@ -45,6 +45,8 @@ class ServerContext:
     shutting_down: bool = False
     trusted: TrustedProxies = field(init=False)
     _drained: asyncio.Future[None] | None = field(default=None, init=False)
+    # Autobahn's shared per-server options object, built on the first WebSocket handshake
+    websocket_factory: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.trusted = TrustedProxies.parse(self.config.trusted_proxies)

@@ -1,0 +1,358 @@
+"""Autobahn protocol that takes a ready scope and speaks ASGI ``websocket.*``.
+
+Theory of operation: HTTP/1.1 parsed the upgrade request; ``start_websocket`` re-checks
+the raw head (see ``websocket_handshake``), then installs a ``WebSocketConnection`` on
+the same transport and gives it the head exactly as received, so Autobahn does the
+handshake and all framing (RFC 6455). Autobahn's ``onConnect`` returns a Deferred that
+fires when the app answers (``websocket.accept``), or the connection is refused with a
+plain HTTP response (close before accept: 403; a denial response; no answer in time).
+Reading is paused while the app decides, and again whenever the cycle's inbox is full;
+``websocket.send`` waits while the transport's write buffer is full (IPushProducer).
+
+The hot path avoids Autobahn's conveniences that cost per message: its per-read and
+per-write debug-log argument formatting and the Deferred it fires per message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, cast
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.protocol import connectionDone
+from zope.interface import implementer
+
+from asgid.asgi.http import ClientDisconnected
+from asgid.asgi.scope import build_websocket_scope
+from asgid.asgi.websocket import WebSocketCycle, WebSocketInstance
+from asgid.protocols.connection_info import connection_info
+from asgid.protocols.websocket_handshake import head_problem, http_response_head
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from twisted.internet.interfaces import IDelayedCall
+    from twisted.python.failure import Failure
+
+    from asgid.config import Config
+    from asgid.protocols.context import ServerContext
+    from asgid.protocols.events import Headers, Request
+    from asgid.protocols.factory import ConnectionSwitcher
+
+logger = logging.getLogger(__name__)
+
+_OPEN = WebSocketServerProtocol.STATE_OPEN
+_CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
+
+
+def start_websocket(
+    switcher: ConnectionSwitcher, request: Request, head: bytes, rest: bytes
+) -> None:
+    """Hand an HTTP/1.1 upgrade request over to a new ``WebSocketConnection``."""
+    ctx = switcher.ctx
+    problem = head_problem(head)
+    if problem is not None:
+        logger.info("refusing a WebSocket handshake: %s", problem)
+        body = b"Bad Request: " + problem.encode("ascii", "backslashreplace")
+        headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        server = ctx.config.server_header
+        switcher.transport.write(http_response_head(400, headers, server, len(body)) + body)
+        switcher.transport.loseConnection()
+        return
+    conn = getattr(switcher.inner, "conn", None) or connection_info(switcher.transport, ctx)
+    scope = build_websocket_scope(request, conn, ctx.config, ctx.state)
+    protocol = WebSocketConnection(ctx, cast("dict[str, Any]", scope))
+    protocol.factory = autobahn_factory(ctx)
+    switcher.replace(protocol, head + rest)
+
+
+def autobahn_factory(ctx: ServerContext) -> Any:
+    """Autobahn's per-server options object (built once per server)."""
+    if ctx.websocket_factory is None:
+        ctx.websocket_factory = _build_factory(ctx.config, ctx.reactor)
+    return ctx.websocket_factory
+
+
+def _build_factory(config: Config, reactor: Any) -> Any:
+    factory = WebSocketServerFactory(  # type: ignore[no-untyped-call]
+        server=config.server_name or None, reactor=reactor
+    )
+    accept = _deflate_acceptor(config.websocket_max_message_bytes)
+    factory.setProtocolOptions(  # type: ignore[no-untyped-call]
+        maxMessagePayloadSize=config.websocket_max_message_bytes,
+        maxFramePayloadSize=config.websocket_max_frame_bytes,
+        autoPingInterval=config.ping_interval_s,
+        autoPingTimeout=config.ping_timeout_s,
+        # The app's answer is timed by us (--websocket_connect_timeout); the head is
+        # already complete when Autobahn sees it.
+        openHandshakeTimeout=0,
+        # Send a Close with the reason code (1002, 1007, 1009) instead of dropping TCP,
+        # as RFC 6455 §7.1.7 prefers.
+        failByDrop=False,
+        webStatus=False,
+        allowNullOrigin=True,
+        perMessageCompressionAccept=accept if config.ws_per_message_deflate else None,
+    )
+    return factory
+
+
+def _deflate_acceptor(max_message_bytes: int) -> Any:
+    """Accept the first permessage-deflate offer (RFC 7692), inflation bounded by the limit."""
+
+    def accept(offers: list[Any]) -> Any:
+        for offer in offers:
+            if isinstance(offer, PerMessageDeflateOffer):
+                return PerMessageDeflateOfferAccept(  # type: ignore[no-untyped-call]
+                    offer, max_message_size=max_message_bytes or None
+                )
+        return None
+
+    return accept
+
+
+@implementer(IPushProducer)
+class WebSocketConnection(WebSocketServerProtocol):
+    """One WebSocket: Autobahn does the protocol, a ``WebSocketCycle`` the ASGI side."""
+
+    def __init__(self, ctx: ServerContext, scope: dict[str, Any]) -> None:
+        super().__init__()
+        # server-wide
+        self.ctx = ctx
+        self.loop: asyncio.AbstractEventLoop = ctx.loop
+        self.scope = scope
+        # per connection
+        self.cycle: WebSocketCycle | None = None
+        self.instance: WebSocketInstance | None = None
+        self._handshake: Deferred[Any] | None = None
+        self._timer: IDelayedCall | None = None
+        self._started = time.monotonic()
+        self._accepted = False
+        self._refused = False
+        self._handshake_paused = False
+        self._inbox_paused = False
+        self.write_paused = False
+        self._write_waiter: asyncio.Future[None] | None = None
+
+    # -- Twisted Protocol ----------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self.ctx.track(self)
+        self.transport.registerProducer(self, True)
+
+    def dataReceived(self, data: bytes) -> None:
+        # Straight to Autobahn: its own dataReceived formats log arguments on every read.
+        self._dataReceived(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        super().connectionLost(reason)
+        self.ctx.forget(self)
+        self._cancel_timer()
+        self._wake_writer()
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        # Autobahn's sendData formats debug-log arguments on every write; the plain case
+        # needs none of its queueing.
+        if sync or chopsize or self.send_queue:
+            super().sendData(data, sync, chopsize)
+        else:
+            self.transport.write(data)
+
+    # -- IPushProducer: the transport's write buffer is full / drained ---------------------------
+    def pauseProducing(self) -> None:
+        self.write_paused = True
+
+    def resumeProducing(self) -> None:
+        self.write_paused = False
+        self._wake_writer()
+
+    def stopProducing(self) -> None:
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        waiter = self._write_waiter
+        if waiter is not None:
+            self._write_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # -- Autobahn callbacks ------------------------------------------------------------------------
+    def onConnect(self, request: Any) -> Deferred[Any]:  # type: ignore[override]
+        self._pause(handshake=True)
+        self.cycle = WebSocketCycle(self.scope, self, self.loop)
+        self.instance = WebSocketInstance(self.ctx.app, self.cycle, self.loop)
+        self._handshake = Deferred()
+        self._set_timer(self.ctx.config.websocket_connect_timeout_s, self._on_connect_timeout)
+        return self._handshake
+
+    def onMessageBegin(self, isBinary: bool) -> None:
+        self.message_is_binary = isBinary
+        self.message_data = []
+        self.message_data_total_length = 0
+
+    def onMessageFrameData(self, payload: bytes) -> None:
+        if not self.failedByMe:
+            self.message_data.append(payload)
+
+    def onMessageFrameEnd(self) -> None:
+        pass  # frames went straight into message_data
+
+    def onMessageEnd(self) -> None:
+        # Autobahn's own onMessageEnd also fires an observer event (a Deferred per message).
+        parts = self.message_data
+        self.message_data = []
+        if not self.failedByMe and self.cycle is not None:
+            payload = parts[0] if len(parts) == 1 else b"".join(parts)
+            self.cycle.feed_message(payload, self.message_is_binary)
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        cycle = self.cycle
+        if cycle is None:
+            return
+        if not wasClean:
+            code, reason = 1006, ""  # RFC 6455 §7.1.5: closed without a Close frame
+        elif code is None:
+            code = 1005  # §7.1.5: the Close frame had no status code
+        cycle.disconnect(code, reason or "")
+        if self.instance is not None:
+            self.instance.client_gone(self.loop, self.ctx.config.application_close_timeout_s)
+        if self._accepted and self.ctx.access_log is not None:
+            self.ctx.access_log.websocket(
+                "WSDISCONNECT", self.scope, time.monotonic() - self._started
+            )
+
+    # -- WebSocketWire: called by the cycle --------------------------------------------------------
+    def accept(self, subprotocol: str | None, headers: Headers) -> None:
+        handshake, self._handshake = self._handshake, None
+        if handshake is None or self.state != _CONNECTING:
+            raise ClientDisconnected("the WebSocket handshake is over; cannot accept")
+        self._cancel_timer()
+        if subprotocol is None:
+            subprotocol = self._default_subprotocol()
+        extra: dict[str, list[str]] = {}
+        for name, value in headers:
+            extra.setdefault(name.decode("ascii"), []).append(_header_text(value))
+        self._accepted = True
+        handshake.callback((subprotocol, extra))  # Autobahn writes 101 and opens
+        if self.ctx.access_log is not None:
+            self.ctx.access_log.websocket("WSCONNECT", self.scope, None)
+        self._resume(handshake=True)
+        timeout = self.ctx.config.websocket_timeout_s
+        if timeout is not None and timeout >= 0:
+            self._set_timer(timeout, self._on_lifetime_timeout)
+        if self.ctx.shutting_down:
+            self.close(1001, b"server shutting down")
+
+    def deny(self, status: int, headers: Headers, body: bytes, end: bool) -> None:
+        if self.state == _CONNECTING and not self._refused:
+            self._refused = True
+            self._handshake = None
+            self._cancel_timer()
+            length = len(body) if end else None
+            server = self.ctx.config.server_header
+            self.transport.write(http_response_head(status, headers, server, length) + body)
+            if self.ctx.access_log is not None:
+                self.ctx.access_log.websocket("WSREJECT", self.scope, None)
+        elif self._refused and body:
+            self.transport.write(body)
+        if end:
+            self.dropConnection(abort=False)
+
+    def send_message(self, data: bytes, binary: bool) -> asyncio.Future[None] | None:
+        if self.state != _OPEN:
+            raise ClientDisconnected("the WebSocket is closing; cannot send")
+        compress = self._perMessageCompress
+        if compress is None:
+            self.sendFrame(opcode=2 if binary else 1, payload=data)
+        else:
+            # Autobahn's sendMessage would also apply the *incoming* size limit to what
+            # the app sends; the limit is about what we accept, so frame it here.
+            compress.start_compress_message()
+            data = compress.compress_message_data(data) + compress.end_compress_message()
+            self.sendFrame(opcode=2 if binary else 1, payload=data, rsv=4)
+        if not self.write_paused:
+            return None
+        if self._write_waiter is None:
+            self._write_waiter = self.loop.create_future()
+        return self._write_waiter
+
+    def close(self, code: int, reason: bytes) -> None:
+        if self.state == _OPEN:
+            self.sendCloseFrame(code=code, reasonUtf8=reason or None, isReply=False)
+
+    def pause_reading(self) -> None:
+        self._pause(inbox=True)
+
+    def resume_reading(self) -> None:
+        self._resume(inbox=True)
+
+    # -- flow control, timers ----------------------------------------------------------------------
+    def _pause(self, *, handshake: bool = False, inbox: bool = False) -> None:
+        was_paused = self._handshake_paused or self._inbox_paused
+        self._handshake_paused |= handshake
+        self._inbox_paused |= inbox
+        if not was_paused and self.transport is not None:
+            self.transport.pauseProducing()
+
+    def _resume(self, *, handshake: bool = False, inbox: bool = False) -> None:
+        was_paused = self._handshake_paused or self._inbox_paused
+        if handshake:
+            self._handshake_paused = False
+        if inbox:
+            self._inbox_paused = False
+        if was_paused and not (self._handshake_paused or self._inbox_paused):
+            self.transport.resumeProducing()
+
+    def _default_subprotocol(self) -> str | None:
+        """``--ws-protocol``: the first subprotocol the client offered that the server lists."""
+        for offered in self.scope["subprotocols"]:
+            if offered in self.ctx.config.ws_protocols:
+                return str(offered)
+        return None
+
+    def _set_timer(self, seconds: float, action: Any) -> None:
+        self._cancel_timer()
+        self._timer = self.ctx.reactor.callLater(seconds, action)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _on_connect_timeout(self) -> None:
+        self._timer = None
+        if self.state == _CONNECTING and not self._refused:
+            logger.warning(
+                "application did not answer the WebSocket handshake for %s within %ss",
+                self.scope["path"],
+                self.ctx.config.websocket_connect_timeout_s,
+            )
+            self.deny(503, [], b"Service Unavailable: the application did not answer", True)
+
+    def _on_lifetime_timeout(self) -> None:
+        self._timer = None
+        self.close(1000, b"")  # --websocket_timeout, as Daphne closes it
+
+    # -- graceful shutdown -------------------------------------------------------------------------
+    def graceful_shutdown(self) -> None:
+        # Connecting sockets finish their handshake (bounded by the connect timeout);
+        # accept() then closes them at once.
+        if self.state == _OPEN:
+            self.close(1001, b"server shutting down")  # RFC 6455 §7.4.1: going away
+
+    def abort(self) -> None:
+        self.transport.abortConnection()
+
+
+def _header_text(value: bytes) -> str:
+    # Autobahn writes the handshake response as UTF-8 text; only UTF-8 bytes survive that
+    # unchanged.
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        from asgid.errors import ProtocolError
+
+        raise ProtocolError(f"websocket.accept header value is not UTF-8: {value!r}") from None

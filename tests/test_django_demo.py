@@ -8,6 +8,7 @@ independent.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import json
 import os
@@ -114,6 +115,10 @@ def servers(demo_env: dict[str, str]) -> Iterator[tuple[AsgidProcess, AsgidProce
 @pytest.fixture(scope="module")
 def server(servers: tuple[AsgidProcess, AsgidProcess]) -> AsgidProcess:
     return servers[0]
+
+
+def _websockets_served() -> bool:
+    return importlib.util.find_spec("asgid.protocols.websocket") is not None
 
 
 def _room(name: str) -> str:
@@ -310,3 +315,18 @@ def test_manage_py_runs_from_the_repository_root(demo_env: dict[str, str]) -> No
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert Path(demo_env["DEMO_DB_PATH"]).exists()
+
+
+async def test_unreachable_redis_gives_clear_errors(asgid: Any, demo_env: dict[str, str]) -> None:
+    """Without Redis the pages still work; broadcasting answers 503, joining a room is refused."""
+    dead_url = f"redis://127.0.0.1:{_free_port()}/0"
+    server = asgid(APP, "--app-dir", str(DEMO_DIR), env={**demo_env, "DEMO_REDIS_URL": dead_url})
+    assert httpx.get(f"{server.url}/chat/lobby/").status_code == 200
+    response = await _broadcast(server, "lobby", message="nobody hears this")
+    assert response.status_code == 503
+    assert "DEMO_CHANNEL_LAYER=memory" in response.json()["error"]
+    if _websockets_served():
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(_ws_url(server, "lobby"), origin=server.url, open_timeout=5)
+        assert refused.value.response.status_code == 403
+    server.wait_for("is redis-server running at DEMO_REDIS_URL?")

@@ -9,7 +9,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from chat.rooms import chat_event, clean_author, clean_message, group_name
+from chat.rooms import LAYER_HINT, chat_event, clean_author, clean_message, group_name
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.group = group_name(self.room)
         # Join before accepting, so a client that saw the handshake succeed is already
         # in the group and cannot miss a message sent right after it connected.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        try:
+            await self.channel_layer.group_add(self.group, self.channel_name)
+        except ConnectionError as exc:
+            # Refusing the handshake beats accepting a socket that can never chat.
+            logger.error("cannot join room %s: %s; %s", self.room, exc, LAYER_HINT)
+            await self.close()
+            return
         await self.accept()
         await self._send_json({"type": "welcome", "room": self.room, "server_pid": os.getpid()})
         logger.info("joined room %s as %s", self.room, self.channel_name)

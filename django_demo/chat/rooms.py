@@ -10,6 +10,7 @@ from typing import Any
 ROOM_PATTERN = r"(?P<room>[A-Za-z0-9_.-]{1,50})"
 MAX_MESSAGE_CHARS = 2000
 MAX_AUTHOR_CHARS = 40
+LAYER_HINT = "is redis-server running at DEMO_REDIS_URL? (or set DEMO_CHANNEL_LAYER=memory)"
 
 
 def group_name(room: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import socket
@@ -19,7 +20,9 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat.rooms import chat_event, clean_author, clean_message, group_name
+from chat.rooms import LAYER_HINT, chat_event, clean_author, clean_message, group_name
+
+logger = logging.getLogger(__name__)
 
 SUGGESTED_ROOMS = ("lobby", "python", "twisted")
 
@@ -58,7 +61,11 @@ def broadcast(request: HttpRequest, room: str) -> HttpResponse:
     event = chat_event(room=room, message=message, author=author, source="http")
     # The view runs in a worker thread; async_to_sync hands the coroutine to the server's
     # event loop, where the channel layer's connections live.
-    async_to_sync(get_channel_layer().group_send)(group_name(room), event)
+    try:
+        async_to_sync(get_channel_layer().group_send)(group_name(room), event)
+    except ConnectionError as exc:
+        logger.error("cannot broadcast to room %s: %s; %s", room, exc, LAYER_HINT)
+        return JsonResponse({"error": f"channel layer unavailable: {LAYER_HINT}"}, status=503)
     return JsonResponse({"room": room, "message": message, "sent_by_pid": os.getpid()})
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -53,15 +54,47 @@ def _client(scope: dict[str, Any]) -> str:
     return client[0] if client else "-"
 
 
+def _escape(raw: bytes) -> str:
+    """As Apache's mod_log_config does: ``"`` and ``\\`` backslashed, other bytes outside
+    printable ASCII as ``\\xhh``, so a client cannot forge fields or lines."""
+    if _PLAIN(raw) is not None:
+        return raw.decode("ascii")
+    return _UNSAFE.sub(_hex, raw).decode("ascii")
+
+
+def _hex(match: re.Match[bytes]) -> bytes:
+    char = match.group()
+    return b"\\" + char if char in b'"\\' else b"\\x%02x" % char[0]
+
+
+_PLAIN = re.compile(rb"[ !#-\[\]-~]*").fullmatch
+_UNSAFE = re.compile(rb"[^ !#-\[\]-~]")
+
+
 def _header(scope: dict[str, Any], wanted: bytes) -> str:
     for name, value in scope["headers"]:
         if name == wanted:
-            return str(value.decode("latin-1").replace('"', '\\"'))
+            return _escape(value)
     return "-"
 
 
+class _Clock:
+    """``[day/Mon/year:H:M:S zone]`` formatted once per second, not once per request."""
+
+    second = -1
+    text = ""
+
+    @classmethod
+    def now(cls) -> str:
+        second = int(time.time())
+        if second != cls.second:
+            cls.second = second
+            cls.text = time.strftime("%d/%b/%Y:%H:%M:%S %z", time.localtime(second))
+        return cls.text
+
+
 def _timestamp() -> str:
-    return time.strftime("%d/%b/%Y:%H:%M:%S %z")
+    return _Clock.now()
 
 
 class AccessLogWriter:
@@ -69,7 +102,7 @@ class AccessLogWriter:
 
     def http(self, scope: dict[str, Any], status: int, size: int, duration_s: float) -> None:
         query = scope["query_string"]
-        target = scope["raw_path"].decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        target = _escape(scope["raw_path"] + (b"?" + query if query else b""))
         access_logger.info(
             '%s - - [%s] "%s %s HTTP/%s" %d %s "%s" "%s" %d',
             _client(scope),

@@ -1,10 +1,12 @@
-"""Pure functions: trusted proxies plus ``X-Forwarded-*`` / ``Forwarded`` -> client, scheme, server."""
+"""Pure functions: trusted proxies plus ``X-Forwarded-*``/``Forwarded`` -> client, scheme, host."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 Address = tuple[str, int]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -37,6 +39,19 @@ class TrustedProxies:
             return False
         return any(address in network for network in self.networks)
 
+    def trusts_host(self, host: str) -> bool:
+        return self.trusts((host, 0))
+
+
+@functools.lru_cache(maxsize=8)
+def trusted_proxies(items: tuple[str, ...]) -> TrustedProxies:
+    """Parsed once per distinct configuration, not per request."""
+    return TrustedProxies.parse(items)
+
+
+_EVERYONE = TrustedProxies(everyone=True, unix=True, networks=())
+_SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
+
 
 @dataclass(frozen=True, slots=True)
 class ProxyView:
@@ -56,12 +71,15 @@ def resolve(
     server: tuple[str, int | None] | None,
     host_header: bytes = b"x-forwarded-for",
     port_header: bytes = b"x-forwarded-port",
+    trusted: TrustedProxies = _EVERYONE,
 ) -> ProxyView:
     """Apply the proxy headers of one request sent by a trusted peer.
 
     RFC 7239 ``Forwarded`` wins over the ``X-Forwarded-*`` family when both are present,
-    since it is the standard form and a proxy that sends it means it. For lists, the
-    right-most value is the one the nearest (trusted) proxy added.
+    since it is the standard form and a proxy that sends it means it. The client is the
+    right-most address of the chain that is not itself a trusted proxy (RFC 7239 §5.2:
+    each proxy appends); when every hop is trusted (``*``, Daphne's default) that is the
+    left-most one. Scheme and host are taken from the last value, the nearest proxy's.
     """
     found: dict[bytes, bytes] = {}
     for name, value in headers:
@@ -77,16 +95,20 @@ def resolve(
         ):
             found[name] = value
     root = found.get(b"daphne-root-path")
-    root_path = root.decode("utf-8", "replace") if root is not None else None
+    root_path = unquote(root.decode("latin-1")).rstrip("/") if root is not None else None
     if b"forwarded" in found:
-        return _from_forwarded(found[b"forwarded"], client, scheme, server, root_path)
-    host = _last(found.get(host_header))
-    if host is not None:
-        port = _to_port(_last(found.get(port_header)))
-        client = (_strip_brackets(host), port if port is not None else 0)
+        return _from_forwarded(found[b"forwarded"], client, scheme, server, root_path, trusted)
+    hops = found.get(host_header)
+    if hops is not None:
+        host, port = _pick_client(
+            [_split_node(item.strip()) for item in hops.decode("latin-1").split(",")], trusted
+        )
+        if host is not None:
+            forwarded_port = _to_port(_last(found.get(port_header)))
+            client = (host, forwarded_port if forwarded_port is not None else port)
     proto = _last(found.get(b"x-forwarded-proto"))
-    if proto is not None and proto.lower() in ("http", "https", "ws", "wss"):
-        scheme = proto.lower()
+    if proto is not None and proto.lower() in _SCHEMES:
+        scheme = _SCHEMES[proto.lower()]
     fwd_host = _last(found.get(b"x-forwarded-host"))
     if fwd_host is not None:
         server = _split_host(fwd_host, scheme)
@@ -99,23 +121,41 @@ def _from_forwarded(
     scheme: str,
     server: tuple[str, int | None] | None,
     root_path: str | None,
+    trusted: TrustedProxies,
 ) -> ProxyView:
-    elements = value.decode("latin-1").split(",")
-    params: dict[str, str] = {}
-    for pair in elements[-1].split(";"):
-        key, sep, val = pair.strip().partition("=")
-        if sep:
-            params[key.strip().lower()] = val.strip().strip('"')
-    if "for" in params:
-        host, port = _split_node(params["for"])
+    elements = [_forwarded_params(element) for element in value.decode("latin-1").split(",")]
+    hops = [_split_node(params["for"]) for params in elements if "for" in params]
+    if hops:
+        host, port = _pick_client(hops, trusted)
         if host is not None:
             client = (host, port)
+    params = elements[-1]
     proto = params.get("proto", "").lower()
-    if proto in ("http", "https"):
-        scheme = proto
+    if proto in _SCHEMES:
+        scheme = _SCHEMES[proto]
     if "host" in params:
         server = _split_host(params["host"], scheme)
     return ProxyView(client=client, scheme=scheme, server=server, root_path=root_path)
+
+
+def _forwarded_params(element: str) -> dict[str, str]:
+    """One ``Forwarded`` element: ``for=1.2.3.4;proto=https;host=example.com`` (RFC 7239 §4)."""
+    params: dict[str, str] = {}
+    for pair in element.split(";"):
+        key, sep, val = pair.strip().partition("=")
+        if sep:
+            params[key.strip().lower()] = val.strip().strip('"')
+    return params
+
+
+def _pick_client(
+    hops: list[tuple[str | None, int]], trusted: TrustedProxies
+) -> tuple[str | None, int]:
+    """Walk the chain from the nearest hop back; the first untrusted address is the client."""
+    for host, port in reversed(hops):
+        if host is None or not trusted.trusts_host(host):
+            return host, port
+    return hops[0]
 
 
 def _last(value: bytes | None) -> str | None:
@@ -132,17 +172,17 @@ def _to_port(value: str | None) -> int | None:
     return port if 0 <= port <= 65535 else None
 
 
-def _strip_brackets(host: str) -> str:
-    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
-
-
 def _split_node(node: str) -> tuple[str | None, int]:
-    """An RFC 7239 node: ``192.0.2.1``, ``"[2001:db8::1]:4711"``, ``unknown``, ``_hidden``."""
-    if node.lower() == "unknown" or node.startswith("_"):
+    """A hop: ``192.0.2.1``, ``192.0.2.1:4711``, ``[2001:db8::1]:4711``, bare ``2001:db8::1``,
+    or RFC 7239's ``unknown`` / ``_hidden`` (no address)."""
+    node = node.strip('"')
+    if not node or node.lower() == "unknown" or node.startswith("_"):
         return None, 0
     if node.startswith("["):
         host, _, rest = node[1:].partition("]")
         return host, _to_port(rest.lstrip(":")) or 0
+    if node.count(":") > 1:
+        return node, 0  # a bare IPv6 address
     host, _, port = node.partition(":")
     return host, _to_port(port) or 0
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol
 
+from asgid.asgi.files import FILE_MESSAGES, file_chunks
 from asgid.errors import ProtocolError, UnexpectedMessage
 from asgid.protocols.events import Body, Headers, Response, ResponseEvent, StreamClosed, Trailers
 from asgid.types import Message, Scope
@@ -54,6 +55,10 @@ class CycleState(enum.Enum):
 def validate_headers(raw: Iterable[Any]) -> Headers:
     """Response headers as a list of byte pairs; anything that could split a header is refused."""
     headers: Headers = []
+    if isinstance(raw, (bytes, str, dict)) or raw is None:
+        raise ProtocolError(
+            f"'headers' must be an iterable of (name, value) pairs, got {raw!r:.60}"
+        )
     for item in raw:
         try:
             name, value = item
@@ -65,6 +70,9 @@ def validate_headers(raw: Iterable[Any]) -> Headers:
             name, value = bytes(name), bytes(value)
         if _TOKEN(name) is None or _BAD_VALUE(value) is not None:
             raise ProtocolError(f"invalid characters in response header {item!r}")
+        if len(name) == 14 and name.lower() == b"content-length" and not value.isdigit():
+            # RFC 9110 §8.6: a bad length would desynchronise every later response.
+            raise ProtocolError(f"content-length must be a whole number, got {value!r}")
         headers.append((name, value))
     return headers
 
@@ -158,7 +166,9 @@ class HTTPCycle:
         while not self._disconnected:
             if self._body or (self._body_complete and not self._final_delivered):
                 return self._take_body()
-            if self._final_delivered or self.state is CycleState.DONE:
+            if self.state is CycleState.DONE:
+                break  # ASGI 2.4: receive() after the response was sent gives http.disconnect
+            if self._final_delivered:
                 # Nothing left to read: the next event this request can have is its end.
                 await self._wait()
                 continue
@@ -184,15 +194,26 @@ class HTTPCycle:
         try:
             kind = message["type"]
         except (KeyError, TypeError):
-            raise ProtocolError(f"an ASGI message must be a dict with a 'type', got {message!r}")
+            raise ProtocolError(
+                f"an ASGI message must be a dict with a 'type', got {message!r:.80}"
+            ) from None
         if self._disconnected:
             raise ClientDisconnected("the client closed the connection")
         state = self.state
         if state is CycleState.AWAITING_START:
+            if kind == "http.response.push":
+                self._push(message)
+                return
             self._start(kind, message)
             return
         if state is CycleState.STARTED or state is CycleState.STREAMING:
             if kind != "http.response.body":
+                if kind in FILE_MESSAGES:
+                    await self._file_message(kind, message)
+                    return
+                if kind == "http.response.push" and state is CycleState.STARTED:
+                    self._push(message)
+                    return
                 raise UnexpectedMessage("'http.response.body'", kind)
             waiter = self._body_message(message)
         elif state is CycleState.TRAILERS:
@@ -245,6 +266,29 @@ class HTTPCycle:
             self._wake()
             return None
         return self._wire.writable(self.stream_id)
+
+    async def _file_message(self, kind: str, message: Message) -> None:
+        """pathsend/zerocopysend: the file's chunks as body messages, with backpressure."""
+        chunks, more = file_chunks(kind, message)
+        chunk = next(chunks, b"")
+        while True:
+            following = next(chunks, None) if chunk else None
+            last = following is None
+            waiter = self._body_message({"body": chunk, "more_body": more or not last})
+            if waiter is not None:
+                await waiter
+            if last:
+                return
+            chunk = following
+
+    def _push(self, message: Message) -> None:
+        """``http.response.push``: only wires that can push (HTTP/2) act on it."""
+        path = message.get("path")
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ProtocolError(f"http.response.push 'path' must start with '/', got {path!r}")
+        push = getattr(self._wire, "push", None)
+        if push is not None:
+            push(self.stream_id, path, validate_headers(message.get("headers", ())))
 
     def _trailers_message(self, message: Message) -> Awaitable[None] | None:
         self._pending_trailers.extend(validate_headers(message.get("headers", ())))

@@ -46,6 +46,12 @@ class HTTPInstance:
         cycle = self.cycle
         try:
             await app(cycle.scope, cycle.receive, cycle.send)
+            if not cycle.response_complete and not cycle.disconnected:
+                logger.error(
+                    "ASGI application returned without %s its response (state: %s)",
+                    "completing" if cycle.response_started else "starting",
+                    cycle.state.value,
+                )
         except asyncio.CancelledError:
             if not cycle.disconnected and not cycle.response_complete:
                 logger.warning("ASGI application cancelled before it finished its response")

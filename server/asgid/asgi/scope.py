@@ -8,7 +8,7 @@ from urllib.parse import unquote_to_bytes
 
 from asgid.config import Config
 from asgid.protocols.events import Request
-from asgid.proxy_headers import resolve
+from asgid.proxy_headers import resolve, trusted_proxies
 from asgid.types import Scope
 
 Address = tuple[str, int]
@@ -39,7 +39,11 @@ def build_http_scope(
     request: Request, conn: ConnectionInfo, config: Config, state: dict[str, Any]
 ) -> Scope:
     client, scheme, server, root_path = _origin(request, conn, config)
-    extensions: dict[str, Any] = {"http.response.trailers": {}}
+    extensions: dict[str, Any] = {
+        "http.response.trailers": {},
+        "http.response.pathsend": {},
+        "http.response.zerocopysend": {},
+    }
     if conn.extensions:
         extensions.update(conn.extensions)
     if request.http_version == "2":
@@ -54,12 +58,20 @@ def build_http_scope(
         "raw_path": request.raw_path,
         "query_string": request.query_string,
         "root_path": root_path,
-        "headers": request.headers,
+        "headers": _with_host(request),
         "client": client,
         "server": server,
         "state": state.copy(),
         "extensions": extensions,
     }
+
+
+def _with_host(request: Request) -> list[tuple[bytes, bytes]]:
+    """RFC 9113 §8.3.1: an HTTP/2 ``:authority`` stands for ``host`` when the request has none."""
+    headers = request.headers
+    if request.authority is None or any(name == b"host" for name, _ in headers):
+        return headers
+    return [(b"host", request.authority), *headers]
 
 
 def build_websocket_scope(
@@ -109,6 +121,7 @@ def _origin(
         server=conn.server,
         host_header=(config.proxy_headers_host or "x-forwarded-for").lower().encode("latin-1"),
         port_header=(config.proxy_headers_port or "x-forwarded-port").lower().encode("latin-1"),
+        trusted=trusted_proxies(config.trusted_proxies),
     )
     root_path = view.root_path if view.root_path is not None else config.root_path
     return view.client, view.scheme, view.server, root_path

@@ -13,7 +13,6 @@ and the app's ``send()`` waits until ``resumeProducing``.
 from __future__ import annotations
 
 import logging
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +39,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HIGH_WATER = 64 * 1024  # request body bytes buffered for the app before reading pauses
+HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the configured limits
 
 
 @implementer(IPushProducer)
@@ -61,14 +61,23 @@ class HTTP1Protocol(Protocol):
         self._read_paused = False
         self.closing = False
         self.shutting_down = False
+        self._input_done = False  # no further request will be read on this connection
+        self._rejection: RejectRequest | None = None  # sent once earlier responses are out
         self._timer: IDelayedCall | None = None
         self._deadline = 0.0
         self._deadline_kind = ""
         self._deferred_upgrade: tuple[Request, bytes, bytes] | None = None
+        self._head_limit = (
+            self.config.limit_request_line_bytes
+            + self.config.limit_request_header_bytes
+            + HEAD_SLACK
+        )
         # per request being parsed
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._header_bytes = 0
+        self._in_head = False
+        self._head_bytes = 0
         self._parsing: Exchange | None = None
         self._upgrade_request: Request | None = None
         self._head_chunks: list[bytes] | None = []
@@ -82,8 +91,15 @@ class HTTP1Protocol(Protocol):
         self.shutting_down = self.ctx.shutting_down
 
     def dataReceived(self, data: bytes) -> None:
-        if self.closing:
+        if self.closing or self._input_done:
             return
+        if self._in_head:
+            # httptools buffers a header line until it ends: bound that buffer ourselves, or
+            # one endless header value would grow it without limit.
+            self._head_bytes += len(data)
+            if self._head_bytes > self._head_limit:
+                self._reject(RejectRequest(431, "Request Header Fields Too Large"))
+                return
         if self._head_chunks is not None:
             self._head_chunks.append(data)
         self._data = data
@@ -92,12 +108,18 @@ class HTTP1Protocol(Protocol):
         except httptools.HttpParserUpgrade as exc:
             self._upgrade(data, exc.args[0])
         except httptools.HttpParserCallbackError as exc:
+            if self._input_done and self._rejection is None:
+                return
             error = exc.__context__
             if not isinstance(error, RejectRequest):
                 logger.error("unexpected error while reading a request", exc_info=error)
                 error = RejectRequest(500, "Internal Server Error")
             self._reject(error)
         except httptools.HttpParserError as exc:
+            if self._input_done:
+                # e.g. llhttp's "Data after Connection: close": the request before it is
+                # still owed its response, and nothing after it will be read.
+                return
             self._reject(reject_from_parser(exc))
 
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -137,6 +159,8 @@ class HTTP1Protocol(Protocol):
         self._url = b""
         self._headers = []
         self._header_bytes = 0
+        self._in_head = True
+        self._head_bytes = 0
         if self._deadline_kind != "headers":
             self._arm("headers", self.config.timeout_request_headers_s)
 
@@ -165,6 +189,7 @@ class HTTP1Protocol(Protocol):
             0, parser.get_http_version(), parser.get_method(), raw_path, query, self._headers
         )
         self._deadline_kind = ""
+        self._in_head = False
         if (
             parser.should_upgrade()
             and self._switcher is not None
@@ -194,7 +219,11 @@ class HTTP1Protocol(Protocol):
         if exchange is not None:
             self._parsing = None
             exchange.cycle.feed_end()
-            if exchange.discard_body and exchange.keep_alive:
+            if not exchange.keep_alive:
+                # RFC 9112 §9.6: nothing after a request with "Connection: close" (or an
+                # HTTP/1.0 one without keep-alive) is a request we will answer.
+                self._input_done = True
+            elif exchange.discard_body:
                 # Its response went out before the body ended; the connection can go on now.
                 self._after_response()
         self._head_chunks = [self._data]
@@ -228,6 +257,16 @@ class HTTP1Protocol(Protocol):
         ):
             self._resume_reading()
 
+    def may_discard_rest(self, exchange: Exchange) -> bool:
+        """Whether the unread rest of ``exchange``'s body is worth reading past to keep the
+        connection (RFC 9112 §9.3: else close it after the response)."""
+        if exchange is not self._parsing:
+            return True  # the body is complete
+        if exchange.expect_continue_pending:
+            return False  # the client may never send a body we did not ask for
+        left = exchange.declared_length - exchange.body_bytes
+        return exchange.declared_length > 0 and left <= HIGH_WATER
+
     def response_done(self, exchange: Exchange) -> None:
         """The head exchange's response is fully written."""
         if self._exchanges and self._exchanges[0] is exchange:
@@ -248,6 +287,8 @@ class HTTP1Protocol(Protocol):
             self._exchanges[0].start()
             if len(self._exchanges) == 1 and self._read_paused:
                 self._resume_reading()
+        elif self._rejection is not None:
+            self._send_rejection(self._rejection)
         elif self._deferred_upgrade is not None:
             self._switch(*self._deferred_upgrade)
         elif self.shutting_down:
@@ -268,9 +309,12 @@ class HTTP1Protocol(Protocol):
 
     def _arm(self, kind: str, seconds: float) -> None:
         self._deadline_kind = kind
-        self._deadline = time.monotonic() + seconds
-        if self._timer is None:
+        deadline = self._deadline = self.ctx.reactor.seconds() + seconds
+        timer = self._timer
+        if timer is None:
             self._timer = self.ctx.reactor.callLater(seconds, self._on_timer)
+        elif timer.getTime() > deadline:
+            timer.reset(seconds)  # a shorter deadline than the one the timer waits for
 
     def _on_timer(self) -> None:
         # One timer per connection, re-armed lazily: a keep-alive request only moves the
@@ -279,12 +323,17 @@ class HTTP1Protocol(Protocol):
         kind = self._deadline_kind
         if not kind or self.closing:
             return
-        remaining = self._deadline - time.monotonic()
+        remaining = self._deadline - self.ctx.reactor.seconds()
         if remaining > 0.001:
             self._timer = self.ctx.reactor.callLater(remaining, self._on_timer)
         elif kind == "idle" and not self._exchanges:
             self._close()
         elif kind == "headers":
+            if self._read_paused or self._exchanges:
+                # The rest of the head waits behind earlier pipelined requests, not on a
+                # slow client: its clock starts again once we read again.
+                self._arm("headers", self.config.timeout_request_headers_s)
+                return
             logger.info("dropping a connection whose request head did not arrive in time")
             self._reject(RejectRequest(408, "Request Timeout"))
 
@@ -297,8 +346,25 @@ class HTTP1Protocol(Protocol):
     def _reject(self, error: RejectRequest) -> None:
         if self.closing:
             return
-        self._parsing = None
-        if not any(exchange.cycle.response_started for exchange in self._exchanges):
+        parsing, self._parsing = self._parsing, None
+        self._input_done = True
+        self._in_head = False
+        if parsing is not None and parsing.discard_body:
+            self._close()  # its response is out already; a second answer would be unasked for
+            return
+        exchanges = self._exchanges
+        if parsing is not None and len(exchanges) > 1 and exchanges[-1] is parsing:
+            exchanges.pop()  # a pipelined request that never started: the error answers it
+        if exchanges and exchanges[0] is not parsing:
+            # Earlier pipelined requests are owed their responses first (RFC 9112 §9.3.2).
+            self._rejection = error
+            return
+        self._send_rejection(error)
+
+    def _send_rejection(self, error: RejectRequest) -> None:
+        self._rejection = None
+        if not self._exchanges or not self._exchanges[0].cycle.response_started:
+            logger.info("rejected a request: %s %s", error.status, error.reason)
             self.transport.write(error_response(error, self.config.server_header))
         self._close()
 
@@ -312,7 +378,7 @@ class HTTP1Protocol(Protocol):
         else:
             self.transport.loseConnection()
 
-    # -- hand-offs -----------------------------------------------------------------------------------
+    # -- hand-offs ----------------------------------------------------------------------------
     def _upgrade(self, data: bytes, offset: int) -> None:
         request, self._upgrade_request = self._upgrade_request, None
         if request is None:
@@ -348,7 +414,7 @@ class HTTP1Protocol(Protocol):
             self.transport.resumeProducing()
         self._switcher.switch_protocol(request, head, rest)
 
-    # -- graceful shutdown ----------------------------------------------------------------------------
+    # -- graceful shutdown --------------------------------------------------------------------
     def graceful_shutdown(self) -> None:
         self.shutting_down = True
         if not self._exchanges and self._parsing is None:

@@ -27,7 +27,8 @@ def reject_from_parser(exc: httptools.HttpParserError) -> RejectRequest:
 def error_response(error: RejectRequest, server_header: bytes | None) -> bytes:
     body = (error.reason + "\n").encode("utf-8", "replace")
     head = [
-        b"HTTP/1.1 %d %s\r\n" % (error.status, error.reason.split(":")[0].encode("ascii", "replace")),
+        b"HTTP/1.1 %d %s\r\n"
+        % (error.status, error.reason.split(":")[0].encode("ascii", "replace")),
         b"content-type: text/plain; charset=utf-8\r\n",
         b"content-length: %d\r\n" % len(body),
         b"connection: close\r\n",

@@ -7,6 +7,7 @@ close-delimited for HTTP/1.0. Head and first body chunk go out in one transport 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable
 from http import HTTPStatus
@@ -20,6 +21,8 @@ from asgid.types import Scope
 
 if TYPE_CHECKING:
     from asgid.protocols.http1 import HTTP1Protocol
+
+logger = logging.getLogger(__name__)
 
 NO_BODY_STATUS = frozenset({204, 304})
 STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
@@ -44,6 +47,7 @@ class Exchange:
         "_head",
         "_http10",
         "_expect_continue",
+        "_length_left",
         "_te_trailers",
         "_chunked",
         "_bodiless",
@@ -65,6 +69,7 @@ class Exchange:
         self._head = request.method == b"HEAD"
         self._http10 = request.http_version == "1.0"
         self._expect_continue = False
+        self._length_left = -1  # body bytes still owed under the app's Content-Length
         self._te_trailers = False
         self._chunked = False
         self._bodiless = False
@@ -90,6 +95,11 @@ class Exchange:
             http_timeout_s=proto.config.http_timeout_s,
         )
 
+    @property
+    def expect_continue_pending(self) -> bool:
+        """The client waits for ``100 Continue`` before it sends the body."""
+        return self._expect_continue and self.body_bytes == 0
+
     def client_gone(self) -> None:
         if self.instance is not None:
             self.instance.client_gone(
@@ -100,11 +110,13 @@ class Exchange:
 
     # -- HTTPWire ------------------------------------------------------------------------------
     def body_consumed(self, stream_id: int, nbytes: int) -> None:
-        if self._expect_continue and nbytes == 0:
-            # RFC 9110 §10.1.1: 100 only once the app asks for the body it announced.
+        if self._expect_continue:
+            # RFC 9110 §10.1.1: 100 only once the app asks for the body it announced, and
+            # not at all when the client sent the body without waiting for it.
+            if nbytes == 0 and self.expect_continue_pending:
+                if not self.cycle.response_started and not self._proto.closing:
+                    self._proto.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self._expect_continue = False
-            if not self.cycle.response_started and not self._proto.closing:
-                self._proto.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self._proto.body_wanted(self)
 
     def writable(self, stream_id: int) -> Awaitable[None] | None:
@@ -144,7 +156,10 @@ class Exchange:
         for name, value in event.headers:
             lname = name.lower()
             if lname == b"content-length":
+                if has_length:
+                    continue  # one framing only; asgi.http refused values that are not digits
                 has_length = True
+                self._length_left = int(value)
             elif lname == b"transfer-encoding":
                 continue  # framing is ours to choose (RFC 9112 §6.1)
             elif lname == b"connection":
@@ -161,8 +176,12 @@ class Exchange:
             parts.append(b"server: %s\r\n" % server)
         if not has_date:
             parts.append(b"date: %s\r\n" % date_header.value())
-        self._bodiless = self._head or status < 200 or status in NO_BODY_STATUS
-        if not has_length and not (status < 200 or status in NO_BODY_STATUS):
+        bodiless = self._bodiless = self._head or status < 200 or status in NO_BODY_STATUS
+        if bodiless:
+            self._length_left = -1  # RFC 9110 §9.3.2: HEAD gets the GET length, never a body
+            if self._head and not has_length and event.end_stream and event.body:
+                parts.append(b"content-length: %d\r\n" % len(event.body))
+        elif not has_length:
             if event.end_stream:
                 parts.append(b"content-length: %d\r\n" % len(event.body))
             elif self._http10:
@@ -170,6 +189,8 @@ class Exchange:
             else:
                 self._chunked = True
                 parts.append(b"transfer-encoding: chunked\r\n")
+        if self.keep_alive and not proto.may_discard_rest(self):
+            self.keep_alive = False
         if not self.keep_alive or proto.shutting_down:
             self.keep_alive = False
             parts.append(b"connection: close\r\n\r\n")
@@ -178,7 +199,9 @@ class Exchange:
         else:
             parts.append(b"\r\n")
         body = event.body
-        if body and not self._bodiless:
+        if body and not bodiless:
+            if self._length_left >= 0:
+                body = self._count_length(body)
             self._size += len(body)
             if self._chunked:
                 parts.append(b"%x\r\n%s\r\n" % (len(body), body))
@@ -188,6 +211,7 @@ class Exchange:
             if self._chunked:
                 parts.append(b"0\r\n\r\n")
             proto.transport.write(b"".join(parts))
+            self._check_length()
             self._done()
         else:
             proto.transport.write(b"".join(parts))
@@ -195,6 +219,8 @@ class Exchange:
     def _write_body(self, data: bytes, end: bool) -> None:
         transport = self._proto.transport
         if data and not self._bodiless:
+            if self._length_left >= 0:
+                data = self._count_length(data)
             self._size += len(data)
             if self._chunked:
                 if end:
@@ -207,12 +233,39 @@ class Exchange:
         if end:
             if self._chunked:
                 transport.write(b"0\r\n\r\n")
+            self._check_length()
             self._done()
+
+    def _count_length(self, data: bytes) -> bytes:
+        """Hold the app to its own Content-Length: bytes beyond it would be read by the
+        client as the start of the next response (RFC 9112 §6.3)."""
+        left = self._length_left
+        if len(data) > left:
+            logger.error(
+                "ASGI application sent more body than its content-length (%d bytes over); "
+                "dropping the excess and closing the connection",
+                len(data) - left,
+            )
+            data = data[:left]
+            self.keep_alive = False
+        self._length_left = left - len(data)
+        return data
+
+    def _check_length(self) -> None:
+        if self._length_left > 0:
+            logger.error(
+                "ASGI application ended its response %d bytes short of its content-length; "
+                "closing the connection",
+                self._length_left,
+            )
+            self.keep_alive = False
 
     def _write_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
         if self._chunked:
             # RFC 9112 §7.1.2: trailer fields only for a client that sent ``TE: trailers``.
-            fields = b"".join(b"%s: %s\r\n" % pair for pair in headers) if self._te_trailers else b""
+            fields = (
+                b"".join(b"%s: %s\r\n" % pair for pair in headers) if self._te_trailers else b""
+            )
             self._proto.transport.write(b"0\r\n" + fields + b"\r\n")
         self._done()
 

@@ -1,0 +1,480 @@
+"""HTTP/2 over h2: streams, flow control, priority, GOAWAY; one ASGI ``HTTPCycle`` per stream.
+
+Theory of operation: ``h2`` turns bytes into events; each event goes to a small handler
+here (dispatch table below). A request's HEADERS become a ``Request`` event, a scope and
+an ``HTTPCycle`` whose wire is an ``H2Stream``. Request DATA is fed to the cycle and its
+flow-control credit is returned only as the app consumes it (RFC 9113 §5.2), so memory per
+stream is bounded by the window we advertise. Response data goes out through the
+``FlowScheduler`` within the peer's windows. Everything ``h2`` queues is written with
+one transport write per batch: after each ``dataReceived`` and after each app ``send()``.
+
+Errors: any ``h2`` protocol error (and any flood budget running out) ends the connection
+with GOAWAY carrying the error's code (RFC 9113 §5.4.1), after which the transport is
+closed; over TLS a peer that never answers close_notify is cut off after a short grace.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.errors import ErrorCodes
+from h2.events import (
+    ConnectionTerminated,
+    DataReceived,
+    PingReceived,
+    PriorityUpdated,
+    RemoteSettingsChanged,
+    RequestReceived,
+    StreamEnded,
+    StreamReset,
+    WindowUpdated,
+)
+from h2.exceptions import H2Error
+from h2.settings import SettingCodes, Settings
+from hyperframe.frame import GoAwayFrame
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.protocol import Protocol
+from zope.interface import implementer
+
+from asgid.asgi.http import HTTPCycle
+from asgid.asgi.instance import HTTPInstance
+from asgid.asgi.scope import ConnectionInfo, build_http_scope
+from asgid.protocols.connection_info import connection_info
+from asgid.protocols.events import Request, Response
+from asgid.protocols.headers import date_header
+from asgid.protocols.http2_flow import FlowScheduler
+from asgid.protocols.http2_guard import FloodDetected, FloodGuard
+from asgid.protocols.http2_stream import CONNECTION_HEADERS, H2Stream
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Callable
+
+    from h2.events import Event
+    from twisted.internet.interfaces import IDelayedCall
+    from twisted.python.failure import Failure
+
+    from asgid.protocols.context import ServerContext
+
+logger = logging.getLogger(__name__)
+
+STATUS = {s.value: str(s.value).encode() for s in HTTPStatus}
+CLOSE_GRACE_S = 1.0  # how long a closing TLS connection may wait for the peer's close_notify
+CONNECTION_WINDOW_STREAMS = 16  # connection window = this many stream windows
+
+
+@implementer(IPushProducer)
+class H2Protocol(Protocol):
+    """One HTTP/2 connection (TLS with ALPN ``h2``, or cleartext h2c)."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        # server-wide
+        self.ctx = ctx
+        self.config = ctx.config
+        self.loop: asyncio.AbstractEventLoop = ctx.loop
+        # per connection
+        self.h2 = H2Connection(
+            H2Configuration(
+                client_side=False,
+                header_encoding=None,
+                validate_inbound_headers=True,
+                normalize_inbound_headers=False,
+                validate_outbound_headers=False,
+                normalize_outbound_headers=False,
+            )
+        )
+        self.flow = FlowScheduler(self.h2, on_complete=self._response_done, on_gone=self._gone)
+        self.guard = FloodGuard()
+        self.streams: dict[int, H2Stream] = {}
+        self._conn: ConnectionInfo | None = None
+        self._started = False
+        self.write_paused = False
+        self.closed = False  # no more frames go out
+        self._goaway_sent = False
+        self._close_timer: IDelayedCall | None = None
+
+    # -- Twisted Protocol ----------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        self.ctx.track(self)
+        self.transport.registerProducer(self, True)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if not self._started:
+            self._start()
+        try:
+            events = self.h2.receive_data(data)
+            for event in events:
+                handler = _DISPATCH.get(type(event))
+                if handler is not None:
+                    handler(self, event)
+        except FloodDetected as exc:
+            self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
+            return
+        except H2Error as exc:
+            code = getattr(exc, "error_code", None) or ErrorCodes.PROTOCOL_ERROR
+            self._connection_error(code, str(exc))
+            return
+        self.flush()
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.closed = True
+        self.ctx.forget(self)
+        if self._close_timer is not None and self._close_timer.active():
+            self._close_timer.cancel()
+        self._close_timer = None
+        streams, self.streams = self.streams, {}
+        for stream in streams.values():
+            stream.client_gone()
+
+    # -- IPushProducer: the transport's write buffer is full / drained -------------------------
+    def pauseProducing(self) -> None:
+        self.write_paused = True
+
+    def resumeProducing(self) -> None:
+        self.write_paused = False
+        for stream in list(self.streams.values()):
+            if not stream.pending:
+                stream.wake()
+
+    def stopProducing(self) -> None:
+        self.resumeProducing()
+
+    # -- start-up ---------------------------------------------------------------------------------
+    def _start(self, upgrade_settings: bytes | None = None) -> None:
+        """Send our SETTINGS (RFC 9113 §3.4) and open the connection window."""
+        self._started = True
+        config = self.config
+        h2 = self.h2
+        # Initial values count from the start; a SETTINGS change would count only once acked.
+        h2.local_settings = Settings(
+            client=False,
+            initial_values={
+                SettingCodes.MAX_CONCURRENT_STREAMS: config.h2_max_concurrent_streams,
+                SettingCodes.MAX_HEADER_LIST_SIZE: config.h2_max_header_list_bytes,
+                SettingCodes.INITIAL_WINDOW_SIZE: config.h2_initial_window_bytes,
+                SettingCodes.ENABLE_PUSH: 0,
+            },
+        )
+        # RFC 9113 §10.5.1 / CVE-2016-6581 (HPACK bomb): decoded header lists are bounded.
+        h2.decoder.max_header_list_size = config.h2_max_header_list_bytes
+        if upgrade_settings is None:
+            h2.initiate_connection()
+        else:
+            h2.initiate_upgrade_connection(upgrade_settings)
+        # The connection window starts at 65,535 whatever we say (RFC 9113 §6.9.2); widen
+        # it so one stream's unread body cannot starve the others.
+        extra = config.h2_initial_window_bytes * CONNECTION_WINDOW_STREAMS - 65535
+        if extra > 0:
+            h2.increment_flow_control_window(extra)
+
+    def upgrade_from_http1(self, request: Request, rest: bytes) -> None:
+        """``Upgrade: h2c`` (RFC 7540 §3.2): answer 101, then serve the request as stream 1."""
+        settings = b""
+        for name, value in request.headers:
+            if name == b"http2-settings":
+                settings = value
+        self.transport.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+        )
+        try:
+            self._start(settings)
+        except H2Error as exc:
+            self._connection_error(ErrorCodes.PROTOCOL_ERROR, f"bad HTTP2-Settings: {exc}")
+            return
+        headers = [
+            (name, value)
+            for name, value in request.headers
+            if name not in (b"connection", b"upgrade", b"http2-settings")
+        ]
+        upgraded = Request(
+            1, "2", request.method, request.raw_path, request.query_string, headers, None
+        )
+        self._open_stream(upgraded, ended=True)
+        self.flush()
+        if rest:
+            self.dataReceived(rest)
+
+    # -- h2 event handlers ----------------------------------------------------------------------
+    def _on_request(self, event: RequestReceived) -> None:
+        stream_id = event.stream_id
+        if self._goaway_sent or self.ctx.shutting_down:
+            # RFC 9113 §6.8: streams after our GOAWAY are refused, the client may retry them.
+            self.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            return
+        method = raw_path = authority = None
+        query = b""
+        headers: list[tuple[bytes, bytes]] = []
+        cookies: list[bytes] = []
+        for name, value in event.headers or ():
+            if name[:1] == b":":
+                if name == b":method":
+                    method = value
+                elif name == b":path":
+                    raw_path, _, query = value.partition(b"?")
+                elif name == b":authority":
+                    authority = value
+            elif name == b"cookie":
+                cookies.append(value)
+            else:
+                headers.append((name, value))
+        if cookies:
+            # RFC 9113 §8.2.3: split cookie fields are joined for the application.
+            headers.append((b"cookie", b"; ".join(cookies)))
+        if method is None or raw_path is None:
+            self.h2.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+            return
+        request = Request(stream_id, "2", method, raw_path, query, headers, authority)
+        self._open_stream(request, ended=event.stream_ended is not None)
+        priority = event.priority_updated
+        if priority is not None:
+            self._on_priority(priority)
+
+    def _on_data(self, event: DataReceived) -> None:
+        stream = self.streams.get(event.stream_id)
+        data = event.data or b""
+        credit = event.flow_controlled_length or 0
+        if not data and event.stream_ended is None:
+            self.guard.empty_data.spend(self.guard.now())
+        if stream is None or stream.done or stream.cycle is None or not data:
+            # Nobody will read it: give the credit back now.
+            if credit:
+                self.h2.acknowledge_received_data(credit, event.stream_id)
+            return
+        if credit > len(data):
+            self.h2.acknowledge_received_data(credit - len(data), event.stream_id)  # padding
+        stream.cycle.feed_body(data)
+
+    def _on_stream_ended(self, event: StreamEnded) -> None:
+        stream = self.streams.get(event.stream_id)
+        if stream is not None and stream.cycle is not None:
+            stream.cycle.feed_end()
+
+    def _on_reset(self, event: StreamReset) -> None:
+        if event.remote_reset:
+            self.guard.resets.spend(self.guard.now())
+        stream = self.streams.pop(event.stream_id, None)
+        self.flow.forget(event.stream_id)
+        if stream is not None:
+            stream.client_gone()
+        self._maybe_finish_shutdown()
+
+    def _on_window(self, event: WindowUpdated) -> None:
+        self.flow.windows_opened(event.stream_id or None)
+
+    def _on_settings(self, event: RemoteSettingsChanged) -> None:
+        self.guard.settings.spend(self.guard.now())
+        if SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
+            self.flow.windows_opened(None)
+
+    def _on_ping(self, event: PingReceived) -> None:
+        self.guard.pings.spend(self.guard.now())
+
+    def _on_priority(self, event: PriorityUpdated) -> None:
+        self.guard.priorities.spend(self.guard.now())
+        self.flow.prioritize(
+            event.stream_id, event.depends_on or 0, event.weight or 16, bool(event.exclusive)
+        )
+
+    def _on_terminated(self, event: ConnectionTerminated) -> None:
+        # h2 refuses every frame after the peer's GOAWAY, so open streams cannot finish.
+        logger.debug("peer sent GOAWAY (%s)", event.error_code)
+        self._close_transport()
+
+    # -- streams --------------------------------------------------------------------------------
+    def _open_stream(self, request: Request, *, ended: bool) -> None:
+        conn = self._conn
+        if conn is None:
+            # Read lazily: over TLS the handshake (and so the tls extension) is done only now.
+            conn = self._conn = connection_info(self.transport, self.ctx)
+        scope = build_http_scope(request, conn, self.config, self.ctx.state)
+        if not self.h2.remote_settings.enable_push:
+            scope["extensions"].pop("http.response.push", None)
+        stream = H2Stream(self, request.stream_id, head=request.method == b"HEAD")
+        cycle = stream.cycle = HTTPCycle(scope, stream, request.stream_id, self.loop)
+        if ended:
+            cycle.feed_end()
+        self.streams[request.stream_id] = stream
+        stream.instance = HTTPInstance(
+            self.ctx.app,
+            cycle,
+            loop=self.loop,
+            reactor=self.ctx.reactor,
+            http_timeout_s=self.config.http_timeout_s,
+        )
+
+    def send_response(self, stream: H2Stream, event: Response) -> None:
+        """The app's response head (with its first body chunk, if any)."""
+        if self.closed:
+            return
+        headers = [(b":status", STATUS.get(event.status) or str(event.status).encode())]
+        has_server = has_date = has_length = False
+        for name, value in event.headers:
+            name = name.lower()
+            if name in CONNECTION_HEADERS:
+                continue
+            if name == b"server":
+                has_server = True
+            elif name == b"date":
+                has_date = True
+            elif name == b"content-length":
+                has_length = True
+            headers.append((name, value))
+        server = self.config.server_header
+        if not has_server and server is not None:
+            headers.append((b"server", server))
+        if not has_date:
+            headers.append((b"date", date_header.value()))
+        if event.end_stream and not has_length and not stream.bodiless:
+            headers.append((b"content-length", b"%d" % len(event.body)))
+        stream.queue(event.body, event.end_stream)
+        only_head = event.end_stream and not stream.pending
+        try:
+            self.h2.send_headers(stream.stream_id, headers, end_stream=only_head)
+        except H2Error:
+            self._gone(stream)
+            return
+        stream.headers_sent = True
+        if only_head:
+            stream.end_sent = True
+            self._response_done(stream)
+        elif stream.pending:
+            self.flow.pump(stream)
+        self.flush()
+
+    def push(self, stream: H2Stream, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+        """Server push (RFC 9113 §8.4): PUSH_PROMISE, then serve the promised GET like a request."""
+        h2 = self.h2
+        if self.closed or self._goaway_sent or not h2.remote_settings.enable_push:
+            return
+        assert stream.cycle is not None
+        scope = stream.cycle.scope
+        authority = next((value for name, value in scope["headers"] if name == b"host"), b"")
+        target = path.encode("utf-8")
+        promised = h2.get_next_available_stream_id()
+        pseudo = [(b":method", b"GET"), (b":path", target), (b":scheme", scope["scheme"].encode())]
+        try:
+            h2.push_stream(
+                stream.stream_id, promised, [*pseudo, (b":authority", authority), *headers]
+            )
+        except H2Error as exc:
+            logger.debug("push of %s not possible: %s", path, exc)
+            return
+        raw_path, _, query = target.partition(b"?")
+        request = Request(promised, "2", b"GET", raw_path, query, list(headers), authority)
+        self._open_stream(request, ended=True)
+        self.flush()
+
+    def pump(self, stream: H2Stream) -> None:
+        if not self.closed:
+            self.flow.pump(stream)
+            self.flush()
+
+    def acknowledge(self, stream: H2Stream, nbytes: int) -> None:
+        """The app took ``nbytes`` of request body: return that much flow-control credit."""
+        if not self.closed:
+            self.h2.acknowledge_received_data(nbytes, stream.stream_id)
+            self.flush()
+
+    def cancel_stream(self, stream: H2Stream) -> None:
+        """The app ended without finishing its response: RST_STREAM INTERNAL_ERROR."""
+        self._forget(stream)
+        if not self.closed:
+            try:
+                self.h2.reset_stream(stream.stream_id, ErrorCodes.INTERNAL_ERROR)
+            except H2Error:
+                pass
+            self.flush()
+        self._maybe_finish_shutdown()
+
+    def _response_done(self, stream: H2Stream) -> None:
+        stream.done = True
+        stream.log_done()
+        self._forget(stream)
+        # RFC 9113 §8.1: a complete response may end the request early; stop its upload.
+        if stream.stream_id in self.h2.streams and not self.h2.streams[stream.stream_id].closed:
+            try:
+                self.h2.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
+            except H2Error:
+                pass
+        self._maybe_finish_shutdown()
+
+    def _gone(self, stream: H2Stream) -> None:
+        """``h2`` says the stream is closed under us (e.g. reset by the peer mid-write)."""
+        self._forget(stream)
+        stream.client_gone()
+
+    def _forget(self, stream: H2Stream) -> None:
+        self.streams.pop(stream.stream_id, None)
+        self.flow.forget(stream.stream_id)
+
+    # -- writing and closing -------------------------------------------------------------------
+    def flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data and not self.closed:
+            self.transport.write(data)
+
+    def _connection_error(self, code: int, detail: str) -> None:
+        logger.info("HTTP/2 connection error %s: %s", ErrorCodes(code).name, detail)
+        try:
+            self.h2.close_connection(error_code=code)
+            data = self.h2.data_to_send()
+        except H2Error:
+            frame = GoAwayFrame(0, last_stream_id=self.h2.highest_inbound_stream_id)
+            frame.error_code = code
+            data = frame.serialize()
+        self.transport.write(data)
+        self._close_transport()
+
+    def _close_transport(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        streams, self.streams = self.streams, {}
+        for stream in streams.values():
+            stream.client_gone()
+        self.transport.loseConnection()
+        # Over TLS loseConnection waits for the peer's close_notify; do not wait forever.
+        self._close_timer = self.ctx.reactor.callLater(CLOSE_GRACE_S, self.abort)
+
+    def _maybe_finish_shutdown(self) -> None:
+        if self._goaway_sent and not self.streams and not self.closed:
+            self.flush()
+            self._close_transport()
+
+    # -- graceful shutdown -----------------------------------------------------------------------
+    def graceful_shutdown(self) -> None:
+        """GOAWAY NO_ERROR naming the last stream we serve; close once those are done."""
+        if self.closed or self._goaway_sent:
+            return
+        self._goaway_sent = True
+        if not self._started:
+            self._close_transport()
+            return
+        self.flush()
+        # Written by hand: h2's close_connection() would refuse the open streams' frames.
+        frame = GoAwayFrame(0, last_stream_id=self.h2.highest_inbound_stream_id)
+        self.transport.write(frame.serialize())
+        self._maybe_finish_shutdown()
+
+    def abort(self) -> None:
+        self.closed = True
+        self.transport.abortConnection()
+
+
+_DISPATCH: dict[type[Event], Callable[[H2Protocol, Any], None]] = {
+    RequestReceived: H2Protocol._on_request,
+    DataReceived: H2Protocol._on_data,
+    StreamEnded: H2Protocol._on_stream_ended,
+    StreamReset: H2Protocol._on_reset,
+    WindowUpdated: H2Protocol._on_window,
+    RemoteSettingsChanged: H2Protocol._on_settings,
+    PingReceived: H2Protocol._on_ping,
+    PriorityUpdated: H2Protocol._on_priority,
+    ConnectionTerminated: H2Protocol._on_terminated,
+}

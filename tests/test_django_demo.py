@@ -8,7 +8,6 @@ independent.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 import json
 import os
@@ -115,10 +114,6 @@ def servers(demo_env: dict[str, str]) -> Iterator[tuple[AsgidProcess, AsgidProce
 @pytest.fixture(scope="module")
 def server(servers: tuple[AsgidProcess, AsgidProcess]) -> AsgidProcess:
     return servers[0]
-
-
-def _websockets_served() -> bool:
-    return importlib.util.find_spec("asgid.protocols.websocket") is not None
 
 
 def _room(name: str) -> str:
@@ -325,8 +320,7 @@ async def test_unreachable_redis_gives_clear_errors(asgid: Any, demo_env: dict[s
     response = await _broadcast(server, "lobby", message="nobody hears this")
     assert response.status_code == 503
     assert "DEMO_CHANNEL_LAYER=memory" in response.json()["error"]
-    if _websockets_served():
-        with pytest.raises(InvalidStatus) as refused:
-            await connect(_ws_url(server, "lobby"), origin=server.url, open_timeout=5)
-        assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(_ws_url(server, "lobby"), origin=server.url, open_timeout=5)
+    assert refused.value.response.status_code == 403
     server.wait_for("is redis-server running at DEMO_REDIS_URL?")

@@ -46,7 +46,7 @@ def _jsonable(value):
     return value
 
 
-async def scope(scope, receive, send):
+async def scope_echo(scope, receive, send):
     body = json.dumps(_jsonable(dict(scope))).encode()
     await _respond(send, body=body, headers=[(b"content-type", b"application/json")])
 
@@ -250,7 +250,7 @@ async def receive_after_response(scope, receive, send):
 
 
 ROUTES = {
-    "/scope": scope,
+    "/scope": scope_echo,
     "/echo": echo,
     "/echo-stream": echo_stream,
     "/count": count,
@@ -294,8 +294,10 @@ async def app(scope, receive, send):
     if scope["type"] != "http":
         return
     route = scope["path"][len(scope["root_path"]) :] or "/"
-    if route.startswith("/bad/"):
-        await bad(scope, receive, send)
-        return
-    handler = ROUTES.get(route, path)
+    if route.startswith("/scope"):
+        handler = ROUTES["/scope"]
+    elif route.startswith("/bad/"):
+        handler = bad
+    else:
+        handler = ROUTES.get(route, path)
     await handler(scope, receive, send)

@@ -271,7 +271,7 @@ class HTTP1Protocol(Protocol):
         """The head exchange's response is fully written."""
         if self._exchanges and self._exchanges[0] is exchange:
             self._exchanges.popleft()
-        if not exchange.keep_alive:
+        if not exchange.keep_alive or not self.may_discard_rest(exchange):
             self._close()
         elif exchange is self._parsing:
             # The app answered before the request body ended: read and drop the rest, so

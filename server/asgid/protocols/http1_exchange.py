@@ -189,8 +189,8 @@ class Exchange:
             else:
                 self._chunked = True
                 parts.append(b"transfer-encoding: chunked\r\n")
-        if self.keep_alive and not proto.may_discard_rest(self):
-            self.keep_alive = False
+        if event.end_stream and self.keep_alive and not proto.may_discard_rest(self):
+            self.keep_alive = False  # say so now; a streamed answer is judged at its end
         if not self.keep_alive or proto.shutting_down:
             self.keep_alive = False
             parts.append(b"connection: close\r\n\r\n")

@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 _OPEN = WebSocketServerProtocol.STATE_OPEN
 _CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
+_CLOSING = WebSocketServerProtocol.STATE_CLOSING
+_ALLOWED_CLOSE_CODES = frozenset(WebSocketServerProtocol.CLOSE_STATUS_CODES_ALLOWED)
 
 
 def start_websocket(
@@ -93,6 +95,8 @@ def _build_factory(config: Config, reactor: Any) -> Any:
         # Send a Close with the reason code (1002, 1007, 1009) instead of dropping TCP,
         # as RFC 6455 §7.1.7 prefers.
         failByDrop=False,
+        # §5.5.1: a Close answering a Close "typically echos the status code it received".
+        echoCloseCodeReason=True,
         webStatus=False,
         allowNullOrigin=True,
         perMessageCompressionAccept=accept if config.ws_per_message_deflate else None,
@@ -207,6 +211,21 @@ class WebSocketConnection(WebSocketServerProtocol):
         if not self.failedByMe and self.cycle is not None:
             payload = parts[0] if len(parts) == 1 else b"".join(parts)
             self.cycle.feed_message(payload, self.message_is_binary)
+
+    def onCloseFrame(self, code: int | None, reasonRaw: bytes | None) -> bool | None:
+        # Autobahn answers a bad Close (§7.4: reserved code, §8.1: invalid UTF-8 reason)
+        # and then aborts the TCP connection, which can discard its own answer; fail it
+        # here instead and let the Close frame flush before the FIN.
+        failure = _close_frame_failure(code, reasonRaw)
+        if failure is not None and self.state == _OPEN:
+            self._fail_connection(*failure)
+            self.dropConnection(abort=False)
+            return True
+        if self.failedByMe and self.state == _CLOSING:
+            self.dropConnection(abort=False)
+            return True
+        result: bool | None = super().onCloseFrame(code, reasonRaw)
+        return result
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         cycle = self.cycle
@@ -345,6 +364,18 @@ class WebSocketConnection(WebSocketServerProtocol):
 
     def abort(self) -> None:
         self.transport.abortConnection()
+
+
+def _close_frame_failure(code: int | None, reason: bytes | None) -> tuple[int, str] | None:
+    """The close code and text to fail a connection whose Close frame is invalid."""
+    if code is not None and not (code in _ALLOWED_CLOSE_CODES or 3000 <= code <= 4999):
+        return 1002, f"invalid close code {code}"
+    if reason:
+        try:
+            reason.decode("utf-8")
+        except UnicodeDecodeError:
+            return 1007, "close reason is not valid UTF-8"
+    return None
 
 
 def _header_text(value: bytes) -> str:

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 from asgid import __version__
@@ -341,7 +341,25 @@ def _fail(message: str, verbosity: int, exc: BaseException | None = None) -> Non
     sys.exit(EXIT_USAGE)
 
 
+def name_systemd_sockets(environ: MutableMapping[str, str]) -> None:
+    """Give sockets passed without ``LISTEN_FDNAMES`` the name ``unknown``.
+
+    sd_listen_fds_with_names(3) names such sockets "unknown", but Twisted's ``ListenFDs``
+    ignores every inherited socket when the names are missing (``systemd-socket-activate``
+    without ``--fdname``, systemd < 227), so ``systemd:index=0`` would find none. Twisted
+    reads the environment when ``twisted.internet.endpoints`` is imported: call this first.
+    """
+    if environ.get("LISTEN_PID") != str(os.getpid()) or "LISTEN_FDNAMES" in environ:
+        return
+    try:
+        count = int(environ.get("LISTEN_FDS", ""))
+    except ValueError:
+        return
+    environ["LISTEN_FDNAMES"] = ":".join(["unknown"] * count)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    name_systemd_sockets(os.environ)
     environ = dict(os.environ)
     parser = build_parser(environ)
     _apply_environment(parser, environ)

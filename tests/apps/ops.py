@@ -57,8 +57,9 @@ async def app(scope, receive, send):
         await _respond(send, b"slow done")
     elif path == "/state":
         state = scope.get("state", {})
+        body = json.dumps(sorted(state)).encode()
         state["mutated_by_request"] = True  # must not leak into later scopes (shallow copy)
-        await _respond(send, json.dumps(sorted(state)).encode(), content_type=b"application/json")
+        await _respond(send, body, content_type=b"application/json")
     elif path == "/client":
         body = json.dumps({"client": scope.get("client"), "scheme": scope["scheme"]})
         await _respond(send, body.encode(), content_type=b"application/json")

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -179,6 +180,14 @@ def test_server_info_comes_from_a_sync_view_in_a_worker_thread(server: AsgidProc
     assert info["thread"] != "MainThread"
 
 
+def test_views_answer_over_http2_too(server: AsgidProcess) -> None:
+    """Django does not care which HTTP version asgid spoke (h2c with prior knowledge here)."""
+    with httpx.Client(http1=False, http2=True) as client:
+        response = client.get(f"{server.url}/info/")
+    assert response.http_version == "HTTP/2"
+    assert response.json()["http_version"] == "2"
+
+
 async def test_broadcast_validates_its_input(server: AsgidProcess) -> None:
     room = _room("validate")
     assert (await _broadcast(server, room, message="  ")).status_code == 400
@@ -287,6 +296,45 @@ async def test_groups_span_processes_sharing_one_redis(
     finally:
         await on_a.close()
         await on_b.close()
+
+
+def _node_with_websocket() -> list[str]:
+    """The command that runs Node with a WebSocket global (Node 22+, or 20.10+ with a flag)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed; the room page's script is not exercised")
+    for command in ([node], [node, "--experimental-websocket"]):
+        probe = [*command, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"]
+        if subprocess.run(probe, capture_output=True, timeout=30).returncode == 0:
+            return command
+    pytest.skip("this node has no WebSocket; the room page's script needs Node 20.10 or later")
+
+
+async def test_room_page_script_chats_over_the_real_socket(server: AsgidProcess) -> None:
+    """room.html's inline client, run by Node against asgid: it shows the welcome, sends what
+    is typed over its WebSocket and posts its second form to the broadcast view."""
+    command = _node_with_websocket()
+    room = _room("page")
+    listener = await _join(server, room)
+    try:
+        node = await asyncio.create_subprocess_exec(
+            *command,
+            str(REPO / "tests" / "apps" / "django_demo_page.js"),
+            f"{server.url}/chat/{room}/",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(node.communicate(), 20)
+        assert node.returncode == 0, err.decode()
+        log = json.loads(out.decode().strip().splitlines()[-1])["log"]
+        assert log[0] == f"connected to #{room} (server pid {server.proc.pid})"
+        assert "ann: typed on the page" in log
+        assert "http form: posted by the page" in log
+        typed, posted = await _next(listener), await _next(listener)
+        assert (typed["author"], typed["source"]) == ("ann", "websocket")
+        assert (posted["author"], posted["source"]) == ("http form", "http")
+    finally:
+        await listener.close()
 
 
 def test_memory_layer_switch(asgid: Any, demo_env: dict[str, str]) -> None:

@@ -164,10 +164,10 @@ class HTTPCycle:
     # -- ASGI receive ------------------------------------------------------------------------
     async def receive(self) -> Message:
         while not self._disconnected:
-            if self._body or (self._body_complete and not self._final_delivered):
-                return self._take_body()
             if self.state is CycleState.DONE:
                 break  # ASGI 2.4: receive() after the response was sent gives http.disconnect
+            if self._body or (self._body_complete and not self._final_delivered):
+                return self._take_body()
             if self._final_delivered:
                 # Nothing left to read: the next event this request can have is its end.
                 await self._wait()

@@ -334,6 +334,9 @@ class HTTP1Protocol(Protocol):
                 # slow client: its clock starts again once we read again.
                 self._arm("headers", self.config.timeout_request_headers_s)
                 return
+            if not self._in_head:
+                self._close()  # not a byte of a request yet: nothing to answer
+                return
             logger.info("dropping a connection whose request head did not arrive in time")
             self._reject(RejectRequest(408, "Request Timeout"))
 

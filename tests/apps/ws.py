@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from urllib.parse import unquote
 
 
 async def echo(scope, receive, send):
@@ -78,7 +79,7 @@ async def _close(scope, receive, send):
     """Accept, then close with the code and reason given in the query string (code;reason)."""
     await receive()
     await send({"type": "websocket.accept"})
-    code, _, reason = scope["query_string"].decode().partition(";")
+    code, _, reason = unquote(scope["query_string"].decode()).partition(";")
     await send({"type": "websocket.close", "code": int(code or 1000), "reason": reason})
     message = await receive()
     # A send after close must raise, not hang.

@@ -16,6 +16,7 @@ per-write debug-log argument formatting and the Deferred it fires per message.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import TYPE_CHECKING, Any, cast
 
@@ -87,8 +88,6 @@ def _build_factory(config: Config, reactor: Any) -> Any:
     factory.setProtocolOptions(  # type: ignore[no-untyped-call]
         maxMessagePayloadSize=config.websocket_max_message_bytes,
         maxFramePayloadSize=config.websocket_max_frame_bytes,
-        autoPingInterval=config.ping_interval_s,
-        autoPingTimeout=config.ping_timeout_s,
         # The app's answer is timed by us (--websocket_connect_timeout); the head is
         # already complete when Autobahn sees it.
         openHandshakeTimeout=0,
@@ -132,7 +131,9 @@ class WebSocketConnection(WebSocketServerProtocol):
         self.cycle: WebSocketCycle | None = None
         self.instance: WebSocketInstance | None = None
         self._handshake: Deferred[Any] | None = None
-        self._timer: IDelayedCall | None = None
+        self._timer: IDelayedCall | None = None  # connect timeout, then lifetime
+        self._ping_timer: IDelayedCall | None = None  # next ping, then its pong deadline
+        self._ping_payload: bytes | None = None
         self._started = time.monotonic()
         self._accepted = False
         self._refused = False
@@ -155,6 +156,9 @@ class WebSocketConnection(WebSocketServerProtocol):
         super().connectionLost(reason)
         self.ctx.forget(self)
         self._cancel_timer()
+        if self._ping_timer is not None and self._ping_timer.active():
+            self._ping_timer.cancel()
+        self._ping_timer = None
         self._wake_writer()
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
@@ -262,6 +266,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         timeout = self.ctx.config.websocket_timeout_s
         if timeout is not None and timeout >= 0:
             self._set_timer(timeout, self._on_lifetime_timeout)
+        self._schedule_ping()
         if self.ctx.shutting_down:
             self.close(1001, b"server shutting down")
 
@@ -350,6 +355,39 @@ class WebSocketConnection(WebSocketServerProtocol):
                 self.ctx.config.websocket_connect_timeout_s,
             )
             self.deny(503, [], b"Service Unavailable: the application did not answer", True)
+
+    # -- keepalive (--ping-interval / --ping-timeout) ---------------------------------------------
+    # Autobahn's own auto-ping runs on a batched timer that rounds delays down to whole
+    # seconds; these are exact, one timer per connection.
+    def _schedule_ping(self) -> None:
+        interval = self.ctx.config.ping_interval_s
+        if interval > 0 and self.state == _OPEN:
+            self._ping_timer = self.ctx.reactor.callLater(interval, self._send_keepalive)
+
+    def _send_keepalive(self) -> None:
+        self._ping_timer = None
+        if self.state != _OPEN:
+            return
+        self._ping_payload = os.urandom(8)
+        self.sendPing(self._ping_payload)
+        timeout = self.ctx.config.ping_timeout_s
+        if timeout > 0:
+            self._ping_timer = self.ctx.reactor.callLater(timeout, self._on_ping_timeout)
+        else:
+            self._schedule_ping()
+
+    def onPong(self, payload: bytes) -> None:
+        if self._ping_payload is not None and payload == self._ping_payload:
+            self._ping_payload = None
+            if self._ping_timer is not None and self._ping_timer.active():
+                self._ping_timer.cancel()
+            self._schedule_ping()
+
+    def _on_ping_timeout(self) -> None:
+        self._ping_timer = None
+        logger.info("dropping a WebSocket whose peer did not answer a ping in time")
+        self.wasNotCleanReason = "ping timeout"
+        self.dropConnection(abort=True)
 
     def _on_lifetime_timeout(self) -> None:
         self._timer = None

@@ -33,8 +33,9 @@ from h2.events import (
     StreamReset,
     WindowUpdated,
 )
-from h2.exceptions import H2Error
+from h2.exceptions import H2Error, ProtocolError
 from h2.settings import SettingCodes, Settings
+from hpack.exceptions import HPACKError
 from hyperframe.frame import GoAwayFrame
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
@@ -65,6 +66,19 @@ logger = logging.getLogger(__name__)
 STATUS = {s.value: str(s.value).encode() for s in HTTPStatus}
 CLOSE_GRACE_S = 1.0  # how long a closing TLS connection may wait for the peer's close_notify
 CONNECTION_WINDOW_STREAMS = 16  # connection window = this many stream windows
+PREFACE_AND_HEADER = 24 + 9  # the magic string plus one frame header
+SETTINGS_TYPE = 0x4
+GOAWAY_HEADER = b"\x00\x00\x08\x07\x00\x00\x00\x00\x00"  # 8-byte GOAWAY on stream 0
+_HPACK_FAILURES = (HPACKError, IndexError, TypeError, UnicodeDecodeError)
+
+
+def error_code(exc: H2Error) -> int:
+    """The RFC 9113 §7 code for an ``h2`` exception (h2 reports HPACK failures as PROTOCOL_ERROR,
+    RFC 9113 §4.3 asks for COMPRESSION_ERROR)."""
+    if type(exc) is ProtocolError and isinstance(exc.__cause__, _HPACK_FAILURES):
+        return ErrorCodes.COMPRESSION_ERROR
+    code = getattr(exc, "error_code", None)
+    return int(code) if code is not None else ErrorCodes.PROTOCOL_ERROR
 
 
 @implementer(IPushProducer)
@@ -92,6 +106,7 @@ class H2Protocol(Protocol):
         self.streams: dict[int, H2Stream] = {}
         self._conn: ConnectionInfo | None = None
         self._started = False
+        self._preface: bytes | None = b""  # the first bytes, until the first frame's type is known
         self.write_paused = False
         self.closed = False  # no more frames go out
         self._goaway_sent = False
@@ -107,18 +122,20 @@ class H2Protocol(Protocol):
             return
         if not self._started:
             self._start()
+        if self._preface is not None and not self._check_preface(data):
+            return
         try:
             events = self.h2.receive_data(data)
             for event in events:
                 handler = _DISPATCH.get(type(event))
                 if handler is not None:
                     handler(self, event)
+            self.flow.pump_waiting()
         except FloodDetected as exc:
             self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
             return
         except H2Error as exc:
-            code = getattr(exc, "error_code", None) or ErrorCodes.PROTOCOL_ERROR
-            self._connection_error(code, str(exc))
+            self._connection_error(error_code(exc), str(exc), h2_closed=True)
             return
         self.flush()
 
@@ -131,6 +148,17 @@ class H2Protocol(Protocol):
         streams, self.streams = self.streams, {}
         for stream in streams.values():
             stream.client_gone()
+
+    def _check_preface(self, data: bytes) -> bool:
+        """RFC 9113 §3.4: the client preface is the magic string and then a SETTINGS frame."""
+        seen = self._preface = self._preface + data  # type: ignore[operator]
+        if len(seen) < PREFACE_AND_HEADER:
+            return True
+        self._preface = None
+        if seen[PREFACE_AND_HEADER - 6] == SETTINGS_TYPE:
+            return True
+        self._connection_error(ErrorCodes.PROTOCOL_ERROR, "the preface must end with SETTINGS")
+        return False
 
     # -- IPushProducer: the transport's write buffer is full / drained -------------------------
     def pauseProducing(self) -> None:
@@ -419,16 +447,15 @@ class H2Protocol(Protocol):
         if data and not self.closed:
             self.transport.write(data)
 
-    def _connection_error(self, code: int, detail: str) -> None:
+    def _connection_error(self, code: int, detail: str, *, h2_closed: bool = False) -> None:
+        """GOAWAY with ``code`` after whatever is queued, then close the transport."""
         logger.info("HTTP/2 connection error %s: %s", ErrorCodes(code).name, detail)
-        try:
-            self.h2.close_connection(error_code=code)
-            data = self.h2.data_to_send()
-        except H2Error:
-            frame = GoAwayFrame(0, last_stream_id=self.h2.highest_inbound_stream_id)
-            frame.error_code = code
-            data = frame.serialize()
-        self.transport.write(data)
+        data = self.h2.data_to_send()
+        if h2_closed and data[-17:-8] == GOAWAY_HEADER:
+            # h2 queued its own GOAWAY before raising; ours carries the precise code.
+            data = data[:-17]
+        frame = GoAwayFrame(0, last_stream_id=self.h2.highest_inbound_stream_id, error_code=code)
+        self.transport.write(data + frame.serialize())
         self._close_transport()
 
     def _close_transport(self) -> None:

@@ -80,13 +80,16 @@ class FlowScheduler:
             self._on_gone(stream)
 
     def windows_opened(self, stream_id: int | None) -> None:
-        """WINDOW_UPDATE (``None``: connection-wide or SETTINGS) arrived: serve the waiting."""
+        """WINDOW_UPDATE (``None``: connection-wide or SETTINGS) arrived.
+
+        Nothing is sent yet: the caller calls ``pump_waiting`` once the whole batch of
+        frames is read, so every stream whose window opened competes by priority.
+        """
         if stream_id is None:
             for waiting_id in self._waiting:
                 self._tree.unblock(waiting_id)
         elif stream_id in self._waiting:
             self._tree.unblock(stream_id)
-        self.pump_waiting()
 
     def pump_waiting(self) -> None:
         h2 = self._h2

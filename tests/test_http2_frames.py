@@ -1,0 +1,241 @@
+"""HTTP/2 conformance at the frame level (h2spec's ground): every protocol error gets the
+right GOAWAY or RST_STREAM code, and the connection is then closed, over h2c and TLS."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+
+import pytest
+from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame, RstStreamFrame, SettingsFrame
+
+from tests.support.h2frames import (
+    COMPRESSION_ERROR,
+    ENABLE_PUSH,
+    FLOW_CONTROL_ERROR,
+    FRAME_SIZE_ERROR,
+    INITIAL_WINDOW_SIZE,
+    MAX_FRAME_SIZE,
+    PREFACE,
+    PROTOCOL_ERROR,
+    STREAM_CLOSED,
+    RawH2,
+)
+from tests.support.server import AsgidProcess
+from tests.support.tls_certs import tls_context, tls_files, tls_server  # noqa: F401 (fixtures)
+
+APP = "tests.apps.h2:app"
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AsgidProcess]:
+    proc = AsgidProcess(APP, "--access-log", "/dev/null")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def conn(server: AsgidProcess) -> Iterator[RawH2]:
+    with RawH2(server.host, server.port) as client:
+        yield client
+
+
+def connection_error(conn: RawH2, code: int) -> None:
+    """A GOAWAY with ``code`` arrives, then the server closes the connection."""
+    goaway = conn.expect_goaway()
+    assert goaway.error_code == code, goaway
+    conn.expect_closed(timeout=3)
+
+
+def stream_or_connection_error(conn: RawH2, stream_id: int, code: int) -> None:
+    """RFC 9113 §5.4.2: a stream error may also be answered as a connection error."""
+    frame = conn.expect(
+        lambda f: isinstance(f, GoAwayFrame) or (isinstance(f, RstStreamFrame) and f.stream_id == stream_id)
+    )
+    assert frame.error_code == code, frame
+
+
+def test_preface_not_followed_by_settings(conn: RawH2) -> None:
+    conn.send(PREFACE, conn.ping())
+    connection_error(conn, PROTOCOL_ERROR)
+
+
+def test_bad_preface_over_tls(tls_server: AsgidProcess, tls_context: ssl.SSLContext) -> None:
+    """With ALPN h2 the bytes must be the preface (over h2c they are read as HTTP/1.1)."""
+    with RawH2(tls_server.host, tls_server.port, tls=tls_context) as client:
+        client.send(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + b"\x00" * 9)
+        connection_error(client, PROTOCOL_ERROR)
+
+
+def test_uppercase_header_name(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.headers(1, extra=[("X-Upper", "1")]))
+    stream_or_connection_error(conn, 1, PROTOCOL_ERROR)
+
+
+def test_unknown_pseudo_header(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.headers(1, extra=[(":foo", "bar")]))
+    stream_or_connection_error(conn, 1, PROTOCOL_ERROR)
+
+
+def test_missing_method(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.headers(1, pseudo=[(":scheme", "http"), (":path", "/")]))
+    stream_or_connection_error(conn, 1, PROTOCOL_ERROR)
+
+
+def test_content_length_mismatch(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(
+        conn.headers(1, "/echo", method="POST", extra=[("content-length", "10")], end_stream=False),
+        conn.data(1, b"12345", end_stream=True),
+    )
+    stream_or_connection_error(conn, 1, PROTOCOL_ERROR)
+
+
+def test_initial_window_too_large_is_flow_control_error(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.settings({INITIAL_WINDOW_SIZE: 2**31}))
+    connection_error(conn, FLOW_CONTROL_ERROR)
+
+
+@pytest.mark.parametrize("setting", [{ENABLE_PUSH: 2}, {MAX_FRAME_SIZE: 100}, {MAX_FRAME_SIZE: 2**24}])
+def test_invalid_settings_values(conn: RawH2, setting: dict[int, int]) -> None:
+    conn.handshake()
+    conn.send(conn.settings(setting))
+    connection_error(conn, PROTOCOL_ERROR)
+
+
+def test_data_on_half_closed_remote_stream_is_stream_closed(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.headers(1, "/hold"), conn.data(1, b"late"))
+    assert conn.expect_rst(1).error_code == STREAM_CLOSED
+
+
+def test_data_on_idle_stream(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.data(5, b"nobody asked"))
+    connection_error(conn, PROTOCOL_ERROR)
+
+
+def test_headers_on_closed_stream(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.headers(1))
+    conn.body(1)
+    conn.send(conn.headers(1))
+    stream_or_connection_error(conn, 1, STREAM_CLOSED)
+
+
+def test_stream_id_going_down(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.headers(5))
+    conn.body(5)
+    conn.send(conn.headers(3))
+    connection_error(conn, PROTOCOL_ERROR)
+
+
+def test_connection_window_overflow(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.window_update(0, 2**31 - 1))
+    connection_error(conn, FLOW_CONTROL_ERROR)
+
+
+def test_stream_window_overflow(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.headers(1, "/hold"), conn.window_update(1, 2**31 - 1))
+    stream_or_connection_error(conn, 1, FLOW_CONTROL_ERROR)
+
+
+def test_window_update_of_zero(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.window_update(0, 0))
+    connection_error(conn, PROTOCOL_ERROR)
+
+
+def test_oversized_frame(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.headers(1, "/echo", method="POST", end_stream=False), conn.data(1, b"x" * 16385))
+    connection_error(conn, FRAME_SIZE_ERROR)
+
+
+def test_hpack_error(conn: RawH2) -> None:
+    conn.handshake()
+    frame = HeadersFrame(1, flags=["END_HEADERS", "END_STREAM"])
+    frame.data = b"\xff\xff\xff\x7f"  # indexed field far beyond any table
+    conn.send(frame)
+    connection_error(conn, COMPRESSION_ERROR)
+
+
+def test_priority_self_dependency(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.priority(1, depends_on=1))
+    stream_or_connection_error(conn, 1, PROTOCOL_ERROR)
+
+
+def test_continuation_on_another_stream(conn: RawH2) -> None:
+    conn.handshake()
+    block = conn.encoder.encode([(":method", "GET"), (":scheme", "http"), (":path", "/")])
+    headers = HeadersFrame(1, data=block[:3], flags=["END_STREAM"])
+    conn.send(headers, conn.continuation(3, block[3:], end=True))
+    connection_error(conn, PROTOCOL_ERROR)
+
+
+def test_frame_between_headers_and_continuation(conn: RawH2) -> None:
+    conn.handshake()
+    block = conn.encoder.encode([(":method", "GET"), (":scheme", "http"), (":path", "/")])
+    headers = HeadersFrame(1, data=block[:3], flags=["END_STREAM"])
+    conn.send(headers, conn.ping(), conn.continuation(1, block[3:], end=True))
+    connection_error(conn, PROTOCOL_ERROR)
+
+
+def test_headers_split_over_continuation_works(conn: RawH2) -> None:
+    conn.handshake()
+    block = conn.encoder.encode(
+        [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "x")]
+    )
+    headers = HeadersFrame(1, data=block[:2], flags=["END_STREAM"])
+    conn.send(headers, conn.continuation(1, block[2:4]), conn.continuation(1, block[4:], end=True))
+    assert conn.body(1) == b"Hello, world!"
+
+
+def test_negative_send_window_resumes_after_window_update(conn: RawH2) -> None:
+    """RFC 9113 §6.9.2: a smaller INITIAL_WINDOW_SIZE can make a window negative."""
+    conn.handshake({INITIAL_WINDOW_SIZE: 100})
+    conn.send(conn.headers(1, "/big/1000"))
+    first = conn.expect(lambda f: isinstance(f, DataFrame) and f.stream_id == 1)
+    assert len(first.data) == 100
+    conn.send(conn.settings({INITIAL_WINDOW_SIZE: 0}), conn.window_update(0, 10_000))
+    conn.expect(lambda f: isinstance(f, SettingsFrame) and "ACK" in f.flags)
+    conn.send(conn.window_update(1, 100))  # window -100 -> 0: still nothing may be sent
+    conn.send(conn.ping())
+    conn.expect(lambda f: f.type == 0x6 and "ACK" in f.flags)
+    assert not [f for f in conn.frames if isinstance(f, DataFrame)][1:]
+    conn.send(conn.window_update(1, 900))
+    rest = conn.body(1)
+    assert len(first.data) + len(rest) == 1000
+
+
+def test_rst_stream_then_other_streams_still_served(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.headers(1, "/hold"), conn.rst(1), conn.headers(3))
+    assert conn.body(3) == b"Hello, world!"
+
+
+def test_protocol_error_over_tls_closes_connection(tls_server: AsgidProcess, tls_context: ssl.SSLContext) -> None:
+    """Unlike twisted.web's HTTP/2, the TLS connection really ends after the GOAWAY."""
+    with RawH2(tls_server.host, tls_server.port, tls=tls_context) as client:
+        assert client.sock.selected_alpn_protocol() == "h2"  # type: ignore[attr-defined]
+        client.handshake()
+        client.send(client.window_update(0, 0))
+        connection_error(client, PROTOCOL_ERROR)
+
+
+def test_server_keeps_serving_after_protocol_errors(server: AsgidProcess) -> None:
+    with RawH2(server.host, server.port) as client:
+        client.send(b"garbage that is no preface at all........")
+        client.expect_closed()
+    with RawH2(server.host, server.port) as client:
+        client.handshake()
+        client.send(client.headers(1))
+        assert client.body(1) == b"Hello, world!"

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -337,12 +338,63 @@ async def test_room_page_script_chats_over_the_real_socket(server: AsgidProcess)
         await listener.close()
 
 
-def test_memory_layer_switch(asgid: Any, demo_env: dict[str, str]) -> None:
-    server = asgid(
-        APP, "--app-dir", str(DEMO_DIR), env={**demo_env, "DEMO_CHANNEL_LAYER": "memory"}
+def _log_in(server: AsgidProcess, env: dict[str, str], username: str, password: str) -> str:
+    """Create a user with manage.py, log in through the admin's form; the session cookie."""
+    result = subprocess.run(
+        [sys.executable, str(DEMO_DIR / "manage.py"), "createsuperuser", "--noinput"]
+        + ["--username", username, "--email", f"{username}@example.com"],
+        env={**os.environ, "PYTHONPATH": str(REPO), **env, "DJANGO_SUPERUSER_PASSWORD": password},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+    with httpx.Client(base_url=server.url) as client:
+        form = client.get("/admin/login/").text
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
+        assert token is not None
+        response = client.post(
+            "/admin/login/",
+            data={"username": username, "password": password, "next": "/chat/lobby/"}
+            | {"csrfmiddlewaretoken": token.group(1)},
+        )
+        assert response.status_code == 302, response.text
+        assert "you chat as <b>" + username in client.get("/chat/lobby/").text
+        return str(client.cookies["sessionid"])
+
+
+async def test_logged_in_users_chat_under_their_user_name(
+    server: AsgidProcess, demo_env: dict[str, str]
+) -> None:
+    """AuthMiddlewareStack reads the Django session cookie sent with the WebSocket handshake."""
+    session = _log_in(server, demo_env, "ann", "correct horse battery")
+    room = _room("auth")
+    ws = await connect(
+        _ws_url(server, room),
+        origin=server.url,
+        additional_headers={"Cookie": f"sessionid={session}"},
+        open_timeout=RECEIVE_TIMEOUT_S,
+    )
+    try:
+        assert (await _next(ws))["type"] == "welcome"
+        await ws.send(json.dumps({"message": "it is me", "author": "someone else"}))
+        assert (await _next(ws))["author"] == "ann"
+    finally:
+        await ws.close()
+
+
+def test_local_settings_memory_layer_and_debug_static_files(
+    asgid: Any, demo_env: dict[str, str]
+) -> None:
+    """DEMO_CHANNEL_LAYER=memory needs no Redis; with DEMO_DEBUG=1 the admin is styled."""
+    env = {**demo_env, "DEMO_CHANNEL_LAYER": "memory", "DEMO_DEBUG": "1"}
+    server = asgid(APP, "--app-dir", str(DEMO_DIR), env=env)
     info = httpx.get(f"{server.url}/info/").json()
     assert info["channel_layer"] == "channels.layers.InMemoryChannelLayer"
+    css = httpx.get(f"{server.url}/static/admin/css/base.css")
+    assert css.status_code == 200
+    assert css.headers["content-type"].startswith("text/css")
 
 
 def test_manage_py_runs_from_the_repository_root(demo_env: dict[str, str]) -> None:

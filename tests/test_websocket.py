@@ -294,3 +294,22 @@ async def test_lagging_app_stops_the_reading(server: AsgidProcess) -> None:
         assert sent + 1 <= int(await ws.recv()) <= sent + 2
     assert sent * 64 < 256 * 1024  # the client was held back, well short of 1.5 s at full speed
     assert grown < 48 * 1024 * 1024
+
+
+async def test_a_thousand_concurrent_sockets_held_and_echoing(server: AsgidProcess) -> None:
+    count = 1000
+    sockets = []
+    try:
+        for start in range(0, count, 100):  # handshakes in waves of 100 (listen backlog)
+            sockets += await asyncio.gather(
+                *(
+                    connect(ws_url(server, "/echo"), compression=None)
+                    for _ in range(start, start + 100)
+                )
+            )
+        for round_ in range(2):
+            await asyncio.gather(*(ws.send(f"{round_}:{i}") for i, ws in enumerate(sockets)))
+            replies = await asyncio.wait_for(asyncio.gather(*(ws.recv() for ws in sockets)), 30)
+            assert replies == [f"{round_}:{i}" for i in range(count)]
+    finally:
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)

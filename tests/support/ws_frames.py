@@ -114,6 +114,10 @@ class RawSocket:
     def open(self, path: str = "/", extra: list[str] | None = None) -> int:
         """Send a handshake; return the response status (101 when open)."""
         self.send(handshake_request("127.0.0.1", path, extra))
+        return self.open_response()
+
+    def open_response(self) -> int:
+        """Read the handshake's response head; return its status."""
         while b"\r\n\r\n" not in self.buffer:
             self._fill()
         self.response_head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")

@@ -13,10 +13,8 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,52 +24,18 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
+from tests.support.demo import DEMO_DIR, free_port, manage, redis_server
 from tests.support.server import REPO, AsgidProcess
-from tests.support.tools import require_tool
 
-DEMO_DIR = REPO / "django_demo"
 APP = "demo.asgi:application"
 RECEIVE_TIMEOUT_S = 5.0
 _rooms = itertools.count()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_redis(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    """Poll with PING until the server answers (never sleep as synchronisation)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"redis-server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"redis-server on port {port} not ready after {timeout_s}s")
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = require_tool("redis-server", "redis-server")
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("demo-redis")
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    proc = subprocess.Popen(
-        [*args, "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        _wait_for_redis(port, proc)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.kill()
-        proc.wait(10)
+    with redis_server(tmp_path_factory.mktemp("demo-redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -84,15 +48,7 @@ def demo_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         "DEMO_CHANNEL_LAYER": "redis",
         "DEMO_DEBUG": "0",
     }
-    result = subprocess.run(
-        [sys.executable, str(DEMO_DIR / "manage.py"), "migrate", "--noinput"],
-        env={**os.environ, "PYTHONPATH": str(REPO), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    manage(env, "migrate", "--noinput")
     return env
 
 
@@ -340,16 +296,8 @@ async def test_room_page_script_chats_over_the_real_socket(server: AsgidProcess)
 
 def _log_in(server: AsgidProcess, env: dict[str, str], username: str, password: str) -> str:
     """Create a user with manage.py, log in through the admin's form; the session cookie."""
-    result = subprocess.run(
-        [sys.executable, str(DEMO_DIR / "manage.py"), "createsuperuser", "--noinput"]
-        + ["--username", username, "--email", f"{username}@example.com"],
-        env={**os.environ, "PYTHONPATH": str(REPO), **env, "DJANGO_SUPERUSER_PASSWORD": password},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    create = ("createsuperuser", "--noinput", "--username", username, "--email", "a@example.com")
+    manage({**env, "DJANGO_SUPERUSER_PASSWORD": password}, *create)
     with httpx.Client(base_url=server.url) as client:
         form = client.get("/admin/login/").text
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form)
@@ -414,7 +362,7 @@ def test_manage_py_runs_from_the_repository_root(demo_env: dict[str, str]) -> No
 
 async def test_unreachable_redis_gives_clear_errors(asgid: Any, demo_env: dict[str, str]) -> None:
     """Without Redis the pages still work; broadcasting answers 503, joining a room is refused."""
-    dead_url = f"redis://127.0.0.1:{_free_port()}/0"
+    dead_url = f"redis://127.0.0.1:{free_port()}/0"
     server = asgid(APP, "--app-dir", str(DEMO_DIR), env={**demo_env, "DEMO_REDIS_URL": dead_url})
     assert httpx.get(f"{server.url}/chat/lobby/").status_code == 200
     response = await _broadcast(server, "lobby", message="nobody hears this")

@@ -76,9 +76,12 @@ async def echo_stream(scope, receive, send):
 
 
 async def count(scope, receive, send):
-    """Count the body without keeping it: the upload memory test."""
+    """Count the body without keeping it (upload memory test); ``?pace=`` slows each read."""
+    pace = float(_query(scope).get("pace", "0"))
     total = chunks = biggest = 0
     while True:
+        if pace:
+            await asyncio.sleep(pace)
         message = await receive()
         body = message.get("body", b"")
         total += len(body)
@@ -298,6 +301,8 @@ async def app(scope, receive, send):
         handler = ROUTES["/scope"]
     elif route.startswith("/bad/"):
         handler = bad
+    elif route.startswith("/wait-disconnect"):
+        handler = wait_disconnect
     else:
         handler = ROUTES.get(route, path)
     await handler(scope, receive, send)

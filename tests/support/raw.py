@@ -26,7 +26,11 @@ class RawClient:
 
     def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
-        self.buffer = b""
+        self._buffer = bytearray()
+
+    @property
+    def buffer(self) -> bytes:
+        return bytes(self._buffer)
 
     def __enter__(self) -> RawClient:
         return self
@@ -44,21 +48,24 @@ class RawClient:
         data = self.sock.recv(65536)
         if not data:
             return False
-        self.buffer += data
+        self._buffer += data
         return True
 
     def _read_until(self, marker: bytes) -> bytes:
-        while marker not in self.buffer:
+        while marker not in self._buffer:
             if not self._fill():
                 raise ConnectionError(f"closed before {marker!r}; got {self.buffer!r}")
-        head, _, self.buffer = self.buffer.partition(marker)
+        index = self._buffer.index(marker)
+        head = bytes(self._buffer[:index])
+        del self._buffer[: index + len(marker)]
         return head
 
     def _read_exact(self, size: int) -> bytes:
-        while len(self.buffer) < size:
+        while len(self._buffer) < size:
             if not self._fill():
-                raise ConnectionError(f"closed after {len(self.buffer)} of {size} bytes")
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
+                raise ConnectionError(f"closed after {len(self._buffer)} of {size} bytes")
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
         return data
 
     def read_response(self, head_request: bool = False) -> RawResponse:
@@ -96,7 +103,8 @@ class RawClient:
                 pass
         except ConnectionResetError:
             pass
-        data, self.buffer = self.buffer, b""
+        data = bytes(self._buffer)
+        self._buffer.clear()
         return data
 
     def is_closed(self, timeout: float = 5.0) -> bool:
@@ -108,7 +116,7 @@ class RawClient:
             return True
         except TimeoutError:
             return False
-        self.buffer += data
+        self._buffer += data
         return not data
 
     def nothing_received(self, within: float) -> bool:
@@ -120,7 +128,7 @@ class RawClient:
             return True
         finally:
             self.sock.settimeout(10.0)
-        self.buffer += data
+        self._buffer += data
         return False
 
 

@@ -169,15 +169,15 @@ async def test_two_clients_in_a_room_both_receive_and_other_rooms_do_not(
         await _join(server, other_room),
     )
     try:
-        await alice.send(json.dumps({"message": "hello room", "author": "alice"}))
+        await alice.send(json.dumps({"message": "hello room, ünïcödé ✓", "author": "alice"}))
         for ws in (alice, bob):
             received = await _next(ws)
             assert received["type"] == "message"
-            assert received["message"] == "hello room"
+            assert received["message"] == "hello room, ünïcödé ✓"
             assert received["author"] == "alice"
             assert received["source"] == "websocket"
             assert received["room"] == room
-        # Carol's first message must be this marker: had "hello room" leaked into her room,
+        # Carol's first message must be this marker: had the message leaked into her room,
         # it would have reached her before the marker was even sent.
         await carol.send(json.dumps({"message": "marker", "author": "carol"}))
         assert (await _next(carol))["message"] == "marker"
@@ -195,6 +195,8 @@ async def test_invalid_client_message_gets_an_error_only_to_its_sender(
         await ws.send("not json")
         assert (await _next(ws))["type"] == "error"
         await ws.send(json.dumps({"message": ""}))
+        assert (await _next(ws))["type"] == "error"
+        await ws.send(json.dumps({"message": "x" * 2001}))
         assert (await _next(ws))["type"] == "error"
     finally:
         await ws.close()

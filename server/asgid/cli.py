@@ -358,12 +358,17 @@ def name_systemd_sockets(environ: MutableMapping[str, str]) -> None:
     environ["LISTEN_FDNAMES"] = ":".join(["unknown"] * count)
 
 
+def parse_args(argv: Sequence[str] | None, environ: dict[str, str]) -> argparse.Namespace:
+    """Command line over ``ASGID_*`` environment over built-in defaults."""
+    parser = build_parser(environ)
+    _apply_environment(parser, environ)
+    return parser.parse_args(argv)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     name_systemd_sockets(os.environ)
     environ = dict(os.environ)
-    parser = build_parser(environ)
-    _apply_environment(parser, environ)
-    args = parser.parse_args(argv)
+    args = parse_args(argv, environ)
     try:
         config = config_from_args(args, environ)
     except ConfigError as exc:

@@ -120,7 +120,12 @@ def _validate(config: Config) -> None:
     for name in ("limit_request_line_bytes", "limit_request_headers", "limit_request_header_bytes"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{_flag(name)} must be a positive number")
-    for name in ("max_request_body_bytes", "websocket_max_message_bytes", "websocket_max_frame_bytes"):
+    unlimited_if_zero = (
+        "max_request_body_bytes",
+        "websocket_max_message_bytes",
+        "websocket_max_frame_bytes",
+    )
+    for name in unlimited_if_zero:
         if getattr(config, name) < 0:
             raise ConfigError(f"{_flag(name)} must be 0 (no limit) or a positive number of bytes")
     if config.h2_max_concurrent_streams < 1:
@@ -131,7 +136,8 @@ def _validate(config: Config) -> None:
         not config.root_path.startswith("/") or config.root_path.endswith("/")
     ):
         raise ConfigError(
-            f"--root-path must start with '/' and not end with one, e.g. /api (got {config.root_path!r})"
+            "--root-path must start with '/' and not end with one, "
+            f"e.g. /api (got {config.root_path!r})"
         )
     for item in config.forwarded_allow_ips or ():
         _check_trusted(item)

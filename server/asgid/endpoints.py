@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
-from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
+from twisted.internet.interfaces import IStreamServerEndpointStringParser
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
@@ -60,7 +60,7 @@ def build_descriptions(
     return tuple(descriptions)
 
 
-def server_from_string(reactor: Any, description: str) -> IStreamServerEndpoint:
+def server_from_string(reactor: Any, description: str) -> Any:
     """``serverFromString``, with ``fd:`` parsed here when the plugin is not on the plugin path.
 
     setuptools' default editable install hides ``twisted/plugins`` from Twisted's
@@ -73,7 +73,7 @@ def server_from_string(reactor: Any, description: str) -> IStreamServerEndpoint:
         args = [f for f in fields if "=" not in f]
         kwargs = dict(f.split("=", 1) for f in fields if "=" in f)
         return FileDescriptorEndpointParser().parseStreamServer(reactor, *args, **kwargs)
-    return serverFromString(reactor, description)
+    return serverFromString(reactor, description)  # type: ignore[no-untyped-call]
 
 
 def _fd_plugin_installed() -> bool:
@@ -127,7 +127,7 @@ class FileDescriptorEndpointParser:
         probe.detach()
         if kind != socket.SOCK_STREAM:
             raise ValueError(f"fd:fileno={fileno} is not a stream (TCP or unix) socket")
-        return AdoptedStreamServerEndpoint(reactor, fileno, family)
+        return AdoptedStreamServerEndpoint(reactor, fileno, family)  # type: ignore[no-untyped-call]
 
 
 def _fileno(args: tuple[str, ...], kwargs: dict[str, str]) -> int:

@@ -50,7 +50,8 @@ def import_app(path: str, *, factory: bool = False, app_dir: str | None = None) 
         try:
             app = app()
         except Exception as exc:
-            raise AppImportError(f"the factory {path!r} raised {type(exc).__name__}: {exc}") from exc
+            message = f"the factory {path!r} raised {type(exc).__name__}: {exc}"
+            raise AppImportError(message) from exc
     if not callable(app):
         raise AppImportError(f"{path!r} is {type(app).__name__}, not an ASGI application")
     return _as_asgi3(app, path)
@@ -61,7 +62,8 @@ def _as_asgi3(app: Any, path: str) -> ASGIApp:
     if inspect.isclass(app):
         raise AppImportError(
             f"{path!r} is a class (ASGI 2 style); asgid serves ASGI 3 callables "
-            "(async def app(scope, receive, send)); wrap it with asgiref's guarantee_single_callable"
+            "(async def app(scope, receive, send)); "
+            "wrap it with asgiref's guarantee_single_callable"
         )
     try:
         params = [

@@ -37,11 +37,11 @@ def install(loop: LoopName = "auto") -> asyncio.AbstractEventLoop:
                 "asgid needs the asyncio reactor: do not import twisted.internet.reactor "
                 "before asgid starts"
             )
-        return reactor._asyncioEventloop  # type: ignore[attr-defined,no-any-return]
+        return reactor._asyncioEventloop  # type: ignore[no-any-return]
     from twisted.internet import asyncioreactor
 
     event_loop = new_event_loop(loop)
     asyncio.set_event_loop(event_loop)
-    asyncioreactor.install(event_loop)
+    asyncioreactor.install(event_loop)  # type: ignore[no-untyped-call]
     logger.debug("installed the asyncio reactor on %s", type(event_loop).__name__)
     return event_loop

@@ -27,8 +27,6 @@ from asgid.protocols.context import ServerContext
 from asgid.protocols.factory import ASGIServerFactory
 
 if TYPE_CHECKING:
-    from twisted.internet.interfaces import IListeningPort
-
     from asgid.types import ASGIApp
 
 logger = logging.getLogger(__name__)
@@ -39,7 +37,7 @@ EXIT_LIFESPAN = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for "killed by ^C"
 
 
-def describe_port(description: str, port: IListeningPort) -> str:
+def describe_port(description: str, port: Any) -> str:
     """``tcp:127.0.0.1:8000`` with the real port when 0 was asked for."""
     address: Any = port.getHost()
     kind = type(address).__name__
@@ -90,7 +88,7 @@ class Server:
         self.lifespan = Lifespan(app, config.lifespan, self.loop)
         self.ctx.state = self.lifespan.state
         # run state
-        self.ports: list[IListeningPort] = []
+        self.ports: list[Any] = []  # IListeningPort providers
         self.exit_code = EXIT_OK
         self._stop: asyncio.Future[None] | None = None
         self._signals = 0

@@ -163,3 +163,21 @@ _HANDLERS = {
     "firehose": _firehose,
     "lagging": _lagging,
 }
+
+
+def starlette_app():
+    """A Starlette WebSocket endpoint (built on call so importing this module stays cheap)."""
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        text = await websocket.receive_text()
+        if text == "leave":
+            await websocket.close(code=1008, reason="policy")
+            return
+        await websocket.send_text(text.upper())
+        await websocket.close()
+
+    return Starlette(routes=[WebSocketRoute("/ws", endpoint)])

@@ -1,0 +1,163 @@
+"""WebSocket echo round trips/s and KiB per idle socket: asgid beside daphne and uvicorn.
+
+    .venv/bin/python tests/benchmarks/ws_bench.py [--clients 50] [--duration 8] [--rounds 3]
+
+Every server serves ``examples.ws_echo:app`` pinned to CPU 0; the load generator (an
+asyncio ``websockets`` client in a child process) runs pinned to CPU 1. Servers take
+turns, round after round; the median round trips/s is reported. Memory: RSS of the server
+process with 1,000 idle sockets open minus RSS with one, divided by 1,000. Results go to
+docs/benchmarks.md, section ``## WebSockets``. Everything is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _peers import free_port, median, peers_bin, rss_kib, start, stop, write_section  # noqa: E402
+
+APP = "examples.ws_echo:app"
+
+# The load generator runs as a child process (pinned to CPU 1) so its work never counts
+# against the server's core. It prints one JSON line.
+CLIENT = r"""
+import asyncio, json, sys, time
+from websockets.asyncio.client import connect
+
+async def echo(url, clients, duration):
+    count = 0
+    stop_at = time.monotonic() + duration
+    async def one():
+        nonlocal count
+        async with connect(url, compression=None, ping_interval=None) as ws:
+            payload = "x" * 64
+            while time.monotonic() < stop_at:
+                await ws.send(payload)
+                await ws.recv()
+                count += 1
+    started = time.monotonic()
+    await asyncio.gather(*(one() for _ in range(clients)))
+    return count / (time.monotonic() - started)
+
+async def idle(url, n, ready_file):
+    sockets = []
+    for start in range(0, n, 100):
+        sockets += await asyncio.gather(*(
+            connect(url, compression=None, ping_interval=None) for _ in range(min(100, n - start))
+        ))
+    print(json.dumps({"open": len(sockets)}), flush=True)
+    sys.stdin.readline()  # the parent measured RSS; close everything
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+mode, url = sys.argv[1], sys.argv[2]
+if mode == "echo":
+    rate = asyncio.run(echo(url, int(sys.argv[3]), float(sys.argv[4])))
+    print(json.dumps({"rate": rate}), flush=True)
+else:
+    asyncio.run(idle(url, int(sys.argv[3]), None))
+"""
+
+
+def commands(port: int) -> dict[str, list[str]]:
+    asgid = str(Path(sys.executable).with_name("asgid"))
+    return {
+        "asgid": [asgid, "-e", f"tcp:{port}:interface=127.0.0.1", "-v", "0", APP],
+        "daphne": [peers_bin("daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", APP],
+        "uvicorn": [
+            peers_bin("uvicorn"), APP, "--port", str(port), "--lifespan", "off",
+            "--no-access-log", "--log-level", "warning", "--ws", "websockets",
+        ],
+    }
+
+
+def client(*args: str, timeout: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ["taskset", "-c", "1", sys.executable, "-c", CLIENT, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def echo_rate(port: int, clients: int, duration: float) -> float:
+    proc = client("echo", f"ws://127.0.0.1:{port}/", str(clients), str(duration), timeout=duration)
+    out, _ = proc.communicate(timeout=duration + 60)
+    return float(json.loads(out.strip().splitlines()[-1])["rate"])
+
+
+def idle_kib_per_socket(port: int, server_pid: int, sockets: int) -> float:
+    warm = client("idle", f"ws://127.0.0.1:{port}/", "1", timeout=30)
+    assert warm.stdout is not None and warm.stdin is not None
+    warm.stdout.readline()
+    time.sleep(0.5)
+    before = rss_kib(server_pid)
+    many = client("idle", f"ws://127.0.0.1:{port}/", str(sockets), timeout=60)
+    assert many.stdout is not None and many.stdin is not None
+    json.loads(many.stdout.readline())
+    time.sleep(1.0)
+    after = rss_kib(server_pid)
+    for proc in (many, warm):
+        assert proc.stdin is not None
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        proc.wait(30)
+    return (after - before) / sockets
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--idle", type=int, default=1000)
+    parser.add_argument("--servers", default="asgid,daphne,uvicorn")
+    args = parser.parse_args()
+    names = args.servers.split(",")
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    memory: dict[str, float] = {}
+    for round_ in range(args.rounds):
+        for name in names:
+            port = free_port()
+            proc = start(commands(port)[name], port)
+            try:
+                echo_rate(port, 5, 1.0)  # warm up
+                rates[name].append(echo_rate(port, args.clients, args.duration))
+                if round_ == 0:
+                    memory[name] = idle_kib_per_socket(port, proc.pid, args.idle)
+            finally:
+                stop(proc)
+            print(f"round {round_ + 1} {name}: {rates[name][-1]:,.0f} round trips/s", flush=True)
+    report(names, rates, memory, args)
+
+
+def report(names: list[str], rates: dict[str, list[float]], memory: dict[str, float],
+           args: argparse.Namespace) -> None:
+    base = median(rates["daphne"]) if "daphne" in rates else 0.0
+    lines = [
+        f"Echo of a 64-byte text message, {args.clients} concurrent clients, "
+        f"{args.duration:g} s x {args.rounds} rounds (median); server on CPU 0, "
+        "client (`websockets`, asyncio) on CPU 1. Idle memory: RSS with "
+        f"{args.idle:,} idle sockets minus RSS with one, per socket. "
+        f"Run: `{Path(sys.executable).name} tests/benchmarks/ws_bench.py` on "
+        f"{time.strftime('%Y-%m-%d')}.",
+        "",
+        "| server | round trips/s | vs daphne | KiB per idle socket |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in names:
+        rate = median(rates[name])
+        ratio = f"{rate / base:.2f}x" if base else "-"
+        lines.append(f"| {name} | {rate:,.0f} | {ratio} | {memory.get(name, 0):.1f} |")
+    body = "\n".join(lines) + "\n"
+    print(body)
+    write_section("WebSockets", body)
+
+
+if __name__ == "__main__":
+    main()

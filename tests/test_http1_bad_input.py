@@ -104,7 +104,9 @@ def test_chunked_body_over_limit_is_413(server):
 def test_bad_request_after_pipelined_one_waits_for_its_answer(server):
     # The 400 must not overtake the answer the first (slow) request is owed.
     with RawClient(server.port) as client:
-        client.send(b"GET /slow?seconds=0.2 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost x\r\n\r\n")
+        client.send(
+            b"GET /slow?seconds=0.2 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost x\r\n\r\n"
+        )
         first = client.read_response()
         assert first.status == 200 and first.body == b"slow"
         second = client.read_response()

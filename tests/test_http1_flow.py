@@ -45,7 +45,9 @@ def test_200mb_upload_streams_with_bounded_memory(server):
     started = time.monotonic()
     with RawClient(server.port, timeout=30) as client:
         # The app reads slower than the client sends: only paused reading bounds memory.
-        client.send(b"POST /count?pace=0.001 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total)
+        client.send(
+            b"POST /count?pace=0.001 HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total
+        )
         for number in range(total // MIB):  # a generator's worth of blocks, never all at once
             client.send(block)
             if number % 10 == 0:

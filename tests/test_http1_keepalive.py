@@ -28,7 +28,9 @@ def test_keep_alive_serves_many_requests_on_one_connection(server):
             assert response.header("connection") is None
             assert response.header("content-length") == str(len(response.body))
             assert response.header("server") == "asgid"
-            assert response.header("date", ).endswith("GMT")
+            assert response.header(
+                "date",
+            ).endswith("GMT")
 
 
 def test_pipelined_requests_answered_in_order(server):
@@ -69,7 +71,9 @@ def test_unread_body_sent_later_is_discarded_and_connection_kept(server):
 
 def test_large_unread_chunked_body_closes_the_connection(server):
     with RawClient(server.port) as client:
-        client.send(b"POST /no-read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+        client.send(
+            b"POST /no-read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+        )
         response = client.read_response()
         assert response.header("connection") == "close"
         assert client.is_closed()
@@ -89,7 +93,10 @@ def test_chunked_request_and_chunked_response(server):
         assert response.header("content-length") is None
         assert response.body == b"hello world"
         # still usable afterwards
-        client.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        client.send(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n0\r\n\r\n"
+        )
         response = client.read_response()
         assert response.header("content-length") == "3" and response.body == b"abc"
 
@@ -117,7 +124,9 @@ def test_http10_keep_alive(server):
 def test_connection_close_is_honoured_and_later_bytes_ignored(server):
     with RawClient(server.port) as client:
         # llhttp flags data after "Connection: close"; the first request still gets its answer
-        client.send(b"GET /slow?seconds=0.1 HTTP/1.1\r\nConnection: close\r\n\r\nGET /x HTTP/1.1\r\n\r\n")
+        client.send(
+            b"GET /slow?seconds=0.1 HTTP/1.1\r\nConnection: close\r\n\r\nGET /x HTTP/1.1\r\n\r\n"
+        )
         response = client.read_response()
         assert response.status == 200 and response.body == b"slow"
         assert response.header("connection") == "close"
@@ -167,7 +176,8 @@ def test_expect_100_continue_only_when_app_reads(server, tmp_path):
 def test_expect_100_continue_not_sent_when_app_answers_first(server):
     with RawClient(server.port) as client:
         client.send(
-            b"POST /no-read HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"
+            b"POST /no-read HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+            b"Expect: 100-continue\r\n\r\n"
         )
         response = client.read_response()
         assert response.status == 200

@@ -58,7 +58,7 @@ def test_every_scope_field(server):
 
 def test_path_is_percent_decoded_utf8(server):
     # /scope is routed by the decoded path: "%73cope" is "scope"
-    scope = _scope(server.port, "GET /%73cope/caf%C3%A9/%E2%82%AC HTTP/1.1\r\n\r\n".encode())
+    scope = _scope(server.port, b"GET /%73cope/caf%C3%A9/%E2%82%AC HTTP/1.1\r\n\r\n")
     assert scope["path"] == "/scope/café/€"
     assert scope["raw_path"] == "/%73cope/caf%C3%A9/%E2%82%AC"
 

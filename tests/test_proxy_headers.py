@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 import pytest
-
 from asgid.proxy_headers import TrustedProxies, resolve
 
 PEER = ("10.0.0.1", 5000)
@@ -54,9 +53,7 @@ def test_repeated_headers_are_one_list():
 
 
 def test_forwarded_rfc7239():
-    view = _resolve(
-        [(b"forwarded", b'for="[2001:db8::1]:4711";proto=https;host=example.com:8443')]
-    )
+    view = _resolve([(b"forwarded", b'for="[2001:db8::1]:4711";proto=https;host=example.com:8443')])
     assert view.client == ("2001:db8::1", 4711)
     assert view.scheme == "https"
     assert view.server == ("example.com", 8443)
@@ -81,7 +78,11 @@ def test_forwarded_unknown_and_obfuscated_keep_peer():
 
 def test_odd_values_are_ignored():
     view = _resolve(
-        [(b"x-forwarded-proto", b"gopher"), (b"x-forwarded-port", b"99999"), (b"x-forwarded-for", b"1.2.3.4")]
+        [
+            (b"x-forwarded-proto", b"gopher"),
+            (b"x-forwarded-port", b"99999"),
+            (b"x-forwarded-for", b"1.2.3.4"),
+        ]
     )
     assert view.scheme == "http"
     assert view.client == ("1.2.3.4", 0)
@@ -93,7 +94,11 @@ def test_ws_schemes_map_to_http_ones():
 
 def test_custom_header_names_and_root_path():
     view = _resolve(
-        [(b"x-real-ip", b"198.51.100.2"), (b"x-real-port", b"81"), (b"daphne-root-path", b"/my%20app/")],
+        [
+            (b"x-real-ip", b"198.51.100.2"),
+            (b"x-real-port", b"81"),
+            (b"daphne-root-path", b"/my%20app/"),
+        ],
         host_header=b"x-real-ip",
         port_header=b"x-real-port",
     )
@@ -128,7 +133,9 @@ def test_proxy_headers_trust_every_peer_like_daphne(asgid):
 
 
 def test_untrusted_peer_is_ignored(asgid):
-    server = asgid(APP, "--proxy-headers", "--forwarded-allow-ips", "10.0.0.0/8", "--root-path", "/cfg")
+    server = asgid(
+        APP, "--proxy-headers", "--forwarded-allow-ips", "10.0.0.0/8", "--root-path", "/cfg"
+    )
     scope = httpx.get(server.url + "/scope", headers=HEADERS).json()
     assert scope["client"][0] == "127.0.0.1"
     assert scope["scheme"] == "http"

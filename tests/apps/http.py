@@ -70,7 +70,9 @@ async def echo_stream(scope, receive, send):
     while True:
         message = await receive()
         more = message.get("more_body", False)
-        await send({"type": "http.response.body", "body": message.get("body", b""), "more_body": more})
+        await send(
+            {"type": "http.response.body", "body": message.get("body", b""), "more_body": more}
+        )
         if not more:
             return
 
@@ -89,13 +91,21 @@ async def count(scope, receive, send):
         biggest = max(biggest, len(body))
         if not message.get("more_body"):
             break
-    await _respond(send, body=json.dumps({"bytes": total, "chunks": chunks, "biggest": biggest}).encode())
+    await _respond(
+        send, body=json.dumps({"bytes": total, "chunks": chunks, "biggest": biggest}).encode()
+    )
 
 
 async def stream(scope, receive, send):
     """``?size=`` bytes in 64 KiB chunks, as fast as send() lets us (backpressure test)."""
     size = int(_query(scope).get("size", "1048576"))
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", str(size).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(size).encode())],
+        }
+    )
     sent = 0
     while sent < size:
         piece = CHUNK[: size - sent]
@@ -161,9 +171,16 @@ BAD = {
     ],
     "str-headers": [{"type": "http.response.start", "status": 200, "headers": [("a", "b")]}],
     "status-str": [{"type": "http.response.start", "status": "200"}],
-    "newline-header": [{"type": "http.response.start", "status": 200, "headers": [(b"a", b"b\r\nc: d")]}],
-    "bad-length": [{"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"x")]}],
-    "start-twice": [{"type": "http.response.start", "status": 200}, {"type": "http.response.start", "status": 200}],
+    "newline-header": [
+        {"type": "http.response.start", "status": 200, "headers": [(b"a", b"b\r\nc: d")]}
+    ],
+    "bad-length": [
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"x")]}
+    ],
+    "start-twice": [
+        {"type": "http.response.start", "status": 200},
+        {"type": "http.response.start", "status": 200},
+    ],
     "streaming-str": [
         {"type": "http.response.start", "status": 200},
         {"type": "http.response.body", "body": b"ok", "more_body": True},
@@ -183,12 +200,16 @@ async def bad(scope, receive, send):
 
 
 async def long_length(scope, receive, send):
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"3")]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"3")]}
+    )
     await send({"type": "http.response.body", "body": b"toolong"})
 
 
 async def short_length(scope, receive, send):
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]}
+    )
     await send({"type": "http.response.body", "body": b"short"})
 
 
@@ -203,7 +224,13 @@ async def conn_close(scope, receive, send):
 
 async def sse(scope, receive, send):
     """Server-Sent Events until the client leaves; logs how it ended."""
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+    )
     disconnected = asyncio.Event()
 
     async def watch():
@@ -215,7 +242,9 @@ async def sse(scope, receive, send):
     number = 0
     try:
         while not disconnected.is_set():
-            await send({"type": "http.response.body", "body": b"data: %d\n\n" % number, "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": b"data: %d\n\n" % number, "more_body": True}
+            )
             number += 1
             try:
                 await asyncio.wait_for(disconnected.wait(), 0.02)

@@ -54,6 +54,12 @@ def test_every_flag_reaches_config():
     assert (c.timeout_keep_alive_s, c.loop, c.factory, c.app_dir) == (2, "asyncio", True, "/srv")
 
 
+def test_minus_one_means_no_limit_as_in_daphne():
+    c = config("--websocket_timeout", "-1", "--websocket_connect_timeout", "-1", "-t", "-1")
+    assert c.websocket_timeout_s is None and c.http_timeout_s is None
+    assert c.websocket_connect_timeout_s >= 365 * 86400
+
+
 def test_no_server_name_and_quiet_access_log():
     assert config("--no-server-name").server_name is None
     assert config("-v", "0").access_log is None

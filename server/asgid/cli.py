@@ -24,6 +24,15 @@ def _seconds_or_none(text: str) -> float | None:
     return None if value < 0 else value
 
 
+FOREVER_S = 365 * 86400.0
+
+
+def _seconds_or_forever(text: str) -> float:
+    """Daphne's -1 ("no limit") for timeouts that ``Config`` keeps as a number of seconds."""
+    value = float(text)
+    return FOREVER_S if value < 0 else value
+
+
 def _size(text: str) -> int:
     """Bytes, with an optional k/m/g suffix (powers of 1024)."""
     units = {"k": 1024, "m": MIB, "g": 1024 * MIB}
@@ -180,9 +189,9 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
         "--websocket_connect_timeout",
         "--websocket-connect-timeout",
         dest="websocket_connect_timeout",
-        type=float,
+        type=_seconds_or_forever,
         default=5.0,
-        help="seconds the app has to accept a WebSocket (default 5)",
+        help="seconds the app has to accept a WebSocket, -1 for no limit (default 5)",
     )
     add(
         "--ping-interval",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httptools
 
+from asgid.protocols.headers import date_header
+
 
 class RejectRequest(Exception):
     """Raised from parser callbacks: answer ``status`` and close the connection."""
@@ -32,6 +34,7 @@ def error_response(error: RejectRequest, server_header: bytes | None) -> bytes:
         b"content-type: text/plain; charset=utf-8\r\n",
         b"content-length: %d\r\n" % len(body),
         b"connection: close\r\n",
+        b"date: %s\r\n" % date_header.value(),
     ]
     if server_header is not None:
         head.append(b"server: %s\r\n" % server_header)

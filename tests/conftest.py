@@ -6,6 +6,8 @@ import pytest
 
 from tests.support.server import AsgidProcess
 
+pytest_plugins = ["tests.support.tls_certs"]  # tls_files / tls_context / tls_server fixtures
+
 
 @pytest.fixture
 def asgid() -> Iterator[Callable[..., AsgidProcess]]:

@@ -22,7 +22,6 @@ from tests.support.h2frames import (
     RawH2,
 )
 from tests.support.server import AsgidProcess
-from tests.support.tls_certs import tls_context, tls_files, tls_server  # noqa: F401 (fixtures)
 
 APP = "tests.apps.h2:app"
 
@@ -50,7 +49,10 @@ def connection_error(conn: RawH2, code: int) -> None:
 def stream_or_connection_error(conn: RawH2, stream_id: int, code: int) -> None:
     """RFC 9113 §5.4.2: a stream error may also be answered as a connection error."""
     frame = conn.expect(
-        lambda f: isinstance(f, GoAwayFrame) or (isinstance(f, RstStreamFrame) and f.stream_id == stream_id)
+        lambda f: (
+            isinstance(f, GoAwayFrame)
+            or (isinstance(f, RstStreamFrame) and f.stream_id == stream_id)
+        )
     )
     assert frame.error_code == code, frame
 
@@ -100,7 +102,9 @@ def test_initial_window_too_large_is_flow_control_error(conn: RawH2) -> None:
     connection_error(conn, FLOW_CONTROL_ERROR)
 
 
-@pytest.mark.parametrize("setting", [{ENABLE_PUSH: 2}, {MAX_FRAME_SIZE: 100}, {MAX_FRAME_SIZE: 2**24}])
+@pytest.mark.parametrize(
+    "setting", [{ENABLE_PUSH: 2}, {MAX_FRAME_SIZE: 100}, {MAX_FRAME_SIZE: 2**24}]
+)
 def test_invalid_settings_values(conn: RawH2, setting: dict[int, int]) -> None:
     conn.handshake()
     conn.send(conn.settings(setting))
@@ -222,7 +226,9 @@ def test_rst_stream_then_other_streams_still_served(conn: RawH2) -> None:
     assert conn.body(3) == b"Hello, world!"
 
 
-def test_protocol_error_over_tls_closes_connection(tls_server: AsgidProcess, tls_context: ssl.SSLContext) -> None:
+def test_protocol_error_over_tls_closes_connection(
+    tls_server: AsgidProcess, tls_context: ssl.SSLContext
+) -> None:
     """Unlike twisted.web's HTTP/2, the TLS connection really ends after the GOAWAY."""
     with RawH2(tls_server.host, tls_server.port, tls=tls_context) as client:
         assert client.sock.selected_alpn_protocol() == "h2"  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ import tempfile
 
 logger = logging.getLogger("asgid.testapp")
 
+
 async def _read_body(receive):
     chunks = []
     while True:
@@ -49,6 +50,12 @@ async def app(scope, receive, send):
             await send({"type": message["type"] + ".complete"})
             if message["type"] == "lifespan.shutdown":
                 return
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": json.dumps(_jsonable(dict(scope)))})
+        await send({"type": "websocket.close", "code": 1000})
+        return
     path = scope["path"]
     handler = ROUTES.get(path.split("/")[1] if path.count("/") else path, hello)
     await handler(scope, receive, send)
@@ -157,7 +164,15 @@ async def zerocopy(scope, receive, send):
     name = _file(300_000)
     await send({"type": "http.response.start", "status": 200, "headers": []})
     with open(name, "rb") as file:
-        await send({"type": "http.response.zerocopysend", "file": file, "offset": 256, "count": 1000, "more_body": True})
+        await send(
+            {
+                "type": "http.response.zerocopysend",
+                "file": file,
+                "offset": 256,
+                "count": 1000,
+                "more_body": True,
+            }
+        )
         await send({"type": "http.response.zerocopysend", "file": file, "offset": 1256})
     os.unlink(name)
 

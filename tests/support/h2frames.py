@@ -89,6 +89,15 @@ class RawH2:
         return frame
 
     @staticmethod
+    def header_block(stream_id: int, block: bytes, size: int = 16384) -> list[Frame]:
+        """A header block too big for one frame: HEADERS then CONTINUATION frames."""
+        pieces = [block[i : i + size] for i in range(0, len(block), size)]
+        frames: list[Frame] = [HeadersFrame(stream_id, data=pieces[0], flags=["END_STREAM"])]
+        frames += [ContinuationFrame(stream_id, data=piece) for piece in pieces[1:]]
+        frames[-1].flags.add("END_HEADERS")
+        return frames
+
+    @staticmethod
     def data(stream_id: int, payload: bytes, *, end_stream: bool = False) -> DataFrame:
         frame = DataFrame(stream_id, data=payload)
         if end_stream:
@@ -161,7 +170,9 @@ class RawH2:
         return frame
 
     def expect_rst(self, stream_id: int, timeout: float = 5.0) -> RstStreamFrame:
-        frame = self.expect(lambda f: isinstance(f, RstStreamFrame) and f.stream_id == stream_id, timeout)
+        frame = self.expect(
+            lambda f: isinstance(f, RstStreamFrame) and f.stream_id == stream_id, timeout
+        )
         assert isinstance(frame, RstStreamFrame)
         return frame
 
@@ -185,7 +196,10 @@ class RawH2:
             if isinstance(frame, DataFrame):
                 chunks.append(bytes(frame.data))
                 if frame.data:
-                    self.send(self.window_update(0, len(frame.data)), self.window_update(stream_id, len(frame.data)))
+                    self.send(
+                        self.window_update(0, len(frame.data)),
+                        self.window_update(stream_id, len(frame.data)),
+                    )
             if "END_STREAM" in frame.flags:
                 return b"".join(chunks)
 

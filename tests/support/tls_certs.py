@@ -35,7 +35,9 @@ class TLSFiles:
             [f"ssl:0:interface=127.0.0.1:privateKey={self.key}:certKey={self.cert}", *extra]
         )
 
-    def client_context(self, *, alpn: list[str] | None = None, client_cert: bool = False) -> ssl.SSLContext:
+    def client_context(
+        self, *, alpn: list[str] | None = None, client_cert: bool = False
+    ) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.ca_pem))
         context.set_alpn_protocols(alpn or ["h2"])
         if client_cert:
@@ -55,6 +57,8 @@ def tls_context(tls_files: TLSFiles) -> ssl.SSLContext:
 
 @pytest.fixture(scope="module")
 def tls_server(tls_files: TLSFiles) -> Iterator[AsgidProcess]:
-    proc = AsgidProcess("tests.apps.h2:app", "--access-log", "/dev/null", endpoints=[tls_files.endpoint()])
+    proc = AsgidProcess(
+        "tests.apps.h2:app", "--access-log", "/dev/null", endpoints=[tls_files.endpoint()]
+    )
     yield proc
     proc.stop()

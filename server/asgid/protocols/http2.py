@@ -106,6 +106,7 @@ class H2Protocol(Protocol):
         self.streams: dict[int, H2Stream] = {}
         self._conn: ConnectionInfo | None = None
         self._started = False
+        self._upgrade_body = 0  # bytes of an ``Upgrade: h2c`` request body still to come
         self._preface: bytes | None = b""  # the first bytes, until the first frame's type is known
         self.write_paused = False
         self.closed = False  # no more frames go out
@@ -122,6 +123,10 @@ class H2Protocol(Protocol):
             return
         if not self._started:
             self._start()
+        if self._upgrade_body:
+            data = self._upgrade_body_received(data)
+            if not data:
+                return
         if self._preface is not None and not self._check_preface(data):
             return
         try:
@@ -223,10 +228,24 @@ class H2Protocol(Protocol):
         upgraded = Request(
             1, "2", request.method, request.raw_path, request.query_string, headers, None
         )
-        self._open_stream(upgraded, ended=True)
+        length = next((v for n, v in request.headers if n == b"content-length"), b"0")
+        # RFC 7540 §3.2: the upgrade request's body comes as HTTP/1.1 bytes before the preface.
+        self._upgrade_body = int(length) if length.isdigit() else 0
+        self._open_stream(upgraded, ended=self._upgrade_body == 0)
         self.flush()
         if rest:
             self.dataReceived(rest)
+
+    def _upgrade_body_received(self, data: bytes) -> bytes:
+        """Give the upgrade request's body to stream 1; return the HTTP/2 bytes after it."""
+        body, data = data[: self._upgrade_body], data[self._upgrade_body :]
+        self._upgrade_body -= len(body)
+        stream = self.streams.get(1)
+        if stream is not None and stream.cycle is not None:
+            stream.cycle.feed_body(body)
+            if not self._upgrade_body:
+                stream.cycle.feed_end()
+        return data
 
     # -- h2 event handlers ----------------------------------------------------------------------
     def _on_request(self, event: RequestReceived) -> None:

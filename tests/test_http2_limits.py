@@ -1,0 +1,128 @@
+"""Known HTTP/2 attacks, each sent as raw frames: every one is bounded and answered with GOAWAY."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from hyperframe.frame import HeadersFrame
+
+from tests.support.h2frames import (
+    ENHANCE_YOUR_CALM,
+    PROTOCOL_ERROR,
+    REFUSED_STREAM,
+    RawH2,
+)
+from tests.support.server import AsgidProcess
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[AsgidProcess]:
+    proc = AsgidProcess(
+        "tests.apps.h2:app", "--access-log", "/dev/null", "--h2-max-concurrent-streams", "10"
+    )
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def conn(server: AsgidProcess) -> Iterator[RawH2]:
+    with RawH2(server.host, server.port) as client:
+        client.handshake()
+        yield client
+
+
+def goaway_then_closed(conn: RawH2, *codes: int) -> None:
+    goaway = conn.expect_goaway()
+    assert goaway.error_code in codes, goaway
+    conn.expect_closed(timeout=3)
+
+
+def test_header_list_too_large(conn: RawH2) -> None:
+    block = conn.encoder.encode(
+        [(":method", "GET"), (":scheme", "http"), (":path", "/")]
+        + [(f"x-big-{i}", "v" * 1000) for i in range(80)]
+    )
+    conn.send(*conn.header_block(1, block))
+    goaway_then_closed(conn, ENHANCE_YOUR_CALM)
+
+
+def test_hpack_bomb(conn: RawH2) -> None:
+    """One 4 KB entry in the dynamic table, then referenced again and again (CVE-2016-6581)."""
+    pseudo = conn.encoder.encode([(":method", "GET"), (":scheme", "http"), (":path", "/")])
+    value = b"b" * 4000
+    # RFC 7541 §6.2.1 literal with incremental indexing, new name; then §6.1 index 62.
+    literal = b"\x40\x06x-bomb" + b"\x7f" + _varint(len(value) - 127) + value
+    frame = HeadersFrame(
+        1, data=pseudo + literal + b"\xbe" * 100, flags=["END_HEADERS", "END_STREAM"]
+    )
+    conn.send(frame)
+    goaway_then_closed(conn, ENHANCE_YOUR_CALM)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 128:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def test_continuation_flood(conn: RawH2) -> None:
+    """CVE-2024-27316 style: endless CONTINUATION frames without END_HEADERS."""
+    block = conn.encoder.encode([(":method", "GET"), (":scheme", "http"), (":path", "/")])
+    frames = [HeadersFrame(1, data=block, flags=["END_STREAM"])]
+    frames += [conn.continuation(1, b"") for _ in range(100)]
+    conn.send(*frames)
+    goaway_then_closed(conn, PROTOCOL_ERROR, ENHANCE_YOUR_CALM)
+
+
+def test_rapid_reset(conn: RawH2) -> None:
+    """CVE-2023-44487: open and cancel streams as fast as possible."""
+    frames = []
+    for stream_id in range(1, 2 * 300, 2):
+        frames += [conn.headers(stream_id, "/hold"), conn.rst(stream_id)]
+    try:
+        conn.send(*frames)
+    except OSError:
+        pass  # the server may close before it has read everything
+    goaway_then_closed(conn, ENHANCE_YOUR_CALM)
+
+
+def test_ping_flood(conn: RawH2) -> None:
+    """CVE-2019-9512."""
+    conn.send(*[conn.ping() for _ in range(150)])
+    goaway_then_closed(conn, ENHANCE_YOUR_CALM)
+
+
+def test_settings_flood(conn: RawH2) -> None:
+    """CVE-2019-9515."""
+    conn.send(*[conn.settings({}) for _ in range(150)])
+    goaway_then_closed(conn, ENHANCE_YOUR_CALM)
+
+
+def test_priority_flood(conn: RawH2) -> None:
+    """CVE-2019-9513 (PRIORITY frames for ever-new streams)."""
+    conn.send(*[conn.priority(i, depends_on=i + 2) for i in range(1, 2 * 1200, 2)])
+    goaway_then_closed(conn, ENHANCE_YOUR_CALM)
+
+
+def test_empty_data_flood(conn: RawH2) -> None:
+    """CVE-2019-9518 (zero-length DATA frames)."""
+    conn.send(conn.headers(1, "/hold", end_stream=False), *[conn.data(1, b"") for _ in range(300)])
+    goaway_then_closed(conn, ENHANCE_YOUR_CALM)
+
+
+def test_stream_flood_beyond_max_concurrent_streams(conn: RawH2) -> None:
+    """The 11th open stream with --h2-max-concurrent-streams 10 is refused."""
+    conn.send(*[conn.headers(i, "/hold") for i in range(1, 2 * 11, 2)])
+    frame = conn.expect(lambda f: f.type in (0x3, 0x7))  # RST_STREAM or GOAWAY
+    assert frame.error_code in (PROTOCOL_ERROR, REFUSED_STREAM), frame
+
+
+def test_server_still_serves_after_attacks(server: AsgidProcess) -> None:
+    with RawH2(server.host, server.port) as client:
+        client.handshake()
+        client.send(client.headers(1))
+        assert client.body(1) == b"Hello, world!"

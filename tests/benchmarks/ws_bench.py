@@ -185,7 +185,8 @@ def report(names: list[str], rates: dict[str, list[float]], memory: dict[str, fl
     lines = [
         f"Echo of a 64-byte text message, {args.clients} concurrent clients, "
         f"{args.duration:g} s x {args.rounds} rounds (median); server on CPU 0, "
-        "client (raw frames on asyncio/uvloop, ~66-byte replies counted by length) on CPU 1. Idle memory: RSS with "
+        "client (raw frames on asyncio/uvloop, replies counted by length) on CPU 1. "
+        "Idle memory: RSS with "
         f"{args.idle:,} idle sockets minus RSS with one, per socket. "
         f"Run: `{Path(sys.executable).name} tests/benchmarks/ws_bench.py` on "
         f"{time.strftime('%Y-%m-%d')}.",

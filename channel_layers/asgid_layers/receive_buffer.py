@@ -108,6 +108,14 @@ async def blocking_pop(client: Any, key: str, count: int) -> list[bytes]:
     return [] if not reply else list(reply[1])
 
 
+async def stop_task(task: asyncio.Task[None] | None) -> None:
+    """Cancel until done: redis-py may turn a cancel that lands mid-command into a
+    connection error, which the reader loops treat as retryable."""
+    while task is not None and not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+
+
 class _Retrying:
     """Reconnect bookkeeping shared by the readers: back off, count recoveries."""
 
@@ -153,6 +161,7 @@ class LocalReader:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flush_task: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self.closing = False
         self._next_sweep = time.monotonic() + idle_s
 
     def start(self) -> None:
@@ -213,10 +222,14 @@ class LocalReader:
 
     async def _run(self) -> None:
         retry = _Retrying(self._stats, f"reader of {self._queue}")
-        while True:
+        while not self.closing:
             try:
                 items = await blocking_pop(self._client, self._queue, _BATCH)
             except _NETWORK_ERRORS as exc:
+                await retry.failed(exc)
+                continue
+            except Exception as exc:  # a dead reader would strand every receiver
+                logger.exception("reader of %s failed; retrying", self._queue)
                 await retry.failed(exc)
                 continue
             retry.succeeded()
@@ -248,10 +261,9 @@ class LocalReader:
     async def aclose(self) -> None:
         if self._flush_handle is not None:
             self._flush_handle.cancel()
+        self.closing = True
         for task in (self._task, self._flush_task):
-            if task is not None and not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            await stop_task(task)
 
 
 class NamedFetcher:
@@ -270,6 +282,7 @@ class NamedFetcher:
         self._demand = asyncio.Event()
         self.buffer = ChannelBuffer(on_demand=self._demand.set)
         self._task: asyncio.Task[None] | None = None
+        self.closing = False
 
     async def receive(self) -> bytes:
         if self._task is None or self._task.done():
@@ -280,7 +293,7 @@ class NamedFetcher:
 
     async def _run(self) -> None:
         retry = _Retrying(self._stats, f"fetcher of {self._queue}")
-        while True:
+        while not self.closing:
             if self.buffer.demand <= 0:
                 self._demand.clear()
                 try:
@@ -293,6 +306,10 @@ class NamedFetcher:
             try:
                 items = await blocking_pop(self._client, self._queue, self.buffer.demand)
             except _NETWORK_ERRORS as exc:
+                await retry.failed(exc)
+                continue
+            except Exception as exc:  # a dead fetcher would strand every receiver
+                logger.exception("fetcher of %s failed; retrying", self._queue)
                 await retry.failed(exc)
                 continue
             retry.succeeded()
@@ -311,7 +328,6 @@ class NamedFetcher:
             logger.warning("could not return %d messages to %s", len(items), self._queue)
 
     async def aclose(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        self.closing = True
+        await stop_task(self._task)
         await self._give_back()

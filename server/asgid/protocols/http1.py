@@ -26,11 +26,11 @@ from asgid.protocols.connection_info import connection_info
 from asgid.protocols.events import Request
 from asgid.protocols.http1_errors import RejectRequest, error_response, reject_from_parser
 from asgid.protocols.http1_exchange import Exchange
+from asgid.protocols.http1_timer import Deadline
 
 if TYPE_CHECKING:
     import asyncio
 
-    from twisted.internet.interfaces import IDelayedCall
     from twisted.python.failure import Failure
 
     from asgid.protocols.context import ServerContext
@@ -63,9 +63,7 @@ class HTTP1Protocol(Protocol):
         self.shutting_down = False
         self._input_done = False  # no further request will be read on this connection
         self._rejection: RejectRequest | None = None  # sent once earlier responses are out
-        self._timer: IDelayedCall | None = None
-        self._deadline = 0.0
-        self._deadline_kind = ""
+        self._deadline = Deadline(ctx.reactor, self._on_deadline)
         self._deferred_upgrade: tuple[Request, bytes, bytes] | None = None
         self._head_limit = (
             self.config.limit_request_line_bytes
@@ -87,7 +85,7 @@ class HTTP1Protocol(Protocol):
     def connectionMade(self) -> None:
         self.ctx.track(self)
         self.transport.registerProducer(self, True)
-        self._arm("headers", self.config.timeout_request_headers_s)
+        self._deadline.arm("headers", self.config.timeout_request_headers_s)
         self.shutting_down = self.ctx.shutting_down
 
     def dataReceived(self, data: bytes) -> None:
@@ -125,7 +123,7 @@ class HTTP1Protocol(Protocol):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closing = True
         self.ctx.forget(self)
-        self._cancel_timer()
+        self._deadline.cancel()
         for exchange in self._exchanges:
             exchange.client_gone()
         self._exchanges.clear()
@@ -161,8 +159,8 @@ class HTTP1Protocol(Protocol):
         self._header_bytes = 0
         self._in_head = True
         self._head_bytes = 0
-        if self._deadline_kind != "headers":
-            self._arm("headers", self.config.timeout_request_headers_s)
+        if self._deadline.kind != "headers":
+            self._deadline.arm("headers", self.config.timeout_request_headers_s)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -188,7 +186,7 @@ class HTTP1Protocol(Protocol):
         request = Request(
             0, parser.get_http_version(), parser.get_method(), raw_path, query, self._headers
         )
-        self._deadline_kind = ""
+        self._deadline.clear()
         self._in_head = False
         if (
             parser.should_upgrade()
@@ -296,7 +294,7 @@ class HTTP1Protocol(Protocol):
         else:
             if self._read_paused:
                 self._resume_reading()
-            self._arm("idle", self.config.timeout_keep_alive_s)
+            self._deadline.arm("idle", self.config.timeout_keep_alive_s)
 
     # -- flow control, timers, closing -------------------------------------------------------------
     def _pause_reading(self) -> None:
@@ -307,44 +305,21 @@ class HTTP1Protocol(Protocol):
         self._read_paused = False
         self.transport.resumeProducing()
 
-    def _arm(self, kind: str, seconds: float) -> None:
-        self._deadline_kind = kind
-        deadline = self._deadline = self.ctx.reactor.seconds() + seconds
-        timer = self._timer
-        if timer is None:
-            self._timer = self.ctx.reactor.callLater(seconds, self._on_timer)
-        elif timer.getTime() > deadline:
-            timer.reset(seconds)  # a shorter deadline than the one the timer waits for
-
-    def _on_timer(self) -> None:
-        # One timer per connection, re-armed lazily: a keep-alive request only moves the
-        # deadline instead of cancelling and scheduling a timer each time.
-        self._timer = None
-        kind = self._deadline_kind
-        if not kind or self.closing:
+    def _on_deadline(self, kind: str) -> None:
+        if self.closing:
             return
-        remaining = self._deadline - self.ctx.reactor.seconds()
-        if remaining > 0.001:
-            self._timer = self.ctx.reactor.callLater(remaining, self._on_timer)
-        elif kind == "idle" and not self._exchanges:
+        if kind == "idle" and not self._exchanges:
             self._close()
         elif kind == "headers":
             if self._read_paused or self._exchanges:
                 # The rest of the head waits behind earlier pipelined requests, not on a
                 # slow client: its clock starts again once we read again.
-                self._arm("headers", self.config.timeout_request_headers_s)
-                return
-            if not self._in_head:
+                self._deadline.arm("headers", self.config.timeout_request_headers_s)
+            elif not self._in_head:
                 self._close()  # not a byte of a request yet: nothing to answer
-                return
-            logger.info("dropping a connection whose request head did not arrive in time")
-            self._reject(RejectRequest(408, "Request Timeout"))
-
-    def _cancel_timer(self) -> None:
-        self._deadline_kind = ""
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
+            else:
+                logger.info("dropping a connection whose request head did not arrive in time")
+                self._reject(RejectRequest(408, "Request Timeout"))
 
     def _reject(self, error: RejectRequest) -> None:
         if self.closing:
@@ -375,7 +350,7 @@ class HTTP1Protocol(Protocol):
         if self.closing:
             return
         self.closing = True
-        self._cancel_timer()
+        self._deadline.cancel()
         if abort:
             self.transport.abortConnection()
         else:
@@ -409,7 +384,7 @@ class HTTP1Protocol(Protocol):
         assert self._switcher is not None
         self.closing = True
         self._deferred_upgrade = None
-        self._cancel_timer()
+        self._deadline.cancel()
         self.ctx.forget(self)
         self.transport.unregisterProducer()
         if self._read_paused:

@@ -1,0 +1,57 @@
+"""``Deadline``: the one timer an HTTP/1.1 connection keeps for its current deadline."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+
+class Deadline:
+    """One timer per connection, re-armed lazily.
+
+    A keep-alive request only moves the deadline (head, then idle, then head again)
+    instead of cancelling and scheduling a timer each time; the timer is reset only
+    when a new deadline is earlier than the one it waits for.
+    """
+
+    __slots__ = ("kind", "_at", "_timer", "_reactor", "_expired")
+
+    def __init__(self, reactor: IReactorTime, expired: Callable[[str], None]) -> None:
+        self.kind = ""  # "" means no deadline runs
+        self._at = 0.0
+        self._timer: IDelayedCall | None = None
+        self._reactor = reactor
+        self._expired = expired
+
+    def arm(self, kind: str, seconds: float) -> None:
+        self.kind = kind
+        at = self._at = self._reactor.seconds() + seconds
+        timer = self._timer
+        if timer is None:
+            self._timer = self._reactor.callLater(seconds, self._fire)
+        elif timer.getTime() > at:
+            timer.reset(seconds)
+
+    def clear(self) -> None:
+        self.kind = ""
+
+    def cancel(self) -> None:
+        self.kind = ""
+        timer, self._timer = self._timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _fire(self) -> None:
+        self._timer = None
+        kind = self.kind
+        if not kind:
+            return
+        remaining = self._at - self._reactor.seconds()
+        if remaining > 0.001:
+            self._timer = self._reactor.callLater(remaining, self._fire)
+        else:
+            self.kind = ""
+            self._expired(kind)

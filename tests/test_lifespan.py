@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import httpx
 
 from tests.support.server import AsgidProcess
@@ -64,3 +66,12 @@ def test_off_never_calls_lifespan(asgid):
 def test_off_serves_an_app_whose_startup_would_fail(asgid):
     server = asgid("tests.apps.ops:startup_fails", "--lifespan", "off")
     assert httpx.get(server.url + "/").text == "should never serve"
+
+
+def test_sigterm_during_a_hanging_startup_stops_the_server(asgid):
+    server = asgid("tests.apps.ops:slow_startup", "--lifespan", "on", expect_ready=False)
+    server.wait_for("MARK startup hangs")
+    server.signal(signal.SIGTERM)
+    assert server.wait(10) == 0
+    assert "stopped during application startup" in server.output
+    assert "Listening on" not in server.output

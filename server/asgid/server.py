@@ -107,11 +107,8 @@ class Server:
         task.add_done_callback(self._served)
 
     async def _serve(self) -> None:
-        try:
-            await self.lifespan.startup()
-        except LifespanFailure as exc:
-            logger.error("Application startup failed: %s", exc)
-            self.exit_code = EXIT_LIFESPAN
+        if not await self._start_up():
+            await self._cancel_leftover_tasks()
             return
         if await self._listen():
             logger.info("asgid ready: serving %s", self.config.app or "the application")
@@ -122,6 +119,24 @@ class Server:
             await self._drain()
         await self.lifespan.shutdown()
         await self._cancel_leftover_tasks()
+
+    async def _start_up(self) -> bool:
+        """Lifespan startup; False when the app refused or a signal came first."""
+        assert self._stop is not None
+        startup = asyncio.ensure_future(self.lifespan.startup())
+        await asyncio.wait([startup, self._stop], return_when=asyncio.FIRST_COMPLETED)
+        if not startup.done():
+            # systemd may stop a unit whose app is still starting; nothing listens yet.
+            logger.warning("stopped during application startup")
+            startup.cancel()
+            return False
+        try:
+            startup.result()
+        except LifespanFailure as exc:
+            logger.error("Application startup failed: %s", exc)
+            self.exit_code = EXIT_LIFESPAN
+            return False
+        return True
 
     async def _listen(self) -> bool:
         """Listen on every endpoint; on the first failure close the others and say why."""

@@ -138,3 +138,12 @@ def broken_factory():
 
 
 not_callable = 42
+
+
+async def slow_startup(scope, receive, send):
+    """Startup that never finishes (a database that does not answer)."""
+    if scope["type"] == "lifespan":
+        await receive()
+        print("MARK startup hangs", flush=True)
+        await asyncio.Event().wait()
+    await _respond(send, b"ok")

@@ -74,4 +74,5 @@ def test_sigterm_during_a_hanging_startup_stops_the_server(asgid):
     server.signal(signal.SIGTERM)
     assert server.wait(10) == 0
     assert "stopped during application startup" in server.output
+    assert "Traceback" not in server.output
     assert "Listening on" not in server.output

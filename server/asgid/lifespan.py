@@ -57,6 +57,8 @@ class Lifespan:
     async def _run(self, scope: dict[str, Any]) -> None:
         try:
             await self._app(scope, self._receive, self._send)
+        except asyncio.CancelledError:
+            raise  # the server gave up waiting (a signal during startup): not the app's fault
         except BaseException as exc:
             self._app_raised(exc)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):

@@ -83,13 +83,20 @@ class _LoopState:
             await host.aclose()
 
 
-async def _close_with_loop(state: _LoopState) -> AsyncGenerator[None, None]:
+async def _close_with_loop(
+    states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState],
+    loop: asyncio.AbstractEventLoop,
+) -> AsyncGenerator[None, None]:
     # Suspended at its yield for the loop's whole life; the loop's
-    # shutdown_asyncgens() resumes it into the finally block.
+    # shutdown_asyncgens() resumes it into the finally block. The entry must be
+    # removed explicitly: the state's sockets reference the loop, so the weak key
+    # alone would never die.
     try:
         yield
     finally:
-        await state.aclose()
+        state = states.pop(loop, None)
+        if state is not None:
+            await state.aclose()
 
 
 class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
@@ -122,7 +129,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         state = self._states.get(loop)
         if state is None:
             state = self._states[loop] = _LoopState(self.config, self._sources)
-            state.finalizer = _close_with_loop(state)
+            state.finalizer = _close_with_loop(self._states, loop)
             await state.finalizer.__anext__()
         return state
 
@@ -298,10 +305,9 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def close(self) -> None:
         """Stop this loop's readers and close its connections."""
-        loop = asyncio.get_running_loop()
-        state = self._states.pop(loop, None)
+        state = self._states.get(asyncio.get_running_loop())
         if state is not None and state.finalizer is not None:
-            await state.finalizer.aclose()  # runs state.aclose()
+            await state.finalizer.aclose()  # removes and closes the state
 
     close_pools = close
 

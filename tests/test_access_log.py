@@ -65,3 +65,15 @@ def test_access_log_escapes_what_the_client_controls(asgid, tmp_path):
     match = LINE.match(line)
     assert match, line
     assert match["agent"] == 'evil\\xff\\" 200'
+
+
+def test_response_cut_short_is_logged(asgid, tmp_path):
+    log = tmp_path / "access.log"
+    server = asgid(APP, "--access-log", str(log))
+    with RawClient(server.port) as client:
+        client.send(b"GET /error-after HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.read_until_closed()
+    wait_until(lambda: len(_lines(log)) >= 1)
+    match = LINE.match(_lines(log)[0])
+    assert match and match["request"] == "GET /error-after HTTP/1.1"
+    assert match["status"] == "200" and match["size"] == "7"  # b"partial"

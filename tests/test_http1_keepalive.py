@@ -205,3 +205,17 @@ def test_wrong_content_length_from_app_closes(server):
         with pytest.raises(ConnectionError):
             client.read_response()
     server.wait_for("bytes short of its content-length")
+
+
+def test_no_100_continue_for_http10(server, tmp_path):
+    gate = tmp_path / "gate"
+    gate.touch()
+    with RawClient(server.port) as client:
+        client.send(
+            b"POST /continue?gate=%s HTTP/1.0\r\nContent-Length: 4\r\n"
+            b"Expect: 100-continue\r\n\r\n" % str(gate).encode()
+        )
+        assert client.nothing_received(0.3)
+        client.send(b"data")
+        response = client.read_response()
+        assert response.status == 200 and response.body == b"got 4"

@@ -78,7 +78,8 @@ class Exchange:
         self._size = 0
         for name, value in request.headers:
             if name == b"expect":
-                self._expect_continue = value.lower() == b"100-continue"
+                # RFC 9110 §10.1.1: never a 100 to an HTTP/1.0 client.
+                self._expect_continue = value.lower() == b"100-continue" and not self._http10
             elif name == b"te":
                 self._te_trailers = b"trailers" in value.lower()
             elif name == b"content-length" and value.isdigit():
@@ -101,6 +102,10 @@ class Exchange:
         return self._expect_continue and self.body_bytes == 0
 
     def client_gone(self) -> None:
+        if self._status:
+            # Only unfinished exchanges hear of the disconnect: this response was cut
+            # short. Log it with the bytes that did go out.
+            self._log_access()
         if self.instance is not None:
             self.instance.client_gone(
                 self._proto.ctx.reactor, self._proto.config.application_close_timeout_s
@@ -270,9 +275,12 @@ class Exchange:
         self._done()
 
     def _done(self) -> None:
+        self._log_access()
+        self._proto.response_done(self)
+
+    def _log_access(self) -> None:
         access = self._proto.ctx.access_log
         if access is not None:
             access.http(
                 self.cycle.scope, self._status, self._size, time.monotonic() - self._started_at
             )
-        self._proto.response_done(self)

@@ -313,3 +313,12 @@ async def test_a_thousand_concurrent_sockets_held_and_echoing(server: AsgidProce
             assert replies == [f"{round_}:{i}" for i in range(count)]
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+
+
+async def test_scheme_from_a_trusted_proxy(asgid) -> None:  # type: ignore[no-untyped-def]
+    proc = asgid("tests.apps.ws:by_path", "--proxy-headers")
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    async with connect(ws_url(proc, "/scope"), additional_headers=headers) as ws:
+        scope = json.loads(await ws.recv())
+    assert scope["scheme"] == "wss"
+    assert scope["client"][0] == "203.0.113.9"

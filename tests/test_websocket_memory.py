@@ -1,0 +1,125 @@
+"""``WebSocketConnection`` in memory: StringTransport + MemoryReactorClock, bytes fed one at
+a time, so timers (connect timeout, keepalive, lifetime) run on a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from asgid.config import Config
+from asgid.protocols.context import ServerContext
+from asgid.protocols.websocket import WebSocketConnection, autobahn_factory
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+from tests.apps.ws import by_path
+from tests.support.ws_frames import CLOSE, PING, PONG, TEXT, frame, handshake_request
+
+
+class Peer:
+    """Reads the server's frames out of a StringTransport."""
+
+    def __init__(self, transport: StringTransport) -> None:
+        self.transport = transport
+
+    def frames(self) -> list[tuple[int, bytes]]:
+        data = self.transport.value()
+        self.transport.clear()
+        out = []
+        while data:
+            length = data[1] & 0x7F
+            start = 2
+            if length == 126:
+                length, start = int.from_bytes(data[2:4], "big"), 4
+            out.append((data[0] & 0xF, data[start : start + length]))
+            data = data[start + length :]
+        return out
+
+
+async def open_socket(
+    path: str = "/echo", **config: Any
+) -> tuple[WebSocketConnection, StringTransport, MemoryReactorClock]:
+    clock = MemoryReactorClock()
+    ctx = ServerContext(
+        config=Config(app="tests.apps.ws:by_path", **config),
+        app=by_path,
+        reactor=clock,
+        loop=asyncio.get_running_loop(),
+    )
+    scope = {
+        "type": "websocket",
+        "path": path,
+        "subprotocols": [],
+        "headers": [],
+        "query_string": b"",
+    }
+    protocol = WebSocketConnection(ctx, scope)
+    protocol.factory = autobahn_factory(ctx)
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    for byte in handshake_request("127.0.0.1", path):
+        protocol.dataReceived(bytes([byte]))
+    for _ in range(20):  # let the app task run and accept
+        await asyncio.sleep(0)
+        if transport.value():
+            break
+    return protocol, transport, clock
+
+
+async def test_handshake_and_echo_fed_byte_by_byte() -> None:
+    protocol, transport, _ = await open_socket()
+    head, _, rest = transport.value().partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 ")
+    transport.clear()
+    for byte in frame(TEXT, b"one byte at a time"):
+        protocol.dataReceived(bytes([byte]))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert Peer(transport).frames() == [(TEXT, b"one byte at a time")]
+    protocol.connectionLost()
+
+
+async def test_keepalive_ping_pong_and_ping_timeout() -> None:
+    protocol, transport, clock = await open_socket(ping_interval_s=20.0, ping_timeout_s=30.0)
+    transport.clear()
+    peer = Peer(transport)
+    clock.advance(19.9)
+    assert peer.frames() == []
+    clock.advance(0.2)
+    [(opcode, payload)] = peer.frames()
+    assert opcode == PING
+    protocol.dataReceived(frame(PONG, payload))  # answered: the next ping comes later
+    clock.advance(29.0)
+    assert not transport.disconnecting
+    clock.advance(1.1)  # 20 s after the pong: the next ping
+    [(opcode, _)] = peer.frames()
+    assert opcode == PING
+    clock.advance(30.1)  # unanswered
+    assert transport.disconnected or transport.disconnecting
+    protocol.connectionLost()
+
+
+async def test_lifetime_timeout_closes_1000() -> None:
+    protocol, transport, clock = await open_socket(websocket_timeout_s=60.0, ping_interval_s=0.0)
+    transport.clear()
+    clock.advance(60.1)
+    [(opcode, payload)] = Peer(transport).frames()
+    assert (opcode, payload[:2]) == (CLOSE, (1000).to_bytes(2, "big"))
+    protocol.connectionLost()
+
+
+async def test_connect_timeout_answers_503() -> None:
+    protocol, transport, clock = await open_socket("/silent", websocket_connect_timeout_s=5.0)
+    assert transport.value() == b""
+    clock.advance(5.1)
+    assert transport.value().startswith(b"HTTP/1.1 503 ")
+    assert transport.disconnecting
+    protocol.connectionLost()
+
+
+async def test_graceful_shutdown_closes_1001() -> None:
+    protocol, transport, _ = await open_socket(ping_interval_s=0.0)
+    transport.clear()
+    protocol.graceful_shutdown()
+    [(opcode, payload)] = Peer(transport).frames()
+    assert (opcode, payload[:2]) == (CLOSE, (1001).to_bytes(2, "big"))
+    protocol.connectionLost()

@@ -109,6 +109,7 @@ class H2Protocol(Protocol):
         self._upgrade_body = 0  # bytes of an ``Upgrade: h2c`` request body still to come
         self._preface: bytes | None = b""  # the first bytes, until the first frame's type is known
         self.write_paused = False
+        self._flush_pending = False
         self.closed = False  # no more frames go out
         self._goaway_sent = False
         self._close_timer: IDelayedCall | None = None
@@ -142,7 +143,7 @@ class H2Protocol(Protocol):
         except H2Error as exc:
             self._connection_error(error_code(exc), str(exc), h2_closed=True)
             return
-        self.flush()
+        self.flush_now()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
@@ -232,7 +233,7 @@ class H2Protocol(Protocol):
         # RFC 7540 §3.2: the upgrade request's body comes as HTTP/1.1 bytes before the preface.
         self._upgrade_body = int(length) if length.isdigit() else 0
         self._open_stream(upgraded, ended=self._upgrade_body == 0)
-        self.flush()
+        self.flush_now()
         if rest:
             self.dataReceived(rest)
 
@@ -462,6 +463,14 @@ class H2Protocol(Protocol):
 
     # -- writing and closing -------------------------------------------------------------------
     def flush(self) -> None:
+        """Write what h2 queued, once per event-loop turn: the apps of several streams often
+        answer in the same turn, and one write (one TLS record run) beats one per stream."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.loop.call_soon(self.flush_now)
+
+    def flush_now(self) -> None:
+        self._flush_pending = False
         data = self.h2.data_to_send()
         if data and not self.closed:
             self.transport.write(data)
@@ -490,7 +499,7 @@ class H2Protocol(Protocol):
 
     def _maybe_finish_shutdown(self) -> None:
         if self._goaway_sent and not self.streams and not self.closed:
-            self.flush()
+            self.flush_now()
             self._close_transport()
 
     # -- graceful shutdown -----------------------------------------------------------------------
@@ -502,7 +511,7 @@ class H2Protocol(Protocol):
         if not self._started:
             self._close_transport()
             return
-        self.flush()
+        self.flush_now()
         # Written by hand: h2's close_connection() would refuse the open streams' frames.
         frame = GoAwayFrame(0, last_stream_id=self.h2.highest_inbound_stream_id)
         self.transport.write(frame.serialize())

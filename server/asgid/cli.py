@@ -232,6 +232,12 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
         help="negotiate permessage-deflate when the client offers it (default on)",
     )
     # application loading
+    add(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the listening sockets (default 1)",
+    )
     add("--factory", action="store_true", help="the application path names a factory to call")
     add("--app-dir", help="directory to import the application from (default: current)")
     add(
@@ -311,6 +317,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         http2=args.http2,
         loop=args.loop,
         asgi_threads=asgi_threads,
+        workers=args.workers,
         verbosity=args.verbosity,
         # Daphne writes the access log to stdout unless -v 0 or told otherwise.
         access_log=args.access_log or ("-" if args.verbosity >= 1 else None),
@@ -377,33 +384,32 @@ def parse_args(argv: Sequence[str] | None, environ: dict[str, str]) -> argparse.
 def main(argv: Sequence[str] | None = None) -> None:
     name_systemd_sockets(os.environ)
     environ = dict(os.environ)
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv, environ)
     try:
         config = config_from_args(args, environ)
+        from asgid.supervisor import worker_endpoints
+
+        adopted = worker_endpoints(environ)
+        if adopted is not None:  # a worker of --workers: the supervisor bound the sockets
+            config = config.replace(endpoints=adopted, workers=1)
     except ConfigError as exc:
         _fail(str(exc), args.verbosity, exc)
         return
     from asgid import logging as asgid_logging
 
     asgid_logging.configure(config.verbosity, config.access_log, config.log_fmt)
-    sys.exit(run(config))
+    sys.exit(run(config, argv))
 
 
-def run(config: Config) -> int:
+def run(config: Config, argv: Sequence[str] = ()) -> int:
     """Import the app, install the reactor and serve; return the process exit status."""
     from asgid import endpoints, logging as asgid_logging, reactor as reactor_setup
     from asgid.importer import import_app
 
     try:
-        loop = reactor_setup.install(config.loop)
-        if config.verbosity >= 3:
-            loop.set_debug(True)  # as Daphne: -v 3 also turns on asyncio debug
-        if config.asgi_threads is not None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            # Daphne's ASGI_THREADS: Django runs sync views via run_in_executor(None, ...).
-            executor = ThreadPoolExecutor(config.asgi_threads, thread_name_prefix="asgi-thread")
-            loop.set_default_executor(executor)
+        # As Daphne: -v 3 also turns on asyncio debug.
+        reactor_setup.install(config.loop, threads=config.asgi_threads, debug=config.verbosity >= 3)
         app = import_app(config.app, factory=config.factory, app_dir=config.app_dir)
         from twisted.internet import reactor
 
@@ -412,6 +418,22 @@ def run(config: Config) -> int:
         _fail(str(exc), config.verbosity, exc)
         return EXIT_USAGE
     asgid_logging.bridge_twisted_logs()
+    if config.workers > 1:
+        return _supervise(config, reactor, argv)
     from asgid.server import Server
 
     return Server(config, app, reactor).run()
+
+
+def _supervise(config: Config, reactor: Any, argv: Sequence[str]) -> int:
+    from asgid.supervisor import Supervisor, bind_for_workers
+
+    try:
+        ports, descriptions = bind_for_workers(config, reactor)
+    except ConfigError as exc:
+        _fail(str(exc), config.verbosity, exc)
+        return EXIT_USAGE
+    except Exception as exc:  # CannotListenError: port in use, permission denied
+        logger.error("Cannot listen: %s", exc)
+        return 1
+    return Supervisor(config, argv, [p.fileno() for p in ports], descriptions).run()

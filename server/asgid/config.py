@@ -35,6 +35,7 @@ class Config:
     http2: bool = True
     loop: LoopName = "auto"
     asgi_threads: int | None = None
+    workers: int = 1
 
     # logging
     verbosity: int = 1
@@ -130,6 +131,8 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{_flag(name)} must be 0 (no limit) or a positive number of bytes")
     if config.h2_max_concurrent_streams < 1:
         raise ConfigError("--h2-max-concurrent-streams must be at least 1")
+    if config.workers < 1:
+        raise ConfigError("--workers must be at least 1")
     if config.asgi_threads is not None and config.asgi_threads < 1:
         raise ConfigError("ASGI_THREADS must be a positive whole number")
     if config.root_path and (

@@ -26,8 +26,26 @@ def new_event_loop(loop: LoopName) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
-def install(loop: LoopName = "auto") -> asyncio.AbstractEventLoop:
-    """Install the asyncio reactor on a fresh loop and return that loop."""
+def install(
+    loop: LoopName = "auto", *, threads: int | None = None, debug: bool = False
+) -> asyncio.AbstractEventLoop:
+    """Install the asyncio reactor on a fresh loop and return that loop.
+
+    ``threads`` sizes the loop's default executor (Daphne's ``ASGI_THREADS``): Django runs
+    sync views through ``run_in_executor(None, ...)``, so this bounds their concurrency.
+    """
+    event_loop = _install(loop)
+    event_loop.set_debug(debug)
+    if threads is not None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        event_loop.set_default_executor(
+            ThreadPoolExecutor(threads, thread_name_prefix="asgi-thread")
+        )
+    return event_loop
+
+
+def _install(loop: LoopName) -> asyncio.AbstractEventLoop:
     if "twisted.internet.reactor" in sys.modules:
         from twisted.internet import reactor
 

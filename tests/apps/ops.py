@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from urllib.parse import parse_qs
@@ -63,6 +64,13 @@ async def app(scope, receive, send):
     elif path == "/client":
         body = json.dumps({"client": scope.get("client"), "scheme": scope["scheme"]})
         await _respond(send, body.encode(), content_type=b"application/json")
+    elif path == "/pid":
+        await _respond(send, str(os.getpid()).encode())
+    elif path == "/block":
+        # Blocks this worker's event loop, so another worker must accept the next connection.
+        print(f"MARK blocking {os.getpid()}", flush=True)
+        time.sleep(float(_query(scope).get("s", "1")))
+        await _respond(send, str(os.getpid()).encode())
     elif path == "/threads":
         await _respond(send, json.dumps(await _threads(int(_query(scope)["n"]))).encode())
     else:

@@ -6,6 +6,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 access_logger = logging.getLogger("asgid.access")
@@ -49,7 +50,7 @@ def bridge_twisted_logs() -> None:
     globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
 
 
-def _client(scope: dict[str, Any]) -> str:
+def _client(scope: Mapping[str, Any]) -> str:
     client = scope.get("client")
     return client[0] if client else "-"
 
@@ -71,7 +72,7 @@ _PLAIN = re.compile(rb"[ !#-\[\]-~]*").fullmatch
 _UNSAFE = re.compile(rb"[^ !#-\[\]-~]")
 
 
-def _header(scope: dict[str, Any], wanted: bytes) -> str:
+def _header(scope: Mapping[str, Any], wanted: bytes) -> str:
     for name, value in scope["headers"]:
         if name == wanted:
             return _escape(value)
@@ -100,7 +101,7 @@ def _timestamp() -> str:
 class AccessLogWriter:
     """Apache combined format plus the request time in microseconds (``%D``)."""
 
-    def http(self, scope: dict[str, Any], status: int, size: int, duration_s: float) -> None:
+    def http(self, scope: Mapping[str, Any], status: int, size: int, duration_s: float) -> None:
         query = scope["query_string"]
         target = _escape(scope["raw_path"] + (b"?" + query if query else b""))
         access_logger.info(
@@ -117,7 +118,7 @@ class AccessLogWriter:
             int(duration_s * 1_000_000),
         )
 
-    def websocket(self, event: str, scope: dict[str, Any], duration_s: float | None) -> None:
+    def websocket(self, event: str, scope: Mapping[str, Any], duration_s: float | None) -> None:
         """``WSCONNECT`` / ``WSREJECT`` / ``WSDISCONNECT`` lines, as Daphne writes them."""
         access_logger.info(
             '%s - - [%s] "%s %s" - - "-" "%s" %s',

@@ -277,7 +277,7 @@ class HTTPCycle:
             waiter = self._body_message({"body": chunk, "more_body": more or not last})
             if waiter is not None:
                 await waiter
-            if last:
+            if following is None:
                 return
             chunk = following
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,9 +27,9 @@ class Connection(Protocol):
 
 
 class AccessLog(Protocol):
-    def http(self, scope: dict[str, Any], status: int, size: int, duration_s: float) -> None: ...
+    def http(self, scope: Mapping[str, Any], status: int, size: int, duration_s: float) -> None: ...
 
-    def websocket(self, event: str, scope: dict[str, Any], duration_s: float | None) -> None: ...
+    def websocket(self, event: str, scope: Mapping[str, Any], duration_s: float | None) -> None: ...
 
 
 @dataclass(eq=False)

@@ -31,10 +31,14 @@ from asgid.protocols.http1_timer import Deadline
 if TYPE_CHECKING:
     import asyncio
 
+    from twisted.internet.interfaces import IConsumer, ITCPTransport
     from twisted.python.failure import Failure
 
     from asgid.protocols.context import ServerContext
     from asgid.protocols.factory import ConnectionSwitcher
+
+    class Transport(ITCPTransport, IConsumer, IPushProducer):
+        """What a TCP/TLS/unix transport offers: write, flow control both ways."""
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +49,8 @@ HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the config
 @implementer(IPushProducer)
 class HTTP1Protocol(Protocol):
     """One HTTP/1.x connection."""
+
+    transport: Transport  # set by makeConnection
 
     def __init__(self, ctx: ServerContext, switcher: ConnectionSwitcher | None = None) -> None:
         # server-wide

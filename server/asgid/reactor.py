@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from typing import Any
 
 from asgid.config import LoopName
 from asgid.errors import ConfigError
@@ -55,7 +56,9 @@ def _install(loop: LoopName) -> asyncio.AbstractEventLoop:
                 "asgid needs the asyncio reactor: do not import twisted.internet.reactor "
                 "before asgid starts"
             )
-        return reactor._asyncioEventloop  # type: ignore[no-any-return]
+        installed: Any = reactor
+        loop_in_use: asyncio.AbstractEventLoop = installed._asyncioEventloop
+        return loop_in_use
     from twisted.internet import asyncioreactor
 
     event_loop = new_event_loop(loop)

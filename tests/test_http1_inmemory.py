@@ -274,3 +274,25 @@ def test_parser_path_builds_the_scope(request):
         assert h.output.endswith(scope["path"].encode() + b":" + body)
     finally:
         h.close()
+
+
+async def answer_without_reading(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"early"})
+
+
+def test_unread_body_remainder_is_dropped_then_next_request_served(harness):
+    h = harness(answer_without_reading)
+    h.feed(b"POST /a HTTP/1.1\r\nContent-Length: 6\r\n\r\nabc")
+    assert h.output.endswith(b"early") and b"connection: close" not in h.output
+    h.feed(b"defGET /b HTTP/1.1\r\n\r\n")
+    assert h.output.count(b"early") == 2 and not h.closed
+
+
+def test_client_stalling_in_a_dropped_body_is_timed_out(harness):
+    h = harness(answer_without_reading, timeout_keep_alive_s=2.0)
+    h.feed(b"POST /a HTTP/1.1\r\nContent-Length: 6\r\n\r\nabc")
+    h.advance(1.9)
+    assert not h.closed
+    h.advance(0.2)
+    assert h.closed

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     class Transport(ITCPTransport, IConsumer, IPushProducer):
         """What a TCP/TLS/unix transport offers: write, flow control both ways."""
 
+
 logger = logging.getLogger(__name__)
 
 HIGH_WATER = 64 * 1024  # request body bytes buffered for the app before reading pauses
@@ -283,6 +284,8 @@ class HTTP1Protocol(Protocol):
             exchange.discard_body = True
             if self._read_paused:
                 self._resume_reading()
+            # Nothing waits on that rest any more: a client that stalls is an idle one.
+            self._deadline.arm("idle", self.config.timeout_keep_alive_s)
         else:
             self._after_response()
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from asgid.config import Config
 from asgid.protocols.context import ServerContext
-from asgid.protocols.websocket import WebSocketConnection, autobahn_factory
+from asgid.protocols.websocket import WebSocketConnection
+from asgid.protocols.websocket_autobahn import autobahn_factory
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from tests.apps.ws import by_path

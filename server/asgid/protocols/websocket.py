@@ -20,8 +20,7 @@ import os
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
+from autobahn.twisted.websocket import WebSocketServerProtocol
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import connectionDone
@@ -31,6 +30,11 @@ from asgid.asgi.http import ClientDisconnected
 from asgid.asgi.scope import build_websocket_scope
 from asgid.asgi.websocket import WebSocketCycle, WebSocketInstance
 from asgid.protocols.connection_info import connection_info
+from asgid.protocols.websocket_autobahn import (
+    autobahn_factory,
+    close_frame_failure,
+    header_text,
+)
 from asgid.protocols.websocket_handshake import head_problem, http_response_head
 
 if TYPE_CHECKING:
@@ -39,7 +43,6 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall
     from twisted.python.failure import Failure
 
-    from asgid.config import Config
     from asgid.protocols.context import ServerContext
     from asgid.protocols.events import Headers, Request
     from asgid.protocols.factory import ConnectionSwitcher
@@ -49,7 +52,6 @@ logger = logging.getLogger(__name__)
 _OPEN = WebSocketServerProtocol.STATE_OPEN
 _CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
 _CLOSING = WebSocketServerProtocol.STATE_CLOSING
-_ALLOWED_CLOSE_CODES = frozenset(WebSocketServerProtocol.CLOSE_STATUS_CODES_ALLOWED)
 
 
 def start_websocket(
@@ -71,50 +73,6 @@ def start_websocket(
     protocol = WebSocketConnection(ctx, cast("dict[str, Any]", scope))
     protocol.factory = autobahn_factory(ctx)
     switcher.replace(protocol, head + rest)
-
-
-def autobahn_factory(ctx: ServerContext) -> Any:
-    """Autobahn's per-server options object (built once per server)."""
-    if ctx.websocket_factory is None:
-        ctx.websocket_factory = _build_factory(ctx.config, ctx.reactor)
-    return ctx.websocket_factory
-
-
-def _build_factory(config: Config, reactor: Any) -> Any:
-    factory = WebSocketServerFactory(  # type: ignore[no-untyped-call]
-        server=config.server_name or None, reactor=reactor
-    )
-    accept = _deflate_acceptor(config.websocket_max_message_bytes)
-    factory.setProtocolOptions(  # type: ignore[no-untyped-call]
-        maxMessagePayloadSize=config.websocket_max_message_bytes,
-        maxFramePayloadSize=config.websocket_max_frame_bytes,
-        # The app's answer is timed by us (--websocket_connect_timeout); the head is
-        # already complete when Autobahn sees it.
-        openHandshakeTimeout=0,
-        # Send a Close with the reason code (1002, 1007, 1009) instead of dropping TCP,
-        # as RFC 6455 §7.1.7 prefers.
-        failByDrop=False,
-        # §5.5.1: a Close answering a Close "typically echos the status code it received".
-        echoCloseCodeReason=True,
-        webStatus=False,
-        allowNullOrigin=True,
-        perMessageCompressionAccept=accept if config.ws_per_message_deflate else None,
-    )
-    return factory
-
-
-def _deflate_acceptor(max_message_bytes: int) -> Any:
-    """Accept the first permessage-deflate offer (RFC 7692), inflation bounded by the limit."""
-
-    def accept(offers: list[Any]) -> Any:
-        for offer in offers:
-            if isinstance(offer, PerMessageDeflateOffer):
-                return PerMessageDeflateOfferAccept(  # type: ignore[no-untyped-call]
-                    offer, max_message_size=max_message_bytes or None
-                )
-        return None
-
-    return accept
 
 
 @implementer(IPushProducer)
@@ -220,7 +178,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         # Autobahn answers a bad Close (§7.4: reserved code, §8.1: invalid UTF-8 reason)
         # and then aborts the TCP connection, which can discard its own answer; fail it
         # here instead and let the Close frame flush before the FIN.
-        failure = _close_frame_failure(code, reasonRaw)
+        failure = close_frame_failure(code, reasonRaw)
         if failure is not None and self.state == _OPEN:
             self._fail_connection(*failure)
             self.dropConnection(abort=False)
@@ -228,7 +186,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         if self.failedByMe and self.state == _CLOSING:
             self.dropConnection(abort=False)
             return True
-        result: bool | None = super().onCloseFrame(code, reasonRaw)
+        result: bool | None = super().onCloseFrame(code, reasonRaw)  # type: ignore[arg-type]
         return result
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
@@ -257,7 +215,7 @@ class WebSocketConnection(WebSocketServerProtocol):
             subprotocol = self._default_subprotocol()
         extra: dict[str, list[str]] = {}
         for name, value in headers:
-            extra.setdefault(name.decode("ascii"), []).append(_header_text(value))
+            extra.setdefault(name.decode("ascii"), []).append(header_text(value))
         self._accepted = True
         handshake.callback((subprotocol, extra))  # Autobahn writes 101 and opens
         if self.ctx.access_log is not None:
@@ -402,26 +360,3 @@ class WebSocketConnection(WebSocketServerProtocol):
 
     def abort(self) -> None:
         self.transport.abortConnection()
-
-
-def _close_frame_failure(code: int | None, reason: bytes | None) -> tuple[int, str] | None:
-    """The close code and text to fail a connection whose Close frame is invalid."""
-    if code is not None and not (code in _ALLOWED_CLOSE_CODES or 3000 <= code <= 4999):
-        return 1002, f"invalid close code {code}"
-    if reason:
-        try:
-            reason.decode("utf-8")
-        except UnicodeDecodeError:
-            return 1007, "close reason is not valid UTF-8"
-    return None
-
-
-def _header_text(value: bytes) -> str:
-    # Autobahn writes the handshake response as UTF-8 text; only UTF-8 bytes survive that
-    # unchanged.
-    try:
-        return value.decode("utf-8")
-    except UnicodeDecodeError:
-        from asgid.errors import ProtocolError
-
-        raise ProtocolError(f"websocket.accept header value is not UTF-8: {value!r}") from None

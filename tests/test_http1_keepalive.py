@@ -200,6 +200,7 @@ def test_wrong_content_length_from_app_closes(server):
         assert response.body == b"too"
         assert client.read_until_closed() == b""
     server.wait_for("more body than its content-length")
+    assert server.output.count("more body than its content-length") == 1
     with RawClient(server.port) as client:
         client.send(b"GET /short-length HTTP/1.1\r\nHost: x\r\n\r\n")
         with pytest.raises(ConnectionError):

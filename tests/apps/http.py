@@ -203,7 +203,8 @@ async def long_length(scope, receive, send):
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"3")]}
     )
-    await send({"type": "http.response.body", "body": b"toolong"})
+    await send({"type": "http.response.body", "body": b"toolong", "more_body": True})
+    await send({"type": "http.response.body", "body": b"and more"})
 
 
 async def short_length(scope, receive, send):

@@ -253,6 +253,7 @@ class Exchange:
             )
             data = data[:left]
             self.keep_alive = False
+            self._bodiless = True  # whatever else it sends is dropped, and logged only once
         self._length_left = left - len(data)
         return data
 

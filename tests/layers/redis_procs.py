@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -25,9 +26,17 @@ def require_tool(name: str) -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port whose cluster-bus twin (port + 10000) is free too."""
+    rng = random.Random()
+    while True:
+        port = rng.randrange(20000, 45000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
 
 
 def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
@@ -62,9 +71,11 @@ class RedisProc:
     def start(self) -> RedisProc:
         exe = require_tool(self.binary)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        args = [exe] if self.config_file is None else [exe, str(self.config_file)]
-        args += ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-        args += ["no", "--dir", str(self.workdir), *self.extra]
+        if self.config_file is not None:  # redis-sentinel: everything is in its file
+            args = [exe, str(self.config_file), *self.extra]
+        else:
+            args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+            args += ["--appendonly", "no", "--dir", str(self.workdir), *self.extra]
         log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         log.close()

@@ -16,7 +16,6 @@ closed; over TLS a peer that never answers close_notify is cut off after a short
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from h2.config import H2Configuration
@@ -33,10 +32,8 @@ from h2.events import (
     StreamReset,
     WindowUpdated,
 )
-from h2.exceptions import H2Error, ProtocolError
+from h2.exceptions import H2Error
 from h2.settings import SettingCodes, Settings
-from hpack.exceptions import HPACKError
-from hyperframe.frame import GoAwayFrame
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from zope.interface import implementer
@@ -46,10 +43,11 @@ from asgid.asgi.instance import HTTPInstance
 from asgid.asgi.scope import ConnectionInfo, build_http_scope
 from asgid.protocols.connection_info import connection_info
 from asgid.protocols.events import Request, Response
-from asgid.protocols.headers import date_header
+from asgid.protocols.http2_errors import error_code, goaway, preface_verdict, without_h2_goaway
 from asgid.protocols.http2_flow import FlowScheduler
 from asgid.protocols.http2_guard import FloodDetected, FloodGuard
-from asgid.protocols.http2_stream import CONNECTION_HEADERS, H2Stream
+from asgid.protocols.http2_headers import request_from_headers, response_headers
+from asgid.protocols.http2_stream import H2Stream
 
 if TYPE_CHECKING:
     import asyncio
@@ -63,22 +61,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-STATUS = {s.value: str(s.value).encode() for s in HTTPStatus}
 CLOSE_GRACE_S = 1.0  # how long a closing TLS connection may wait for the peer's close_notify
 CONNECTION_WINDOW_STREAMS = 16  # connection window = this many stream windows
-PREFACE_AND_HEADER = 24 + 9  # the magic string plus one frame header
-SETTINGS_TYPE = 0x4
-GOAWAY_HEADER = b"\x00\x00\x08\x07\x00\x00\x00\x00\x00"  # 8-byte GOAWAY on stream 0
-_HPACK_FAILURES = (HPACKError, IndexError, TypeError, UnicodeDecodeError)
-
-
-def error_code(exc: H2Error) -> int:
-    """The RFC 9113 §7 code for an ``h2`` exception (h2 reports HPACK failures as PROTOCOL_ERROR,
-    RFC 9113 §4.3 asks for COMPRESSION_ERROR)."""
-    if type(exc) is ProtocolError and isinstance(exc.__cause__, _HPACK_FAILURES):
-        return ErrorCodes.COMPRESSION_ERROR
-    code = getattr(exc, "error_code", None)
-    return int(code) if code is not None else ErrorCodes.PROTOCOL_ERROR
 
 
 @implementer(IPushProducer)
@@ -156,15 +140,14 @@ class H2Protocol(Protocol):
             stream.client_gone()
 
     def _check_preface(self, data: bytes) -> bool:
-        """RFC 9113 §3.4: the client preface is the magic string and then a SETTINGS frame."""
-        seen = self._preface = self._preface + data  # type: ignore[operator]
-        if len(seen) < PREFACE_AND_HEADER:
+        seen = self._preface = (self._preface or b"") + data
+        verdict = preface_verdict(seen)
+        if verdict is None:
             return True
         self._preface = None
-        if seen[PREFACE_AND_HEADER - 6] == SETTINGS_TYPE:
-            return True
-        self._connection_error(ErrorCodes.PROTOCOL_ERROR, "the preface must end with SETTINGS")
-        return False
+        if not verdict:
+            self._connection_error(ErrorCodes.PROTOCOL_ERROR, "the preface must end with SETTINGS")
+        return verdict
 
     # -- IPushProducer: the transport's write buffer is full / drained -------------------------
     def pauseProducing(self) -> None:
@@ -255,29 +238,10 @@ class H2Protocol(Protocol):
             # RFC 9113 §6.8: streams after our GOAWAY are refused, the client may retry them.
             self.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
-        method = raw_path = authority = None
-        query = b""
-        headers: list[tuple[bytes, bytes]] = []
-        cookies: list[bytes] = []
-        for name, value in event.headers or ():
-            if name[:1] == b":":
-                if name == b":method":
-                    method = value
-                elif name == b":path":
-                    raw_path, _, query = value.partition(b"?")
-                elif name == b":authority":
-                    authority = value
-            elif name == b"cookie":
-                cookies.append(value)
-            else:
-                headers.append((name, value))
-        if cookies:
-            # RFC 9113 §8.2.3: split cookie fields are joined for the application.
-            headers.append((b"cookie", b"; ".join(cookies)))
-        if method is None or raw_path is None:
+        request = request_from_headers(stream_id, event.headers or ())
+        if request is None:
             self.h2.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
             return
-        request = Request(stream_id, "2", method, raw_path, query, headers, authority)
         self._open_stream(request, ended=event.stream_ended is not None)
         priority = event.priority_updated
         if priority is not None:
@@ -325,9 +289,10 @@ class H2Protocol(Protocol):
 
     def _on_priority(self, event: PriorityUpdated) -> None:
         self.guard.priorities.spend(self.guard.now())
-        self.flow.prioritize(
-            event.stream_id, event.depends_on or 0, event.weight or 16, bool(event.exclusive)
-        )
+        if event.stream_id is not None:
+            self.flow.prioritize(
+                event.stream_id, event.depends_on or 0, event.weight or 16, bool(event.exclusive)
+            )
 
     def _on_terminated(self, event: ConnectionTerminated) -> None:
         # h2 refuses every frame after the peer's GOAWAY, so open streams cannot finish.
@@ -337,9 +302,10 @@ class H2Protocol(Protocol):
     # -- streams --------------------------------------------------------------------------------
     def _open_stream(self, request: Request, *, ended: bool) -> None:
         conn = self._conn
-        if conn is None:
+        if conn is None and self.transport is not None:
             # Read lazily: over TLS the handshake (and so the tls extension) is done only now.
             conn = self._conn = connection_info(self.transport, self.ctx)
+        assert conn is not None
         scope = build_http_scope(request, conn, self.config, self.ctx.state)
         if not self.h2.remote_settings.enable_push:
             scope["extensions"].pop("http.response.push", None)
@@ -360,26 +326,7 @@ class H2Protocol(Protocol):
         """The app's response head (with its first body chunk, if any)."""
         if self.closed:
             return
-        headers = [(b":status", STATUS.get(event.status) or str(event.status).encode())]
-        has_server = has_date = has_length = False
-        for name, value in event.headers:
-            name = name.lower()
-            if name in CONNECTION_HEADERS:
-                continue
-            if name == b"server":
-                has_server = True
-            elif name == b"date":
-                has_date = True
-            elif name == b"content-length":
-                has_length = True
-            headers.append((name, value))
-        server = self.config.server_header
-        if not has_server and server is not None:
-            headers.append((b"server", server))
-        if not has_date:
-            headers.append((b"date", date_header.value()))
-        if event.end_stream and not has_length and not stream.bodiless:
-            headers.append((b"content-length", b"%d" % len(event.body)))
+        headers = response_headers(event, self.config.server_header, bodiless=stream.bodiless)
         stream.queue(event.body, event.end_stream)
         only_head = event.end_stream and not stream.pending
         try:
@@ -479,11 +426,9 @@ class H2Protocol(Protocol):
         """GOAWAY with ``code`` after whatever is queued, then close the transport."""
         logger.info("HTTP/2 connection error %s: %s", ErrorCodes(code).name, detail)
         data = self.h2.data_to_send()
-        if h2_closed and data[-17:-8] == GOAWAY_HEADER:
-            # h2 queued its own GOAWAY before raising; ours carries the precise code.
-            data = data[:-17]
-        frame = GoAwayFrame(0, last_stream_id=self.h2.highest_inbound_stream_id, error_code=code)
-        self.transport.write(data + frame.serialize())
+        if h2_closed:
+            data = without_h2_goaway(data)
+        self.transport.write(data + goaway(self.h2.highest_inbound_stream_id, code))
         self._close_transport()
 
     def _close_transport(self) -> None:
@@ -513,8 +458,7 @@ class H2Protocol(Protocol):
             return
         self.flush_now()
         # Written by hand: h2's close_connection() would refuse the open streams' frames.
-        frame = GoAwayFrame(0, last_stream_id=self.h2.highest_inbound_stream_id)
-        self.transport.write(frame.serialize())
+        self.transport.write(goaway(self.h2.highest_inbound_stream_id))
         self._maybe_finish_shutdown()
 
     def abort(self) -> None:

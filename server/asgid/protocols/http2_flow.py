@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from h2.exceptions import ProtocolError, StreamClosedError
-from priority import DeadlockError, PriorityTree
-from priority.priority import PriorityError
+from priority import DeadlockError, PriorityTree  # type: ignore[import-untyped]
+from priority.priority import PriorityError  # type: ignore[import-untyped]
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -22,11 +22,6 @@ if TYPE_CHECKING:
 
 NO_BODY_STATUS = frozenset({204, 304})
 
-# RFC 9113 §8.2.2: connection-specific fields must not appear in an HTTP/2 message.
-CONNECTION_HEADERS = frozenset(
-    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
-)
-
 
 class H2Stream:
     """Wire state of one stream, beside its ``HTTPCycle``."""

@@ -304,3 +304,28 @@ def test_graceful_shutdown_closes_idle_h2_connections(tls_files: TLSFiles) -> No
 
 def test_goaway_frame_type() -> None:
     assert GoAwayFrame.type == 0x7
+
+
+def test_idle_connection_gets_goaway_after_keep_alive_timeout() -> None:
+    proc = AsgidProcess(APP, "--access-log", "/dev/null", "--timeout-keep-alive", "0.3")
+    try:
+        with RawH2(proc.host, proc.port) as conn:
+            conn.handshake()
+            conn.send(conn.headers(1))
+            assert conn.body(1) == b"Hello, world!"
+            goaway = conn.expect_goaway(timeout=3)
+            assert goaway.error_code == NO_ERROR and goaway.last_stream_id == 1
+            conn.expect_closed(timeout=3)
+    finally:
+        proc.stop()
+
+
+def test_request_body_limit() -> None:
+    proc = AsgidProcess(APP, "--access-log", "/dev/null", "--max-request-body", "1000")
+    try:
+        with httpx.Client(http1=False, http2=True) as client:
+            assert client.post(proc.url + "/echo", content=b"x" * 1000).status_code == 200
+            assert client.post(proc.url + "/echo", content=b"x" * 5000).status_code == 413
+            assert client.get(proc.url + "/").status_code == 200  # connection still serves
+    finally:
+        proc.stop()

@@ -16,6 +16,7 @@ closed; over TLS a peer that never answers close_notify is cut off after a short
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from h2.config import H2Configuration
@@ -97,11 +98,14 @@ class H2Protocol(Protocol):
         self.closed = False  # no more frames go out
         self._goaway_sent = False
         self._close_timer: IDelayedCall | None = None
+        self._idle_timer: IDelayedCall | None = None
+        self._idle_deadline = 0.0
 
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
         self.ctx.track(self)
         self.transport.registerProducer(self, True)
+        self._arm_idle()
 
     def dataReceived(self, data: bytes) -> None:
         if self.closed:
@@ -132,9 +136,10 @@ class H2Protocol(Protocol):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self.ctx.forget(self)
-        if self._close_timer is not None and self._close_timer.active():
-            self._close_timer.cancel()
-        self._close_timer = None
+        for timer in (self._close_timer, self._idle_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._close_timer = self._idle_timer = None
         streams, self.streams = self.streams, {}
         for stream in streams.values():
             stream.client_gone()
@@ -260,7 +265,20 @@ class H2Protocol(Protocol):
             return
         if credit > len(data):
             self.h2.acknowledge_received_data(credit - len(data), event.stream_id)  # padding
+        stream.body_bytes += len(data)
+        limit = self.config.max_request_body_bytes
+        if limit and stream.body_bytes > limit:
+            self._body_too_large(stream, credit)
+            return
         stream.cycle.feed_body(data)
+
+    def _body_too_large(self, stream: H2Stream, credit: int) -> None:
+        """--max-request-body: 413 while the response has not started, else RST_STREAM."""
+        self.h2.acknowledge_received_data(credit, stream.stream_id)
+        assert stream.cycle is not None
+        if not stream.cycle.respond_error(413, b"Content Too Large"):
+            self.h2.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
+            self._gone(stream)
 
     def _on_stream_ended(self, event: StreamEnded) -> None:
         stream = self.streams.get(event.stream_id)
@@ -270,9 +288,9 @@ class H2Protocol(Protocol):
     def _on_reset(self, event: StreamReset) -> None:
         if event.remote_reset:
             self.guard.resets.spend(self.guard.now())
-        stream = self.streams.pop(event.stream_id, None)
-        self.flow.forget(event.stream_id)
+        stream = self.streams.get(event.stream_id)
         if stream is not None:
+            self._forget(stream)
             stream.client_gone()
         self._maybe_finish_shutdown()
 
@@ -407,6 +425,27 @@ class H2Protocol(Protocol):
     def _forget(self, stream: H2Stream) -> None:
         self.streams.pop(stream.stream_id, None)
         self.flow.forget(stream.stream_id)
+        if not self.streams:
+            self._arm_idle()
+
+    def _arm_idle(self) -> None:
+        """No stream open: GOAWAY after --timeout-keep-alive unless one opens meanwhile."""
+        self._idle_deadline = time.monotonic() + self.config.timeout_keep_alive_s
+        if self._idle_timer is None and not self.closed:
+            self._idle_timer = self.ctx.reactor.callLater(
+                self.config.timeout_keep_alive_s, self._on_idle_timer
+            )
+
+    def _on_idle_timer(self) -> None:
+        # One timer per connection, moved lazily (as in HTTP/1.1) instead of re-scheduled.
+        self._idle_timer = None
+        if self.closed or self.streams:
+            return
+        remaining = self._idle_deadline - time.monotonic()
+        if remaining > 0.001:
+            self._idle_timer = self.ctx.reactor.callLater(remaining, self._on_idle_timer)
+        else:
+            self.graceful_shutdown()
 
     # -- writing and closing -------------------------------------------------------------------
     def flush(self) -> None:

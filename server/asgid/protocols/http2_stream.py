@@ -38,6 +38,7 @@ class H2Stream:
         "headers_sent",
         "done",
         "bodiless",
+        "body_bytes",
         "_proto",
         "_waiter",
         "_started_at",
@@ -59,6 +60,7 @@ class H2Stream:
         self.headers_sent = False
         self.done = False
         self.bodiless = head
+        self.body_bytes = 0  # request body received, for --max-request-body
         self._waiter: asyncio.Future[None] | None = None
         # access log
         self._started_at = time.monotonic()

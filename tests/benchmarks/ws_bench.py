@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -81,7 +82,7 @@ async def echo(url, clients, duration):
         await loop.create_connection(lambda: Echo(stop_at, done), host, int(port))
         dones.append(done)
     counts = await asyncio.wait_for(asyncio.gather(*dones), duration + 30)
-    return sum(counts) / (time.monotonic() - started)
+    return sum(counts), sum(counts) / (time.monotonic() - started)
 
 async def idle(url, n, ready_file):
     sockets = []
@@ -100,8 +101,8 @@ except ImportError:
     pass
 mode, url = sys.argv[1], sys.argv[2]
 if mode == "echo":
-    rate = asyncio.run(echo(url, int(sys.argv[3]), float(sys.argv[4])))
-    print(json.dumps({"rate": rate}), flush=True)
+    count, rate = asyncio.run(echo(url, int(sys.argv[3]), float(sys.argv[4])))
+    print(json.dumps({"count": count, "rate": rate}), flush=True)
 else:
     asyncio.run(idle(url, int(sys.argv[3]), None))
 """
@@ -129,8 +130,17 @@ def commands(port: int) -> dict[str, list[str]]:
         "asgid": [asgid, "-e", f"tcp:{port}:interface=127.0.0.1", "-v", "0", APP],
         "daphne": [peers_bin("daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", APP],
         "uvicorn": [
-            peers_bin("uvicorn"), APP, "--port", str(port), "--lifespan", "off",
-            "--no-access-log", "--log-level", "warning", "--ws", "websockets",
+            peers_bin("uvicorn"),
+            APP,
+            "--port",
+            str(port),
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--ws",
+            "websockets",
         ],
     }
 
@@ -144,10 +154,21 @@ def client(*args: str, timeout: float) -> subprocess.Popen[str]:
     )
 
 
-def echo_rate(port: int, clients: int, duration: float) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc, in clock ticks)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def echo_rate(port: int, clients: int, duration: float, pid: int = 0) -> tuple[float, float]:
+    """Round trips per wall-clock second, and per second of the server's CPU time."""
+    cpu_before = cpu_seconds(pid) if pid else 0.0
     proc = client("echo", f"ws://127.0.0.1:{port}/", str(clients), str(duration), timeout=duration)
     out, _ = proc.communicate(timeout=duration + 60)
-    return float(json.loads(out.strip().splitlines()[-1])["rate"])
+    result = json.loads(out.strip().splitlines()[-1])
+    cpu = cpu_seconds(pid) - cpu_before if pid else 0.0
+    return float(result["rate"]), (result["count"] / cpu if cpu else 0.0)
 
 
 def idle_kib_per_socket(port: int, server_pid: int, sockets: int) -> float:
@@ -179,6 +200,7 @@ def main() -> None:
     args = parser.parse_args()
     names = args.servers.split(",")
     rates: dict[str, list[float]] = {name: [] for name in names}
+    per_cpu: dict[str, list[float]] = {name: [] for name in names}
     memory: dict[str, float] = {}
     for round_ in range(args.rounds):
         for name in names:
@@ -186,34 +208,53 @@ def main() -> None:
             proc = start(commands(port)[name], port)
             try:
                 echo_rate(port, 5, 1.0)  # warm up
-                rates[name].append(echo_rate(port, args.clients, args.duration))
+                rate, cpu_rate = echo_rate(port, args.clients, args.duration, proc.pid)
+                rates[name].append(rate)
+                per_cpu[name].append(cpu_rate)
                 if round_ == 0:
                     memory[name] = idle_kib_per_socket(port, proc.pid, args.idle)
             finally:
                 stop(proc)
-            print(f"round {round_ + 1} {name}: {rates[name][-1]:,.0f} round trips/s", flush=True)
-    report(names, rates, memory, args)
+            print(
+                f"round {round_ + 1} {name}: {rates[name][-1]:,.0f} round trips/s, "
+                f"{per_cpu[name][-1]:,.0f} per server CPU-second",
+                flush=True,
+            )
+    report(names, rates, per_cpu, memory, args)
 
 
-def report(names: list[str], rates: dict[str, list[float]], memory: dict[str, float],
-           args: argparse.Namespace) -> None:
+def report(
+    names: list[str],
+    rates: dict[str, list[float]],
+    per_cpu: dict[str, list[float]],
+    memory: dict[str, float],
+    args: argparse.Namespace,
+) -> None:
     base = median(rates["daphne"]) if "daphne" in rates else 0.0
+    base_cpu = median(per_cpu["daphne"]) if "daphne" in per_cpu else 0.0
     lines = [
         f"Echo of a 64-byte text message, {args.clients} concurrent clients, "
         f"{args.duration:g} s x {args.rounds} rounds (median); server on CPU 0, "
         "client (raw frames on asyncio/uvloop, replies counted by length) on CPU 1. "
         "Idle memory: RSS with "
-        f"{args.idle:,} idle sockets minus RSS with one, per socket. "
+        f"{args.idle:,} idle sockets minus RSS with one, per socket. Round trips per server "
+        "CPU-second (server user+system time during the run) is the steadier figure when "
+        "the machine is shared. "
         f"Run: `{Path(sys.executable).name} tests/benchmarks/ws_bench.py` on "
         f"{time.strftime('%Y-%m-%d')}.",
         "",
-        "| server | round trips/s | vs daphne | KiB per idle socket |",
-        "|---|---:|---:|---:|",
+        "| server | round trips/s | vs daphne | round trips per server CPU-s | vs daphne "
+        "| KiB per idle socket |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name in names:
-        rate = median(rates[name])
+        rate, cpu_rate = median(rates[name]), median(per_cpu[name])
         ratio = f"{rate / base:.2f}x" if base else "-"
-        lines.append(f"| {name} | {rate:,.0f} | {ratio} | {memory.get(name, 0):.1f} |")
+        cpu_ratio = f"{cpu_rate / base_cpu:.2f}x" if base_cpu else "-"
+        lines.append(
+            f"| {name} | {rate:,.0f} | {ratio} | {cpu_rate:,.0f} | {cpu_ratio} "
+            f"| {memory.get(name, 0):.1f} |"
+        )
     body = "\n".join(lines) + "\n" + NOTES
     print(body)
     write_section("WebSockets", body)

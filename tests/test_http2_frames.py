@@ -245,3 +245,150 @@ def test_server_keeps_serving_after_protocol_errors(server: AsgidProcess) -> Non
         client.handshake()
         client.send(client.headers(1))
         assert client.body(1) == b"Hello, world!"
+
+
+BASE = [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", "x")]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param([(":method", "GET"), (":scheme", "http"), (":path", "")], id="empty-path"),
+        pytest.param([*BASE, (":method", "GET")], id="duplicate-method"),
+        pytest.param(
+            [(":method", "GET"), ("x-a", "1"), (":scheme", "http"), (":path", "/")],
+            id="pseudo-after-regular",
+        ),
+        pytest.param([*BASE, (":status", "200")], id="response-pseudo-in-request"),
+        pytest.param([*BASE, ("connection", "keep-alive")], id="connection-specific"),
+        pytest.param([*BASE, ("te", "gzip")], id="te-not-trailers"),
+        pytest.param([(":method", "GET"), (":path", "/")], id="missing-scheme"),
+    ],
+)
+def test_malformed_request_headers(conn: RawH2, fields: list[tuple[str, str]]) -> None:
+    """RFC 9113 §8.1.1 / §8.3: malformed requests are stream errors of type PROTOCOL_ERROR."""
+    conn.handshake()
+    conn.send(conn.headers(1, pseudo=fields))
+    stream_or_connection_error(conn, 1, PROTOCOL_ERROR)
+
+
+def test_pseudo_header_in_trailers(conn: RawH2) -> None:
+    conn.handshake()
+    trailers = HeadersFrame(1, flags=["END_HEADERS", "END_STREAM"])
+    trailers.data = conn.encoder.encode([(":method", "GET")])
+    conn.send(
+        conn.headers(1, "/echo", method="POST", end_stream=False), conn.data(1, b"x"), trailers
+    )
+    stream_or_connection_error(conn, 1, PROTOCOL_ERROR)
+
+
+@pytest.mark.parametrize(
+    "raw, code",
+    [
+        pytest.param(
+            b"\x00\x00\x00\x01\x05\x00\x00\x00\x02", PROTOCOL_ERROR, id="headers-even-stream"
+        ),
+        pytest.param(
+            b"\x00\x00\x04\x05\x04\x00\x00\x00\x01\x00\x00\x00\x02",
+            PROTOCOL_ERROR,
+            id="client-push-promise",
+        ),
+        pytest.param(
+            b"\x00\x00\x08\x07\x00\x00\x00\x00\x01" + b"\x00" * 8,
+            PROTOCOL_ERROR,
+            id="goaway-on-stream",
+        ),
+        pytest.param(
+            b"\x00\x00\x00\x04\x00\x00\x00\x00\x01", PROTOCOL_ERROR, id="settings-on-stream"
+        ),
+        pytest.param(
+            b"\x00\x00\x05\x04\x00\x00\x00\x00\x00" + b"\x00" * 5,
+            FRAME_SIZE_ERROR,
+            id="settings-bad-length",
+        ),
+        pytest.param(
+            b"\x00\x00\x06\x04\x01\x00\x00\x00\x00" + b"\x00" * 6,
+            FRAME_SIZE_ERROR,
+            id="settings-ack-with-payload",
+        ),
+        pytest.param(
+            b"\x00\x00\x07\x06\x00\x00\x00\x00\x00" + b"\x00" * 7,
+            FRAME_SIZE_ERROR,
+            id="ping-bad-length",
+        ),
+        pytest.param(
+            b"\x00\x00\x08\x06\x00\x00\x00\x00\x01" + b"\x00" * 8,
+            PROTOCOL_ERROR,
+            id="ping-on-stream",
+        ),
+        pytest.param(
+            b"\x00\x00\x03\x08\x00\x00\x00\x00\x00\x00\x00\x01",
+            FRAME_SIZE_ERROR,
+            id="window-update-bad-length",
+        ),
+        pytest.param(
+            b"\x00\x00\x04\x03\x00\x00\x00\x00\x00\x00\x00\x00\x08",
+            PROTOCOL_ERROR,
+            id="rst-on-stream-0",
+        ),
+        pytest.param(
+            b"\x00\x00\x04\x03\x00\x00\x00\x00\x01\x00\x00\x00\x08",
+            PROTOCOL_ERROR,
+            id="rst-on-idle-stream",
+        ),
+        pytest.param(
+            b"\x00\x00\x03\x00\x00\x00\x00\x00\x00abc", PROTOCOL_ERROR, id="data-on-stream-0"
+        ),
+    ],
+)
+def test_bad_frames_are_connection_errors(conn: RawH2, raw: bytes, code: int) -> None:
+    conn.handshake()
+    conn.send(raw)
+    connection_error(conn, code)
+
+
+def test_unknown_frame_type_is_ignored(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(b"\x00\x00\x03\xee\x00\x00\x00\x00\x00abc", conn.headers(1))
+    assert conn.body(1) == b"Hello, world!"
+
+
+def test_unknown_frame_inside_header_block(conn: RawH2) -> None:
+    conn.handshake()
+    block = conn.encoder.encode(BASE)
+    headers = HeadersFrame(1, data=block[:3], flags=["END_STREAM"])
+    conn.send(
+        headers, b"\x00\x00\x00\xee\x00\x00\x00\x00\x00", conn.continuation(1, block[3:], end=True)
+    )
+    connection_error(conn, PROTOCOL_ERROR)
+
+
+def test_data_beyond_our_window_is_flow_control_error(conn: RawH2) -> None:
+    conn.handshake()
+    frames = [conn.headers(1, "/stall", method="POST", end_stream=False)]
+    frames += [conn.data(1, b"x" * 16384) for _ in range(5)]  # 80 KiB > 65,535
+    conn.send(*frames)
+    stream_or_connection_error(conn, 1, FLOW_CONTROL_ERROR)
+
+
+def test_padding_longer_than_frame(conn: RawH2) -> None:
+    conn.handshake()
+    conn.send(conn.headers(1, "/echo", method="POST", end_stream=False))
+    conn.send(b"\x00\x00\x02\x00\x08\x00\x00\x00\x01\x05x")  # pad length 5 in a 2-byte frame
+    connection_error(conn, PROTOCOL_ERROR)
+
+
+def test_window_size_one_sends_one_byte(conn: RawH2) -> None:
+    conn.handshake({INITIAL_WINDOW_SIZE: 1})
+    conn.send(conn.headers(1))
+    frame = conn.expect(lambda f: isinstance(f, DataFrame))
+    assert len(frame.data) == 1
+
+
+def test_initial_window_raised_after_headers_lets_data_flow(conn: RawH2) -> None:
+    conn.handshake({INITIAL_WINDOW_SIZE: 0})
+    conn.send(conn.headers(1))
+    conn.expect(lambda f: isinstance(f, HeadersFrame))
+    conn.send(conn.settings({INITIAL_WINDOW_SIZE: 1}))
+    frame = conn.expect(lambda f: isinstance(f, DataFrame))
+    assert len(frame.data) == 1

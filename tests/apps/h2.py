@@ -110,6 +110,11 @@ async def hold(scope, receive, send):
         pass
 
 
+async def stall(scope, receive, send):
+    """Neither read nor answer for a while (the request body piles up against its window)."""
+    await asyncio.sleep(3)
+
+
 async def slow(scope, receive, send):
     """Answer after 0.5 s: a request in flight while the server shuts down."""
     await _read_body(receive)
@@ -190,6 +195,7 @@ ROUTES = {
     "upload_watch": upload_watch,
     "hold": hold,
     "slow": slow,
+    "stall": stall,
     "trailers": trailers,
     "push": push,
     "style.css": style,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error, ProtocolError
 from hpack.exceptions import HPACKError
+from hyperframe.exceptions import InvalidDataError
 from hyperframe.frame import GoAwayFrame
 
 PREFACE_AND_HEADER = 24 + 9  # the magic string plus one frame header
@@ -16,8 +17,12 @@ _HPACK_FAILURES = (HPACKError, IndexError, TypeError, UnicodeDecodeError)
 def error_code(exc: H2Error) -> int:
     """The RFC 9113 §7 code for an ``h2`` exception (h2 reports HPACK failures as
     PROTOCOL_ERROR; RFC 9113 §4.3 asks for COMPRESSION_ERROR)."""
-    if type(exc) is ProtocolError and isinstance(exc.__cause__, _HPACK_FAILURES):
-        return ErrorCodes.COMPRESSION_ERROR
+    if type(exc) is ProtocolError:
+        cause = exc.__cause__
+        if isinstance(cause, _HPACK_FAILURES):
+            return ErrorCodes.COMPRESSION_ERROR
+        if isinstance(cause, InvalidDataError) and "ack frame must not have" in str(cause):
+            return ErrorCodes.FRAME_SIZE_ERROR  # RFC 9113 §6.5: SETTINGS ACK with a payload
     code = getattr(exc, "error_code", None)
     return int(code) if code is not None else ErrorCodes.PROTOCOL_ERROR
 

@@ -1,0 +1,27 @@
+"""Hello over TLS, saying which HTTP version and TLS details the request came with.
+
+    asgid-certs certs/
+    asgid -e ssl:8443:privateKey=certs/key.pem:certKey=certs/cert.pem examples.tls_hello:app
+    curl --cacert certs/cert.pem https://localhost:8443/        # HTTP/2 via ALPN
+    curl --http1.1 --cacert certs/cert.pem https://localhost:8443/
+"""
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    tls = scope["extensions"].get("tls")
+    if tls is None:
+        detail = "no TLS on this connection"
+    else:
+        version = {0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}.get(tls["tls_version"], "TLS")
+        detail = f"{version}, cipher suite 0x{tls['cipher_suite'] or 0:04x}"
+    body = f"Hello over HTTP/{scope['http_version']} ({detail})\n".encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

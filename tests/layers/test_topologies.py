@@ -80,7 +80,7 @@ def _sentinel_conf(path: Path, port: int, master_port: int) -> Path:
     conf.write_text(
         f"port {port}\nbind 127.0.0.1\ndir {path}\n"
         f"sentinel monitor mymaster 127.0.0.1 {master_port} 1\n"
-        "sentinel down-after-milliseconds mymaster 1000\n"
+        "sentinel down-after-milliseconds mymaster 5000\n"
         "sentinel failover-timeout mymaster 5000\n"
     )
     return conf
@@ -135,20 +135,24 @@ async def test_sentinel_discovery_and_failover(
             "failover accepted",
         )
         await loop.run_in_executor(
-            None, _wait, lambda: _master_port(watcher) == replica.port, 30, "failover"
+            None, _wait, lambda: _master_port(watcher) != master.port, 30, "failover"
         )
+        promoted = replica if _master_port(watcher) == replica.port else master
         await loop.run_in_executor(
             None,
             _wait,
-            lambda: "role:master" in replica.cli("info", "replication"),
+            lambda: "role:master" in promoted.cli("info", "replication"),
             30,
             "replica promoted",
         )
-        for attempt in range(50):  # the old master may still be demoting itself
+        deadline = time.monotonic() + 20
+        while True:  # the old master may still be demoting itself
             try:
                 await layer.send(local, {"type": "after"})
                 break
             except ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
                 await asyncio.sleep(0.2)
         assert await asyncio.wait_for(blocked, 20) == {"type": "after"}
         await layer.send("sn.named", {"type": "named"})

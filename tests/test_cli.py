@@ -176,6 +176,8 @@ def test_factory_and_loop(asgid):
     server = asgid(APP, "--loop", "uvloop", "-v", "2")
     assert httpx.get(server.url + "/").text == "ok"
     assert "on Loop" in server.output  # uvloop.Loop under the reactor
+    assert server.stop() == 0  # signals work on uvloop too
+    assert "SIGTERM received" in server.output
 
 
 def test_proxy_header_flags(asgid):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+
+from tests.support.tools import require_tool
 
 KEEP_ALIVE_GET = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -97,3 +100,31 @@ def test_sd_notify_ready_and_stopping(asgid, tmp_path):
         server.signal(signal.SIGTERM)
         assert notify.recv(100) == b"STOPPING=1"
         assert server.wait() == 0
+
+
+def test_sigterm_closes_websockets_going_away_and_drains_http2(asgid):
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    curl = require_tool("curl", "curl")
+    server = asgid("tests.apps.ops:app", "--graceful-timeout", "10")
+    ws_url = server.url.replace("http", "ws") + "/ws"
+    with connect(ws_url) as ws:
+        ws.send("hi")
+        assert ws.recv(timeout=5) == "hi"
+        # curl, not httpx: httpcore fails every open stream on GOAWAY, even NO_ERROR ones.
+        h2 = subprocess.Popen(
+            [curl, "-s", "--http2-prior-knowledge", "-w", " %{http_version}",
+             server.url + "/slow?s=1"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        server.wait_for("MARK slow start")
+        server.signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+        out, _ = h2.communicate(timeout=10)
+    assert out == "slow done 2"
+    assert server.wait(10) == 0
+    assert "MARK lifespan shutdown" in server.output

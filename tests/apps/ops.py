@@ -48,6 +48,9 @@ async def app(scope, receive, send):
 
         await _lifespan(receive, send, startup)
         return
+    if scope["type"] == "websocket":
+        await _echo_websocket(receive, send)
+        return
     if scope["type"] != "http":
         return
     path = scope["path"]
@@ -75,6 +78,17 @@ async def app(scope, receive, send):
         await _respond(send, json.dumps(await _threads(int(_query(scope)["n"]))).encode())
     else:
         await _respond(send, b"ok")
+
+
+async def _echo_websocket(receive, send) -> None:
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            print(f"MARK websocket closed {message.get('code')}", flush=True)
+            return
+        await send({"type": "websocket.send", "text": message.get("text") or ""})
 
 
 async def _threads(n: int) -> dict[str, int]:

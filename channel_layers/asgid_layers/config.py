@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 _URL_SCHEMES = ("redis", "rediss", "unix", *CLUSTER_SCHEMES)
@@ -76,8 +76,8 @@ def parse_config(options: Mapping[str, Any]) -> LayerConfig:
     values: dict[str, Any] = {}
     for key, kinds in _NUMBERS.items():
         if key in options:
-            value = options[key]
-            if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+            value: Any = options[key]
+            if isinstance(value, bool) or not isinstance(value, kinds) or _negative(value):
                 raise ImproperlyConfigured(f"CONFIG[{key!r}] must be a non-negative number")
             values[key] = value
     if values.get("capacity") == 0 or values.get("cluster_shards") == 0:
@@ -97,6 +97,10 @@ def parse_config(options: Mapping[str, Any]) -> LayerConfig:
     if cluster and any(h.master_name for h in hosts):
         raise ImproperlyConfigured("CONFIG['hosts'] cannot mix Cluster and Sentinel")
     return LayerConfig(hosts=hosts, cluster=cluster, **values)
+
+
+def _negative(value: Any) -> bool:
+    return bool(value < 0)
 
 
 def _prefix(value: Any) -> str:

@@ -86,7 +86,9 @@ def _open_sentinel(spec: HostSpec) -> HostClients:
     assert spec.master_name is not None
     kwargs = {**_defaults(), **spec.kwargs}
     sentinel_kwargs = {"socket_connect_timeout": 2, **spec.sentinel_kwargs}
-    sentinel = Sentinel(list(spec.sentinels), sentinel_kwargs=sentinel_kwargs, **kwargs)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        list(spec.sentinels), sentinel_kwargs=sentinel_kwargs, **kwargs
+    )
     command = sentinel.master_for(spec.master_name, max_connections=_MAX_CONNECTIONS)
     blocking = sentinel.master_for(
         spec.master_name,

@@ -22,8 +22,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from channels.exceptions import ChannelFull
-from channels.layers import BaseChannelLayer
+from channels.exceptions import ChannelFull  # type: ignore[import-untyped]
+from channels.layers import BaseChannelLayer  # type: ignore[import-untyped]
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
 
 from .config import LayerConfig, parse_config
@@ -75,8 +75,10 @@ class _LoopState:
         self.finalizer: AsyncGenerator[None, None] | None = None
 
     async def aclose(self) -> None:
-        for worker in (*self.fetchers.values(), *self.readers.values()):
-            await worker.aclose()
+        for fetcher in self.fetchers.values():
+            await fetcher.aclose()
+        for reader in self.readers.values():
+            await reader.aclose()
         self.fetchers.clear()
         self.readers.clear()
         for host in self.hosts:
@@ -292,8 +294,10 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def flush(self) -> None:
         state = await self._state()
-        for worker in (*state.fetchers.values(), *state.readers.values()):
-            await worker.aclose()
+        for fetcher in state.fetchers.values():
+            await fetcher.aclose()
+        for reader in state.readers.values():
+            await reader.aclose()
         state.fetchers.clear()
         state.readers.clear()
         pattern = scan_pattern(self.config.prefix)
@@ -316,5 +320,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         result = self._stats.as_dict()
         result["buffered"] = sum(
             r.buffered() for s in list(self._states.values()) for r in s.readers.values()
-        ) + sum(len(f.buffer.items) for s in list(self._states.values()) for f in s.fetchers.values())
+        ) + sum(
+            len(f.buffer.items) for s in list(self._states.values()) for f in s.fetchers.values()
+        )
         return result

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 _TIME = struct.Struct(">Q")
 

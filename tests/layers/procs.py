@@ -9,9 +9,8 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
-from channels.exceptions import ChannelFull
-
 from asgid_layers import RedisChannelLayer
+from channels.exceptions import ChannelFull
 
 
 async def _send_retrying(layer: RedisChannelLayer, channel: str, message: dict[str, Any]) -> None:

@@ -8,10 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from asgid_layers import RedisChannelLayer
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
-
-from asgid_layers import RedisChannelLayer
 
 
 async def test_is_a_channels_layer(layer: RedisChannelLayer) -> None:

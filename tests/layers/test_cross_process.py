@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from asgid_layers import RedisChannelLayer
 
 from . import procs

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from asgid_layers import RedisChannelLayer, RedisUnavailable
 
 from .redis_procs import RedisProc, free_port

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import redis
-
 from asgid_layers import RedisChannelLayer
 from asgid_layers.sharding import HashRing
 
@@ -72,7 +71,9 @@ async def test_group_across_shards(redis_shards: list[RedisProc]) -> None:
         assert sum(n > 0 for n in _keys_per_server(redis_shards, "shard2")) >= 1
         await b.group_send("room", {"type": "hello"})
         owners = [a] * 30 + [b] * 30
-        received = await asyncio.gather(*(o.receive(c) for o, c in zip(owners, members, strict=True)))
+        received = await asyncio.gather(
+            *(o.receive(c) for o, c in zip(owners, members, strict=True))
+        )
         assert all(m == {"type": "hello"} for m in received)
         assert b.stats()["group_deliveries"] == 60
     finally:

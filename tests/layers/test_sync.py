@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 import redis
-from asgiref.sync import async_to_sync
-
 from asgid_layers import RedisChannelLayer
+from asgiref.sync import async_to_sync
 
 from .redis_procs import RedisProc
 

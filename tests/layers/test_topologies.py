@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import redis
-
 from asgid_layers import RedisChannelLayer
 
 from .redis_procs import RedisProc, free_port, require_tool
@@ -51,7 +50,9 @@ async def test_cluster_send_receive_groups(cluster: list[RedisProc]) -> None:
     a = RedisChannelLayer(hosts=[url], prefix="cl", capacity=5)
     b = RedisChannelLayer(hosts=[("127.0.0.1", cluster[1].port)], cluster=True, prefix="cl")
     try:
-        local = [await a.new_channel() for _ in range(5)] + [await b.new_channel() for _ in range(5)]
+        local = [await a.new_channel() for _ in range(5)] + [
+            await b.new_channel() for _ in range(5)
+        ]
         named = [f"cl.named{i}" for i in range(40)]
         for i, channel in enumerate(local + named):
             await b.send(channel, {"type": "x", "i": i})
@@ -64,7 +65,9 @@ async def test_cluster_send_receive_groups(cluster: list[RedisProc]) -> None:
             await b.group_add("everyone", channel)
         await a.group_send("everyone", {"type": "all"})
         assert a.stats()["group_deliveries"] == 50
-        got = await asyncio.gather(*(o.receive(c) for o, c in zip(owners, local + named, strict=True)))
+        got = await asyncio.gather(
+            *(o.receive(c) for o, c in zip(owners, local + named, strict=True))
+        )
         assert all(m == {"type": "all"} for m in got)
         for node in cluster:  # keys spread over every master
             assert redis.Redis(port=node.port).dbsize() > 0

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
-from hypothesis import given, strategies as st
-
 from asgid_layers import RedisChannelLayer
 from asgid_layers.config import parse_config
+from django.core.exceptions import ImproperlyConfigured
+from hypothesis import given, strategies as st
 
 
 def test_defaults_match_channels_redis() -> None:

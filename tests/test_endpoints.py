@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import ssl
 import stat
@@ -204,8 +205,16 @@ def test_fd_plugin_found_by_twisted_in_this_install(tmp_path):
 
 def test_fd_plugin_in_the_built_wheel(tmp_path):
     """A non-editable install ships twisted/plugins/asgid_fd.py, without an __init__.py."""
+    # Build from a copy: setuptools leaves build/ and *.egg-info next to the sources.
+    source = tmp_path / "src"
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "dropin.cache")
+    for name in ("server", "channel_layers"):
+        shutil.copytree(REPO / name, source / name, ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        if (REPO / name).exists():
+            shutil.copy(REPO / name, source / name)
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
         capture_output=True,
         text=True,
         timeout=90,

@@ -1,0 +1,307 @@
+"""Every command-line flag (Daphne's names first), its help, and ``ASGID_*`` defaults."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from asgid import __version__
+from asgid.config import MIB
+
+ENV_PREFIX = "ASGID_"
+
+
+def _seconds_or_none(text: str) -> float | None:
+    value = float(text)
+    return None if value < 0 else value
+
+
+FOREVER_S = 365 * 86400.0
+
+
+def _seconds_or_forever(text: str) -> float:
+    """Daphne's -1 ("no limit") for timeouts that ``Config`` keeps as a number of seconds."""
+    value = float(text)
+    return FOREVER_S if value < 0 else value
+
+
+def _size(text: str) -> int:
+    """Bytes, with an optional k/m/g suffix (powers of 1024)."""
+    units = {"k": 1024, "m": MIB, "g": 1024 * MIB}
+    text = text.strip().lower().removesuffix("b").removesuffix("i")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    environ = {} if environ is None else environ
+    p = argparse.ArgumentParser(
+        prog="asgid",
+        description="Serve an ASGI 3 application over HTTP/1.1, HTTP/2 and WebSockets.",
+        epilog=f"Every option can also be set as an environment variable {ENV_PREFIX}<OPTION>, "
+        "e.g. ASGID_PORT=9000 or ASGID_PROXY_HEADERS=1.",
+    )
+    p.add_argument(
+        "application",
+        nargs="?",
+        default=environ.get(ENV_PREFIX + "APP"),
+        help="the ASGI application, as module.path:attribute (or set ASGID_APP)",
+    )
+    p.add_argument("--version", action="version", version=f"asgid {__version__}")
+    _listen_options(p.add_argument)
+    _logging_options(p.add_argument)
+    _http_options(p.add_argument)
+    _proxy_options(p.add_argument)
+    _lifecycle_options(p.add_argument)
+    _limit_options(p.add_argument)
+    _websocket_options(p.add_argument)
+    _app_options(p.add_argument)
+    return p
+
+
+def _listen_options(add: Callable[..., Any]) -> None:
+    """Where to listen (Daphne's names and rules)."""
+    add(
+        "-e",
+        "--endpoint",
+        dest="endpoints",
+        action="append",
+        metavar="ENDPOINT",
+        help="Twisted endpoint string, repeatable: tcp:8000, "
+        "ssl:8443:privateKey=k.pem:certKey=c.pem, unix:/run/asgid.sock, "
+        "systemd:domain=INET:index=0, haproxy:tcp:8000, fd:fileno=3",
+    )
+    add("-b", "--bind", dest="host", help="address to bind (default 127.0.0.1)")
+    add("-p", "--port", type=int, help="TCP port (default 8000)")
+    add("-u", "--unix-socket", help="path of a unix socket to listen on")
+    add("--fd", type=int, help="listen on an inherited, already bound socket file descriptor")
+
+
+def _logging_options(add: Callable[..., Any]) -> None:
+    """Log levels, access log, log format."""
+    add("-v", "--verbosity", type=int, default=1, help="0 quiet .. 3 everything (default 1)")
+    add(
+        "--access-log",
+        help="where to write the access log: a file path, or - for stdout "
+        "(default: stdout when -v is 1 or more, as in Daphne)",
+    )
+    add("--log-fmt", help="logging format string for the server's log lines")
+
+
+def _http_options(add: Callable[..., Any]) -> None:
+    """HTTP timeouts, root path and Server header (Daphne's names)."""
+    add(
+        "-t",
+        "--http-timeout",
+        type=_seconds_or_none,
+        default=None,
+        help="answer 503 if the app has not responded within this many seconds (default none)",
+    )
+    add(
+        "--application-close-timeout",
+        type=float,
+        default=10.0,
+        help="seconds an app instance may run on after its client left (default 10)",
+    )
+    add("--root-path", default="", help="the path this app is mounted at behind a proxy")
+    add("-s", "--server-name", default="asgid", help="value of the Server header")
+    add("--no-server-name", action="store_true", help="send no Server header")
+
+
+def _proxy_options(add: Callable[..., Any]) -> None:
+    """Proxy headers (Daphne's) and the trusted proxies (beyond Daphne)."""
+    add(
+        "--proxy-headers",
+        action="store_true",
+        help="use X-Forwarded-For/-Proto/-Port/-Host and Forwarded for client address and scheme",
+    )
+    add(
+        "--proxy-headers-host",
+        help="header that holds the client address (default X-Forwarded-For)",
+    )
+    add("--proxy-headers-port", help="header that holds the client port (default X-Forwarded-Port)")
+    add(
+        "--forwarded-allow-ips",
+        type=_csv,
+        default=None,
+        help="comma-separated proxies trusted for proxy headers (IPs, networks, unix, *)",
+    )
+
+
+def _lifecycle_options(add: Callable[..., Any]) -> None:
+    """Beyond Daphne: lifespan, graceful shutdown and connection timeouts."""
+    add(
+        "--lifespan",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="run the ASGI lifespan protocol (default auto: if the app speaks it)",
+    )
+    add(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        help="seconds in-flight requests get after SIGTERM (default 30)",
+    )
+    add(
+        "--timeout-keep-alive",
+        type=float,
+        default=5.0,
+        help="close idle keep-alive connections after this many seconds (default 5)",
+    )
+    add(
+        "--timeout-request-headers",
+        type=float,
+        default=10.0,
+        help="drop a client that has not sent a full request head in this many seconds "
+        "(default 10)",
+    )
+
+
+def _limit_options(add: Callable[..., Any]) -> None:
+    """Beyond Daphne: request size limits and HTTP/2."""
+    add(
+        "--limit-request-line",
+        type=int,
+        default=8190,
+        help="longest request target in bytes (default 8190; longer: 414)",
+    )
+    add(
+        "--limit-request-headers",
+        type=int,
+        default=100,
+        help="most request header fields (default 100; more: 431)",
+    )
+    add(
+        "--limit-request-header-bytes",
+        type=_size,
+        default=65536,
+        help="largest total size of request header fields (default 64k; larger: 431)",
+    )
+    add(
+        "--max-request-body",
+        type=_size,
+        default=0,
+        help="largest request body in bytes, k/m/g suffixes allowed "
+        "(default 0: no limit; larger: 413)",
+    )
+    add("--http2", dest="http2", action="store_true", default=True, help="speak HTTP/2 (default)")
+    add("--no-http2", dest="http2", action="store_false", help="HTTP/1.1 only")
+    add(
+        "--h2-max-concurrent-streams",
+        type=int,
+        default=100,
+        help="concurrent HTTP/2 streams per connection (default 100)",
+    )
+
+
+def _websocket_options(add: Callable[..., Any]) -> None:
+    """WebSocket options: Daphne's names, underscores included."""
+    add(
+        "--websocket_timeout",
+        "--websocket-timeout",
+        dest="websocket_timeout",
+        type=_seconds_or_none,
+        default=86400.0,
+        help="longest WebSocket lifetime in seconds, -1 for none (default 86400)",
+    )
+    add(
+        "--websocket_connect_timeout",
+        "--websocket-connect-timeout",
+        dest="websocket_connect_timeout",
+        type=_seconds_or_forever,
+        default=5.0,
+        help="seconds the app has to accept a WebSocket, -1 for no limit (default 5)",
+    )
+    add(
+        "--ping-interval",
+        type=float,
+        default=20.0,
+        help="seconds between WebSocket keepalive pings (default 20)",
+    )
+    add(
+        "--ping-timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for a pong before dropping the socket (default 30)",
+    )
+    add(
+        "--websocket-max-message-size",
+        type=_size,
+        default=MIB,
+        help="largest WebSocket message in bytes, 0 for no limit (default 1 MiB)",
+    )
+    add(
+        "--websocket-max-frame-size",
+        type=_size,
+        default=MIB,
+        help="largest WebSocket frame in bytes, 0 for no limit (default 1 MiB)",
+    )
+    add(
+        "--ws-protocol",
+        action="append",
+        type=_csv,
+        dest="ws_protocols",
+        default=[],
+        help="WebSocket subprotocol the server accepts; repeatable or comma-separated",
+    )
+    add(
+        "--ws-per-message-deflate",
+        choices=["on", "off"],
+        default="on",
+        help="negotiate permessage-deflate when the client offers it (default on)",
+    )
+
+
+def _app_options(add: Callable[..., Any]) -> None:
+    """How the application is loaded and run."""
+    add(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the listening sockets (default 1)",
+    )
+    add("--factory", action="store_true", help="the application path names a factory to call")
+    add("--app-dir", help="directory to import the application from (default: current)")
+    add(
+        "--loop",
+        choices=["asyncio", "uvloop", "auto"],
+        default="auto",
+        help="event loop under the reactor (default auto: uvloop when installed)",
+    )
+
+
+def apply_environment(parser: argparse.ArgumentParser, environ: dict[str, str]) -> None:
+    """``ASGID_<OPTION>`` supplies an option's default, so the command line still wins."""
+    for action in parser._actions:
+        if not action.option_strings or action.dest in ("help", "version"):
+            continue
+        long_names = [s for s in action.option_strings if s.startswith("--")]
+        names = {action.dest.upper()} | {s[2:].replace("-", "_").upper() for s in long_names}
+        raw = next(
+            (environ[ENV_PREFIX + n] for n in sorted(names) if ENV_PREFIX + n in environ), None
+        )
+        if raw is None:
+            continue
+        try:
+            value = _env_value(action, raw)
+        except (TypeError, ValueError):
+            parser.error(f"environment variable for {long_names[0]} has an invalid value {raw!r}")
+        parser.set_defaults(**{action.dest: value})
+
+
+def _env_value(action: argparse.Action, raw: str) -> Any:
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        truthy = raw.strip().lower() in ("1", "true", "yes", "on")
+        return truthy if isinstance(action, argparse._StoreTrueAction) else not truthy
+    if isinstance(action, argparse._AppendAction):
+        return [action.type(item) if callable(action.type) else item for item in raw.split()]
+    value = action.type(raw) if callable(action.type) else raw
+    if action.choices is not None and value not in action.choices:
+        raise ValueError(raw)
+    return value

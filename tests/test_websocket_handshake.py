@@ -18,7 +18,7 @@ from autobahn.websocket.protocol import parseHttpHeader
 from hypothesis import given, settings, strategies as st
 
 from tests.support.server import AsgidProcess
-from tests.support.ws_frames import RawSocket
+from tests.support.ws_frames import TEXT, RawSocket, frame
 
 KEY = b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
 
@@ -222,3 +222,15 @@ async def test_cycle_inbox_pauses_and_resumes_reading() -> None:
     while wire.paused:
         await cycle.receive()
     assert cycle._buffered <= INBOX_HIGH_WATER // 4
+
+
+def test_upgrade_after_a_keep_alive_request_and_pipelined(server: AsgidProcess) -> None:
+    plain = b"GET /plain HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with RawSocket(server.port) as sock:
+        sock.send(plain + head())  # pipelined: the upgrade waits for the first response
+        assert sock.open_response() == 500  # by_path answers no HTTP (an error page)
+        length = int(sock.header("content-length") or 0)
+        sock._take(length)
+        assert sock.open_response() == 101
+        sock.send(frame(TEXT, b"after upgrade"))
+        assert sock.read_frame().payload == b"after upgrade"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -261,7 +262,7 @@ async def test_slow_reader_does_not_grow_server_memory(server: AsgidProcess) -> 
     process = psutil.Process(server.proc.pid)
     before = process.memory_info().rss
     with RawSocket(server.port) as ws:
-        ws.sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 65536)
+        ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         assert ws.open("/firehose") == 101
         await asyncio.sleep(1.5)  # the app sends as fast as send() lets it; we never read
         grown = process.memory_info().rss - before

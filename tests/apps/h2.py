@@ -50,6 +50,9 @@ async def app(scope, receive, send):
             await send({"type": message["type"] + ".complete"})
             if message["type"] == "lifespan.shutdown":
                 return
+    if scope["type"] == "websocket" and scope["path"] == "/echo":
+        await ws_echo(receive, send)
+        return
     if scope["type"] == "websocket":
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
@@ -59,6 +62,19 @@ async def app(scope, receive, send):
     path = scope["path"]
     handler = ROUTES.get(path.split("/")[1] if path.count("/") else path, hello)
     await handler(scope, receive, send)
+
+
+async def ws_echo(receive, send):
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            logger.warning("ws_echo disconnected with code %s", message.get("code"))
+            return
+        await send(
+            {"type": "websocket.send", "bytes": message.get("bytes"), "text": message.get("text")}
+        )
 
 
 async def hello(scope, receive, send):

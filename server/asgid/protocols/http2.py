@@ -49,6 +49,7 @@ from asgid.protocols.http2_flow import FlowScheduler
 from asgid.protocols.http2_guard import FloodDetected, FloodGuard
 from asgid.protocols.http2_headers import request_from_headers, response_headers
 from asgid.protocols.http2_stream import H2Stream
+from asgid.protocols.http2_websocket import is_websocket_connect, start_websocket_stream
 
 if TYPE_CHECKING:
     import asyncio
@@ -181,6 +182,7 @@ class H2Protocol(Protocol):
                 SettingCodes.MAX_HEADER_LIST_SIZE: config.h2_max_header_list_bytes,
                 SettingCodes.INITIAL_WINDOW_SIZE: config.h2_initial_window_bytes,
                 SettingCodes.ENABLE_PUSH: 0,
+                SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,  # RFC 8441 WebSockets
             },
         )
         # RFC 9113 §10.5.1 / CVE-2016-6581 (HPACK bomb): decoded header lists are bounded.
@@ -243,7 +245,12 @@ class H2Protocol(Protocol):
             # RFC 9113 §6.8: streams after our GOAWAY are refused, the client may retry them.
             self.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
-        request = request_from_headers(stream_id, event.headers or ())
+        fields = event.headers or []
+        request = request_from_headers(stream_id, fields)
+        if request is not None and request.method == b"CONNECT" and is_websocket_connect(fields):
+            stream = self.streams[stream_id] = H2Stream(self, stream_id, head=False)
+            start_websocket_stream(self, stream, request, self._conn_info())
+            return
         if request is None:
             self.h2.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
             return
@@ -258,6 +265,9 @@ class H2Protocol(Protocol):
         credit = event.flow_controlled_length or 0
         if not data and event.stream_ended is None:
             self.guard.empty_data.spend(self.guard.now())
+        if stream is not None and stream.websocket is not None:
+            stream.websocket.data_received(data, credit)
+            return
         if stream is None or stream.done or stream.cycle is None or not data:
             # Nobody will read it: give the credit back now.
             if credit:
@@ -282,7 +292,11 @@ class H2Protocol(Protocol):
 
     def _on_stream_ended(self, event: StreamEnded) -> None:
         stream = self.streams.get(event.stream_id)
-        if stream is not None and stream.cycle is not None:
+        if stream is None:
+            return
+        if stream.websocket is not None:
+            stream.websocket.stream_ended()
+        elif stream.cycle is not None:
             stream.cycle.feed_end()
 
     def _on_reset(self, event: StreamReset) -> None:
@@ -318,13 +332,16 @@ class H2Protocol(Protocol):
         self._close_transport()
 
     # -- streams --------------------------------------------------------------------------------
-    def _open_stream(self, request: Request, *, ended: bool) -> None:
+    def _conn_info(self) -> ConnectionInfo:
         conn = self._conn
         if conn is None and self.transport is not None:
             # Read lazily: over TLS the handshake (and so the tls extension) is done only now.
             conn = self._conn = connection_info(self.transport, self.ctx)
         assert conn is not None
-        scope = build_http_scope(request, conn, self.config, self.ctx.state)
+        return conn
+
+    def _open_stream(self, request: Request, *, ended: bool) -> None:
+        scope = build_http_scope(request, self._conn_info(), self.config, self.ctx.state)
         if not self.h2.remote_settings.enable_push:
             scope["extensions"].pop("http.response.push", None)
         stream = H2Stream(self, request.stream_id, head=request.method == b"HEAD")
@@ -394,12 +411,12 @@ class H2Protocol(Protocol):
             self.h2.acknowledge_received_data(nbytes, stream.stream_id)
             self.flush()
 
-    def cancel_stream(self, stream: H2Stream) -> None:
-        """The app ended without finishing its response: RST_STREAM INTERNAL_ERROR."""
+    def cancel_stream(self, stream: H2Stream, code: int = ErrorCodes.INTERNAL_ERROR) -> None:
+        """The app ended without finishing its response (or a WebSocket aborted): RST_STREAM."""
         self._forget(stream)
         if not self.closed:
             try:
-                self.h2.reset_stream(stream.stream_id, ErrorCodes.INTERNAL_ERROR)
+                self.h2.reset_stream(stream.stream_id, code)
             except H2Error:
                 pass
             self.flush()

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from asgid.asgi.http import HTTPCycle
     from asgid.asgi.instance import HTTPInstance
     from asgid.protocols.http2 import H2Protocol
+    from asgid.protocols.http2_websocket import StreamTransport
 
 NO_BODY_STATUS = frozenset({204, 304})
 
@@ -39,6 +40,7 @@ class H2Stream:
         "done",
         "bodiless",
         "body_bytes",
+        "websocket",
         "_proto",
         "_waiter",
         "_started_at",
@@ -61,6 +63,7 @@ class H2Stream:
         self.done = False
         self.bodiless = head
         self.body_bytes = 0  # request body received, for --max-request-body
+        self.websocket: StreamTransport | None = None  # RFC 8441 streams only
         self._waiter: asyncio.Future[None] | None = None
         # access log
         self._started_at = time.monotonic()
@@ -118,6 +121,8 @@ class H2Stream:
 
     def wake(self) -> None:
         """The app may send again (buffer drained, stream gone or transport writable)."""
+        if self.websocket is not None:
+            self.websocket.writable_again()
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -130,6 +135,8 @@ class H2Stream:
         self.pending.clear()
         self.pending_bytes = 0
         self.wake()
+        if self.websocket is not None:
+            self.websocket.stream_ended()
         if self.instance is not None:
             config = self._proto.config
             self.instance.client_gone(self._proto.ctx.reactor, config.application_close_timeout_s)

@@ -158,6 +158,9 @@ class H2Protocol(Protocol):
     # -- IPushProducer: the transport's write buffer is full / drained -------------------------
     def pauseProducing(self) -> None:
         self.write_paused = True
+        for stream in self.streams.values():
+            if stream.websocket is not None:
+                stream.websocket.hold_writes()
 
     def resumeProducing(self) -> None:
         self.write_paused = False

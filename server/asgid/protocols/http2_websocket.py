@@ -135,8 +135,13 @@ class StreamTransport:
         stream = self._stream
         stream.queue(data, False)
         self._proto.pump(stream)
-        if stream.pending and self._producer is not None and not self._producer_paused:
-            self._producer_paused = True  # the peer's window is full: hold the app's sends
+        if stream.pending:
+            self.hold_writes()  # the peer's window is full
+
+    def hold_writes(self) -> None:
+        """Make the app's ``websocket.send`` wait (stream window or transport buffer full)."""
+        if self._producer is not None and not self._producer_paused:
+            self._producer_paused = True
             self._producer.pauseProducing()
 
     def writeSequence(self, data: list[bytes]) -> None:

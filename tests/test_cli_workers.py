@@ -78,7 +78,7 @@ def test_ready_sent_to_systemd_once_all_workers_are_up(asgid, tmp_path):
         notify.settimeout(20)
         server = asgid(APP, "--workers", "2", env={"NOTIFY_SOCKET": str(path)})
         assert notify.recv(100) == b"READY=1"
-        assert "asgid ready: 2 workers" in server.output
+        server.wait_for("asgid ready: 2 workers")  # logged just before READY=1 was sent
         server.signal(signal.SIGTERM)
         assert notify.recv(100) == b"STOPPING=1"
         assert server.wait(15) == 0

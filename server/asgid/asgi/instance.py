@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from asgid.asgi.http import ClientDisconnected, HTTPCycle
+from asgid.asgi.http import ClientDisconnected, CycleState, HTTPCycle
 from asgid.errors import ProtocolError
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ class HTTPInstance:
         cycle = self.cycle
         try:
             await app(cycle.scope, cycle.receive, cycle.send)
-            if not cycle.response_complete and not cycle.disconnected:
+            if cycle.state is not CycleState.DONE and not cycle.disconnected:
                 logger.error(
                     "ASGI application returned without %s its response (state: %s)",
                     "completing" if cycle.response_started else "starting",

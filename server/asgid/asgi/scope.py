@@ -58,7 +58,7 @@ def build_http_scope(
         "raw_path": request.raw_path,
         "query_string": request.query_string,
         "root_path": root_path,
-        "headers": _with_host(request),
+        "headers": request.headers if request.authority is None else _with_host(request),
         "client": client,
         "server": server,
         "state": state.copy(),

@@ -83,7 +83,7 @@ class HTTP1Protocol(Protocol):
         self._header_bytes = 0
         self._in_head = False
         self._head_bytes = 0
-        self._parsing: Exchange | None = None
+        self.parsing: Exchange | None = None  # the request whose body is being read
         self._upgrade_request: Request | None = None
         self._head_chunks: list[bytes] | None = []
         self._data = b""
@@ -193,7 +193,7 @@ class HTTP1Protocol(Protocol):
         request = Request(
             0, parser.get_http_version(), parser.get_method(), raw_path, query, self._headers
         )
-        self._deadline.clear()
+        self._deadline.kind = ""
         self._in_head = False
         if (
             parser.should_upgrade()
@@ -206,7 +206,7 @@ class HTTP1Protocol(Protocol):
         self._new_exchange(request, parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
-        exchange = self._parsing
+        exchange = self.parsing
         if exchange is None:
             return
         exchange.body_bytes += len(body)
@@ -220,9 +220,9 @@ class HTTP1Protocol(Protocol):
             self._pause_reading()
 
     def on_message_complete(self) -> None:
-        exchange = self._parsing
+        exchange = self.parsing
         if exchange is not None:
-            self._parsing = None
+            self.parsing = None
             exchange.cycle.feed_end()
             if not exchange.keep_alive:
                 # RFC 9112 §9.6: nothing after a request with "Connection: close" (or an
@@ -244,7 +244,7 @@ class HTTP1Protocol(Protocol):
         limit = self.config.max_request_body_bytes
         if limit and exchange.declared_length > limit:
             raise RejectRequest(413, "Content Too Large")
-        self._parsing = exchange
+        self.parsing = exchange
         self._exchanges.append(exchange)
         if len(self._exchanges) == 1:
             exchange.start()
@@ -265,7 +265,7 @@ class HTTP1Protocol(Protocol):
     def may_discard_rest(self, exchange: Exchange) -> bool:
         """Whether the unread rest of ``exchange``'s body is worth reading past to keep the
         connection (RFC 9112 §9.3: else close it after the response)."""
-        if exchange is not self._parsing:
+        if exchange is not self.parsing:
             return True  # the body is complete
         if exchange.expect_continue_pending:
             return False  # the client may never send a body we did not ask for
@@ -276,9 +276,11 @@ class HTTP1Protocol(Protocol):
         """The head exchange's response is fully written."""
         if self._exchanges and self._exchanges[0] is exchange:
             self._exchanges.popleft()
-        if not exchange.keep_alive or not self.may_discard_rest(exchange):
+        if not exchange.keep_alive or (
+            exchange is self.parsing and not self.may_discard_rest(exchange)
+        ):
             self._close()
-        elif exchange is self._parsing:
+        elif exchange is self.parsing:
             # The app answered before the request body ended: read and drop the rest, so
             # the next request on this connection is parsed from the right place.
             exchange.discard_body = True
@@ -333,7 +335,7 @@ class HTTP1Protocol(Protocol):
     def _reject(self, error: RejectRequest) -> None:
         if self.closing:
             return
-        parsing, self._parsing = self._parsing, None
+        parsing, self.parsing = self.parsing, None
         self._input_done = True
         self._in_head = False
         if parsing is not None and parsing.discard_body:
@@ -404,7 +406,7 @@ class HTTP1Protocol(Protocol):
     # -- graceful shutdown --------------------------------------------------------------------
     def graceful_shutdown(self) -> None:
         self.shutting_down = True
-        if not self._exchanges and self._parsing is None:
+        if not self._exchanges and self.parsing is None:
             self._close()
 
     def abort(self) -> None:

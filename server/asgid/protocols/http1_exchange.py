@@ -194,7 +194,7 @@ class Exchange:
             else:
                 self._chunked = True
                 parts.append(b"transfer-encoding: chunked\r\n")
-        if event.end_stream and self.keep_alive and not proto.may_discard_rest(self):
+        if event.end_stream and proto.parsing is self and not proto.may_discard_rest(self):
             self.keep_alive = False  # say so now; a streamed answer is judged at its end
         if not self.keep_alive or proto.shutting_down:
             self.keep_alive = False
@@ -216,7 +216,8 @@ class Exchange:
             if self._chunked:
                 parts.append(b"0\r\n\r\n")
             proto.transport.write(b"".join(parts))
-            self._check_length()
+            if self._length_left > 0:
+                self._check_length()
             self._done()
         else:
             proto.transport.write(b"".join(parts))
@@ -238,7 +239,8 @@ class Exchange:
         if end:
             if self._chunked:
                 transport.write(b"0\r\n\r\n")
-            self._check_length()
+            if self._length_left > 0:
+                self._check_length()
             self._done()
 
     def _count_length(self, data: bytes) -> bytes:
@@ -258,13 +260,12 @@ class Exchange:
         return data
 
     def _check_length(self) -> None:
-        if self._length_left > 0:
-            logger.error(
-                "ASGI application ended its response %d bytes short of its content-length; "
-                "closing the connection",
-                self._length_left,
-            )
-            self.keep_alive = False
+        logger.error(
+            "ASGI application ended its response %d bytes short of its content-length; "
+            "closing the connection",
+            self._length_left,
+        )
+        self.keep_alive = False
 
     def _write_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
         if self._chunked:
@@ -276,7 +277,8 @@ class Exchange:
         self._done()
 
     def _done(self) -> None:
-        self._log_access()
+        if self._proto.ctx.access_log is not None:
+            self._log_access()
         self._proto.response_done(self)
 
     def _log_access(self) -> None:

@@ -17,12 +17,13 @@ class Deadline:
     when a new deadline is earlier than the one it waits for.
     """
 
-    __slots__ = ("kind", "_at", "_timer", "_reactor", "_expired")
+    __slots__ = ("kind", "_at", "_timer", "_timer_at", "_reactor", "_expired")
 
     def __init__(self, reactor: IReactorTime, expired: Callable[[str], None]) -> None:
         self.kind = ""  # "" means no deadline runs
         self._at = 0.0
         self._timer: IDelayedCall | None = None
+        self._timer_at = 0.0  # when the timer fires (saves asking it on every request)
         self._reactor = reactor
         self._expired = expired
 
@@ -32,11 +33,10 @@ class Deadline:
         timer = self._timer
         if timer is None:
             self._timer = self._reactor.callLater(seconds, self._fire)
-        elif timer.getTime() > at:
+            self._timer_at = at
+        elif self._timer_at > at:
             timer.reset(seconds)
-
-    def clear(self) -> None:
-        self.kind = ""
+            self._timer_at = at
 
     def cancel(self) -> None:
         self.kind = ""
@@ -52,6 +52,7 @@ class Deadline:
         remaining = self._at - self._reactor.seconds()
         if remaining > 0.001:
             self._timer = self._reactor.callLater(remaining, self._fire)
+            self._timer_at = self._at
         else:
             self.kind = ""
             self._expired(kind)

@@ -139,7 +139,7 @@ class _Retrying:
 class LocalReader:
     """The one reader of a process-local queue (``specific.<id>!``) per event loop.
 
-    Elements are ``local part + NUL + payload``; they are demultiplexed into one
+    Elements are ``local part(s) + NUL + payload``; they are demultiplexed into one
     buffer per local channel. Capacity is counted per channel in Redis until the
     consumer takes the message (``pending_release`` then gives it back), so a slow
     consumer makes its own channel full instead of growing this buffer.
@@ -234,13 +234,19 @@ class LocalReader:
                 continue
             retry.succeeded()
             for element in items:
-                local, _, payload = element.partition(b"\0")
-                name = local.decode()
-                buffer = self.buffers.get(name)
-                if buffer is None:
-                    buffer = self.buffers[name] = ChannelBuffer()
-                buffer.put(payload)
+                self._deliver(element)
             self._sweep()
+
+    def _deliver(self, element: bytes) -> None:
+        # "local,local,...\0payload": a group_send element names every member of this
+        # process; all buffers share the immutable bytes, and each receive()
+        # deserializes its own copy.
+        targets, _, payload = element.partition(b"\0")
+        for local in targets.decode().split(","):
+            buffer = self.buffers.get(local)
+            if buffer is None:
+                buffer = self.buffers[local] = ChannelBuffer()
+            buffer.put(payload)
 
     def _sweep(self) -> None:
         """Forget channels nobody has read for ``expiry``: their consumer is gone."""

@@ -242,6 +242,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         shard = state.ring.for_channel(channel)
         keys = [shard.keys.group(group), shard.keys.group_capacity(group)]
         args = [channel, time.time(), self.group_expiry, self.get_capacity(channel)]
+        args.append(self.capacity)
         await self._call(shard, lambda: shard.scripts.run("group_add", keys, args))
 
     async def group_discard(self, group: str, channel: str) -> None:

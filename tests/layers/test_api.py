@@ -150,6 +150,28 @@ async def test_group_send_skips_full_members_and_warns(
         await layer.close()
 
 
+async def test_group_send_respects_channel_capacity_overrides(
+    make_layer: Callable[..., Any],
+) -> None:
+    layer = make_layer(capacity=3, channel_capacity={"tiny*": 1})
+    try:
+        members = ["tiny.a", "normal.b", await layer.new_channel()]
+        for channel in members:
+            await layer.group_add("g", channel)
+        for _ in range(4):
+            await layer.group_send("g", {"type": "x"})
+        # tiny.a takes 1, the others 3 each; the rest were skipped and counted
+        assert layer.stats()["group_deliveries"] == 1 + 3 + 3
+        assert layer.stats()["over_capacity"] == 3 + 1 + 1
+        for channel in members:
+            await layer.receive(channel)
+        await layer.group_send("g", {"type": "x"})  # capacity is back for every member
+        assert layer.stats()["group_deliveries"] == 1 + 3 + 3 + 3
+    finally:
+        await layer.flush()
+        await layer.close()
+
+
 async def test_message_expiry(make_layer: Callable[..., Any]) -> None:
     layer = make_layer(expiry=1)
     try:

@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 HIGH_WATER = 64 * 1024  # request body bytes buffered for the app before reading pauses
 HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the configured limits
+WATCHED_HEADERS = frozenset({b"expect", b"te", b"content-length"})
 
 
 @implementer(IPushProducer)
@@ -80,7 +81,11 @@ class HTTP1Protocol(Protocol):
         # per request being parsed
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
-        self._header_bytes = 0
+        self._watched: list[tuple[bytes, bytes]] | None = None  # headers the wire acts on
+        server = self.config.server_header
+        self.server_line = b"server: %s\r\n" % server if server is not None else b""
+        self._limit_headers = self.config.limit_request_headers
+        self._limit_header_bytes = self.config.limit_request_header_bytes
         self._in_head = False
         self._head_bytes = 0
         self.parsing: Exchange | None = None  # the request whose body is being read
@@ -110,6 +115,8 @@ class HTTP1Protocol(Protocol):
         self._data = data
         try:
             self._parser.feed_data(data)
+            if self._in_head and self._deadline.kind != "headers":
+                self._deadline.arm("headers", self.config.timeout_request_headers_s)
         except httptools.HttpParserUpgrade as exc:
             self._upgrade(data, exc.args[0])
         except httptools.HttpParserCallbackError as exc:
@@ -161,13 +168,13 @@ class HTTP1Protocol(Protocol):
 
     # -- httptools callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:
+        # The head deadline is armed by dataReceived only when a head spans reads: a head
+        # that arrives whole (nearly every one) costs no timer work at all.
         self._url = b""
         self._headers = []
-        self._header_bytes = 0
+        self._watched = None
         self._in_head = True
         self._head_bytes = 0
-        if self._deadline.kind != "headers":
-            self._deadline.arm("headers", self.config.timeout_request_headers_s)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -175,13 +182,25 @@ class HTTP1Protocol(Protocol):
             raise RejectRequest(414, "URI Too Long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_bytes += len(name) + len(value) + 4
-        if (
-            len(self._headers) >= self.config.limit_request_headers
-            or self._header_bytes > self.config.limit_request_header_bytes
-        ):
+        # Called for every header of every request: limits are checked once the head is
+        # complete (the head-byte budget in dataReceived bounds memory until then).
+        lname = name.lower()
+        self._headers.append((lname, value))
+        if lname in WATCHED_HEADERS:
+            # Noted here so the exchange need not scan every header a second time.
+            if self._watched is None:
+                self._watched = []
+            self._watched.append((lname, value))
+
+    def _check_head_limits(self) -> None:
+        headers = self._headers
+        if len(headers) > self._limit_headers:
             raise RejectRequest(431, "Request Header Fields Too Large")
-        self._headers.append((name.lower(), value))
+        limit = self._limit_header_bytes
+        # What was read during this head bounds its size; count exactly only past the limit.
+        if self._head_bytes + len(self._data) > limit:
+            if sum(len(name) + len(value) + 4 for name, value in headers) > limit:
+                raise RejectRequest(431, "Request Header Fields Too Large")
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -190,10 +209,12 @@ class HTTP1Protocol(Protocol):
             raw_path, _, query = url.partition(b"?")
         else:
             raw_path, query = _split_target(url)
+        self._check_head_limits()
         request = Request(
             0, parser.get_http_version(), parser.get_method(), raw_path, query, self._headers
         )
-        self._deadline.kind = ""
+        if self._deadline.kind == "headers":
+            self._deadline.kind = ""
         self._in_head = False
         if (
             parser.should_upgrade()
@@ -240,7 +261,9 @@ class HTTP1Protocol(Protocol):
             # Read lazily: over TLS, the handshake (and so the tls extension) is done only now.
             conn = self._conn = connection_info(self.transport, self.ctx)
         scope = build_http_scope(request, conn, self.config, self.ctx.state)
-        exchange = Exchange(self, scope, request, keep_alive and not self.shutting_down)
+        exchange = Exchange(
+            self, scope, request, keep_alive and not self.shutting_down, self._watched
+        )
         limit = self.config.max_request_body_bytes
         if limit and exchange.declared_length > limit:
             raise RejectRequest(413, "Content Too Large")

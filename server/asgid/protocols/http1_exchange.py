@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 NO_BODY_STATUS = frozenset({204, 304})
+# Response header names the wire must look at; everything else is copied through.
+FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"connection", b"server", b"date"})
 STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 
 
@@ -36,54 +38,43 @@ def status_line(status: int) -> bytes:
 class Exchange:
     """Per-request wire state kept beside the ASGI cycle."""
 
-    __slots__ = (
-        "cycle",
-        "instance",
-        "keep_alive",
-        "discard_body",
-        "body_bytes",
-        "declared_length",
-        "_proto",
-        "_head",
-        "_http10",
-        "_expect_continue",
-        "_length_left",
-        "_te_trailers",
-        "_chunked",
-        "_bodiless",
-        "_started_at",
-        "_status",
-        "_size",
-    )
+    # Defaults live on the class: a request sets only what differs from them, which keeps
+    # creating an exchange (once per request) cheap.
+    instance: HTTPInstance | None = None
+    discard_body = False
+    body_bytes = 0
+    declared_length = 0
+    _expect_continue = False
+    _length_left = -1  # body bytes still owed under the app's Content-Length
+    _te_trailers = False
+    _chunked = False
+    _bodiless = False
+    _started_at = 0.0
+    _status = 0
+    _size = 0
 
     def __init__(
-        self, proto: HTTP1Protocol, scope: Scope, request: Request, keep_alive: bool
+        self,
+        proto: HTTP1Protocol,
+        scope: Scope,
+        request: Request,
+        keep_alive: bool,
+        watched: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self._proto = proto
         self.cycle = HTTPCycle(scope, self, 0, proto.loop)
-        self.instance: HTTPInstance | None = None
         self.keep_alive = keep_alive
-        self.discard_body = False
-        self.body_bytes = 0
-        self.declared_length = 0
         self._head = request.method == b"HEAD"
-        self._http10 = request.http_version == "1.0"
-        self._expect_continue = False
-        self._length_left = -1  # body bytes still owed under the app's Content-Length
-        self._te_trailers = False
-        self._chunked = False
-        self._bodiless = False
-        self._started_at = 0.0
-        self._status = 0
-        self._size = 0
-        for name, value in request.headers:
-            if name == b"expect":
-                # RFC 9110 §10.1.1: never a 100 to an HTTP/1.0 client.
-                self._expect_continue = value.lower() == b"100-continue" and not self._http10
-            elif name == b"te":
-                self._te_trailers = b"trailers" in value.lower()
-            elif name == b"content-length" and value.isdigit():
-                self.declared_length = int(value)
+        self._http10 = http10 = request.http_version == "1.0"
+        if watched is not None:
+            for name, value in watched:
+                if name == b"expect":
+                    # RFC 9110 §10.1.1: never a 100 to an HTTP/1.0 client.
+                    self._expect_continue = value.lower() == b"100-continue" and not http10
+                elif name == b"te":
+                    self._te_trailers = b"trailers" in value.lower()
+                elif name == b"content-length" and value.isdigit():
+                    self.declared_length = int(value)
 
     def start(self) -> None:
         proto = self._proto
@@ -156,45 +147,47 @@ class Exchange:
     def _write_head(self, event: Response) -> None:
         status = self._status = event.status
         proto = self._proto
-        parts = [status_line(status)]
+        parts = [STATUS_LINES.get(status) or status_line(status)]
         has_length = has_server = has_date = False
         for name, value in event.headers:
             lname = name.lower()
-            if lname == b"content-length":
-                if has_length:
-                    continue  # one framing only; asgi.http refused values that are not digits
-                has_length = True
-                self._length_left = int(value)
-            elif lname == b"transfer-encoding":
-                continue  # framing is ours to choose (RFC 9112 §6.1)
-            elif lname == b"connection":
-                if b"close" in value.lower():
-                    self.keep_alive = False
-                continue
-            elif lname == b"server":
-                has_server = True
-            elif lname == b"date":
-                has_date = True
+            if lname in FRAMING_HEADERS:
+                if lname == b"content-length":
+                    if has_length:
+                        continue  # one framing only; asgi.http refused non-digit values
+                    has_length = True
+                    self._length_left = int(value)
+                elif lname == b"server":
+                    has_server = True
+                elif lname == b"date":
+                    has_date = True
+                else:
+                    # Transfer-Encoding and Connection are ours to choose (RFC 9112 §6.1,
+                    # §9.6); the app's "close" is honoured.
+                    if lname == b"connection" and b"close" in value.lower():
+                        self.keep_alive = False
+                    continue
             parts.append(b"%s: %s\r\n" % (name, value))
-        server = proto.config.server_header
-        if not has_server and server is not None:
-            parts.append(b"server: %s\r\n" % server)
+        if not has_server:
+            parts.append(proto.server_line)
         if not has_date:
-            parts.append(b"date: %s\r\n" % date_header.value())
+            parts.append(date_header.line())
         bodiless = self._bodiless = self._head or status < 200 or status in NO_BODY_STATUS
+        body = event.body
+        end = event.end_stream
         if bodiless:
             self._length_left = -1  # RFC 9110 §9.3.2: HEAD gets the GET length, never a body
-            if self._head and not has_length and event.end_stream and event.body:
-                parts.append(b"content-length: %d\r\n" % len(event.body))
+            if self._head and not has_length and end and body:
+                parts.append(b"content-length: %d\r\n" % len(body))
         elif not has_length:
-            if event.end_stream:
-                parts.append(b"content-length: %d\r\n" % len(event.body))
+            if end:
+                parts.append(b"content-length: %d\r\n" % len(body))
             elif self._http10:
                 self.keep_alive = False  # HTTP/1.0: the body ends when the connection does
             else:
                 self._chunked = True
                 parts.append(b"transfer-encoding: chunked\r\n")
-        if event.end_stream and proto.parsing is self and not proto.may_discard_rest(self):
+        if end and proto.parsing is self and not proto.may_discard_rest(self):
             self.keep_alive = False  # say so now; a streamed answer is judged at its end
         if not self.keep_alive or proto.shutting_down:
             self.keep_alive = False
@@ -203,7 +196,6 @@ class Exchange:
             parts.append(b"connection: keep-alive\r\n\r\n")
         else:
             parts.append(b"\r\n")
-        body = event.body
         if body and not bodiless:
             if self._length_left >= 0:
                 body = self._count_length(body)
@@ -212,15 +204,15 @@ class Exchange:
                 parts.append(b"%x\r\n%s\r\n" % (len(body), body))
             else:
                 parts.append(body)
-        if event.end_stream:
-            if self._chunked:
-                parts.append(b"0\r\n\r\n")
+        if not end:
             proto.transport.write(b"".join(parts))
-            if self._length_left > 0:
-                self._check_length()
-            self._done()
-        else:
-            proto.transport.write(b"".join(parts))
+            return
+        if self._chunked:
+            parts.append(b"0\r\n\r\n")
+        proto.transport.write(b"".join(parts))
+        if self._length_left > 0:
+            self._check_length()
+        self._done()
 
     def _write_body(self, data: bytes, end: bool) -> None:
         transport = self._proto.transport

@@ -126,7 +126,9 @@ class AsgidProcess:
         return self.wait()
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 30.0
+) -> subprocess.CompletedProcess[str]:
     """Run ``asgid`` to completion (for CLI errors and ``--version``)."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO)}
     full_env.update(env or {})

@@ -17,22 +17,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
-from h2.events import (
-    ConnectionTerminated,
-    DataReceived,
-    PingReceived,
-    PriorityUpdated,
-    RemoteSettingsChanged,
-    RequestReceived,
-    StreamEnded,
-    StreamReset,
-    WindowUpdated,
-)
 from h2.exceptions import H2Error
 from h2.settings import SettingCodes, Settings
 from twisted.internet.interfaces import IPushProducer
@@ -45,17 +34,15 @@ from asgid.asgi.scope import ConnectionInfo, build_http_scope
 from asgid.protocols.connection_info import connection_info
 from asgid.protocols.events import Request, Response
 from asgid.protocols.http2_errors import error_code, goaway, preface_verdict, without_h2_goaway
+from asgid.protocols.http2_events import DISPATCH
 from asgid.protocols.http2_flow import FlowScheduler
 from asgid.protocols.http2_guard import FloodDetected, FloodGuard
-from asgid.protocols.http2_headers import request_from_headers, response_headers
+from asgid.protocols.http2_headers import response_headers
 from asgid.protocols.http2_stream import H2Stream
-from asgid.protocols.http2_websocket import is_websocket_connect, start_websocket_stream
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Callable
 
-    from h2.events import Event
     from twisted.internet.interfaces import IDelayedCall
     from twisted.python.failure import Failure
 
@@ -87,7 +74,7 @@ class H2Protocol(Protocol):
                 normalize_outbound_headers=False,
             )
         )
-        self.flow = FlowScheduler(self.h2, on_complete=self._response_done, on_gone=self._gone)
+        self.flow = FlowScheduler(self.h2, on_complete=self._response_done, on_gone=self.gone)
         self.guard = FloodGuard()
         self.streams: dict[int, H2Stream] = {}
         self._conn: ConnectionInfo | None = None
@@ -97,7 +84,7 @@ class H2Protocol(Protocol):
         self.write_paused = False
         self._flush_pending = False
         self.closed = False  # no more frames go out
-        self._goaway_sent = False
+        self.goaway_sent = False
         self._close_timer: IDelayedCall | None = None
         self._idle_timer: IDelayedCall | None = None
         self._idle_deadline = 0.0
@@ -122,7 +109,7 @@ class H2Protocol(Protocol):
         try:
             events = self.h2.receive_data(data)
             for event in events:
-                handler = _DISPATCH.get(type(event))
+                handler = DISPATCH.get(type(event))
                 if handler is not None:
                     handler(self, event)
             self.flow.pump_waiting()
@@ -225,7 +212,7 @@ class H2Protocol(Protocol):
         length = next((v for n, v in request.headers if n == b"content-length"), b"0")
         # RFC 7540 §3.2: the upgrade request's body comes as HTTP/1.1 bytes before the preface.
         self._upgrade_body = int(length) if length.isdigit() else 0
-        self._open_stream(upgraded, ended=self._upgrade_body == 0)
+        self.open_stream(upgraded, ended=self._upgrade_body == 0)
         self.flush_now()
         if rest:
             self.dataReceived(rest)
@@ -241,101 +228,8 @@ class H2Protocol(Protocol):
                 stream.cycle.feed_end()
         return data
 
-    # -- h2 event handlers ----------------------------------------------------------------------
-    def _on_request(self, event: RequestReceived) -> None:
-        stream_id = event.stream_id
-        if self._goaway_sent or self.ctx.shutting_down:
-            # RFC 9113 §6.8: streams after our GOAWAY are refused, the client may retry them.
-            self.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
-            return
-        fields = event.headers or []
-        request = request_from_headers(stream_id, fields)
-        if request is not None and request.method == b"CONNECT" and is_websocket_connect(fields):
-            stream = self.streams[stream_id] = H2Stream(self, stream_id, head=False)
-            start_websocket_stream(self, stream, request, self._conn_info())
-            return
-        if request is None:
-            self.h2.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
-            return
-        self._open_stream(request, ended=event.stream_ended is not None)
-        priority = event.priority_updated
-        if priority is not None:
-            self._on_priority(priority)
-
-    def _on_data(self, event: DataReceived) -> None:
-        stream = self.streams.get(event.stream_id)
-        data = event.data or b""
-        credit = event.flow_controlled_length or 0
-        if not data and event.stream_ended is None:
-            self.guard.empty_data.spend(self.guard.now())
-        if stream is not None and stream.websocket is not None:
-            stream.websocket.data_received(data, credit)
-            return
-        if stream is None or stream.done or stream.cycle is None or not data:
-            # Nobody will read it: give the credit back now.
-            if credit:
-                self.h2.acknowledge_received_data(credit, event.stream_id)
-            return
-        if credit > len(data):
-            self.h2.acknowledge_received_data(credit - len(data), event.stream_id)  # padding
-        stream.body_bytes += len(data)
-        limit = self.config.max_request_body_bytes
-        if limit and stream.body_bytes > limit:
-            self._body_too_large(stream, credit)
-            return
-        stream.cycle.feed_body(data)
-
-    def _body_too_large(self, stream: H2Stream, credit: int) -> None:
-        """--max-request-body: 413 while the response has not started, else RST_STREAM."""
-        self.h2.acknowledge_received_data(credit, stream.stream_id)
-        assert stream.cycle is not None
-        if not stream.cycle.respond_error(413, b"Content Too Large"):
-            self.h2.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
-            self._gone(stream)
-
-    def _on_stream_ended(self, event: StreamEnded) -> None:
-        stream = self.streams.get(event.stream_id)
-        if stream is None:
-            return
-        if stream.websocket is not None:
-            stream.websocket.stream_ended()
-        elif stream.cycle is not None:
-            stream.cycle.feed_end()
-
-    def _on_reset(self, event: StreamReset) -> None:
-        if event.remote_reset:
-            self.guard.resets.spend(self.guard.now())
-        stream = self.streams.get(event.stream_id)
-        if stream is not None:
-            self._forget(stream)
-            stream.client_gone()
-        self._maybe_finish_shutdown()
-
-    def _on_window(self, event: WindowUpdated) -> None:
-        self.flow.windows_opened(event.stream_id or None)
-
-    def _on_settings(self, event: RemoteSettingsChanged) -> None:
-        self.guard.settings.spend(self.guard.now())
-        if SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
-            self.flow.windows_opened(None)
-
-    def _on_ping(self, event: PingReceived) -> None:
-        self.guard.pings.spend(self.guard.now())
-
-    def _on_priority(self, event: PriorityUpdated) -> None:
-        self.guard.priorities.spend(self.guard.now())
-        if event.stream_id is not None:
-            self.flow.prioritize(
-                event.stream_id, event.depends_on or 0, event.weight or 16, bool(event.exclusive)
-            )
-
-    def _on_terminated(self, event: ConnectionTerminated) -> None:
-        # h2 refuses every frame after the peer's GOAWAY, so open streams cannot finish.
-        logger.debug("peer sent GOAWAY (%s)", event.error_code)
-        self._close_transport()
-
     # -- streams --------------------------------------------------------------------------------
-    def _conn_info(self) -> ConnectionInfo:
+    def conn_info(self) -> ConnectionInfo:
         conn = self._conn
         if conn is None and self.transport is not None:
             # Read lazily: over TLS the handshake (and so the tls extension) is done only now.
@@ -343,8 +237,8 @@ class H2Protocol(Protocol):
         assert conn is not None
         return conn
 
-    def _open_stream(self, request: Request, *, ended: bool) -> None:
-        scope = build_http_scope(request, self._conn_info(), self.config, self.ctx.state)
+    def open_stream(self, request: Request, *, ended: bool) -> None:
+        scope = build_http_scope(request, self.conn_info(), self.config, self.ctx.state)
         if not self.h2.remote_settings.enable_push:
             scope["extensions"].pop("http.response.push", None)
         stream = H2Stream(self, request.stream_id, head=request.method == b"HEAD")
@@ -370,7 +264,7 @@ class H2Protocol(Protocol):
         try:
             self.h2.send_headers(stream.stream_id, headers, end_stream=only_head)
         except H2Error:
-            self._gone(stream)
+            self.gone(stream)
             return
         stream.headers_sent = True
         if only_head:
@@ -383,7 +277,7 @@ class H2Protocol(Protocol):
     def push(self, stream: H2Stream, path: str, headers: list[tuple[bytes, bytes]]) -> None:
         """Server push (RFC 9113 §8.4): PUSH_PROMISE, then serve the promised GET like a request."""
         h2 = self.h2
-        if self.closed or self._goaway_sent or not h2.remote_settings.enable_push:
+        if self.closed or self.goaway_sent or not h2.remote_settings.enable_push:
             return
         assert stream.cycle is not None
         scope = stream.cycle.scope
@@ -400,7 +294,7 @@ class H2Protocol(Protocol):
             return
         raw_path, _, query = target.partition(b"?")
         request = Request(promised, "2", b"GET", raw_path, query, list(headers), authority)
-        self._open_stream(request, ended=True)
+        self.open_stream(request, ended=True)
         self.flush()
 
     def pump(self, stream: H2Stream) -> None:
@@ -416,33 +310,33 @@ class H2Protocol(Protocol):
 
     def cancel_stream(self, stream: H2Stream, code: int = ErrorCodes.INTERNAL_ERROR) -> None:
         """The app ended without finishing its response (or a WebSocket aborted): RST_STREAM."""
-        self._forget(stream)
+        self.forget(stream)
         if not self.closed:
             try:
                 self.h2.reset_stream(stream.stream_id, code)
             except H2Error:
                 pass
             self.flush()
-        self._maybe_finish_shutdown()
+        self.maybe_finish_shutdown()
 
     def _response_done(self, stream: H2Stream) -> None:
         stream.done = True
         stream.log_done()
-        self._forget(stream)
+        self.forget(stream)
         # RFC 9113 §8.1: a complete response may end the request early; stop its upload.
         if stream.stream_id in self.h2.streams and not self.h2.streams[stream.stream_id].closed:
             try:
                 self.h2.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
             except H2Error:
                 pass
-        self._maybe_finish_shutdown()
+        self.maybe_finish_shutdown()
 
-    def _gone(self, stream: H2Stream) -> None:
+    def gone(self, stream: H2Stream) -> None:
         """``h2`` says the stream is closed under us (e.g. reset by the peer mid-write)."""
-        self._forget(stream)
+        self.forget(stream)
         stream.client_gone()
 
-    def _forget(self, stream: H2Stream) -> None:
+    def forget(self, stream: H2Stream) -> None:
         self.streams.pop(stream.stream_id, None)
         self.flow.forget(stream.stream_id)
         if not self.streams:
@@ -488,9 +382,9 @@ class H2Protocol(Protocol):
         if h2_closed:
             data = without_h2_goaway(data)
         self.transport.write(data + goaway(self.h2.highest_inbound_stream_id, code))
-        self._close_transport()
+        self.close_transport()
 
-    def _close_transport(self) -> None:
+    def close_transport(self) -> None:
         if self.closed:
             return
         self.closed = True
@@ -501,38 +395,25 @@ class H2Protocol(Protocol):
         # Over TLS loseConnection waits for the peer's close_notify; do not wait forever.
         self._close_timer = self.ctx.reactor.callLater(CLOSE_GRACE_S, self.abort)
 
-    def _maybe_finish_shutdown(self) -> None:
-        if self._goaway_sent and not self.streams and not self.closed:
+    def maybe_finish_shutdown(self) -> None:
+        if self.goaway_sent and not self.streams and not self.closed:
             self.flush_now()
-            self._close_transport()
+            self.close_transport()
 
     # -- graceful shutdown -----------------------------------------------------------------------
     def graceful_shutdown(self) -> None:
         """GOAWAY NO_ERROR naming the last stream we serve; close once those are done."""
-        if self.closed or self._goaway_sent:
+        if self.closed or self.goaway_sent:
             return
-        self._goaway_sent = True
+        self.goaway_sent = True
         if not self._started:
-            self._close_transport()
+            self.close_transport()
             return
         self.flush_now()
         # Written by hand: h2's close_connection() would refuse the open streams' frames.
         self.transport.write(goaway(self.h2.highest_inbound_stream_id))
-        self._maybe_finish_shutdown()
+        self.maybe_finish_shutdown()
 
     def abort(self) -> None:
         self.closed = True
         self.transport.abortConnection()
-
-
-_DISPATCH: dict[type[Event], Callable[[H2Protocol, Any], None]] = {
-    RequestReceived: H2Protocol._on_request,
-    DataReceived: H2Protocol._on_data,
-    StreamEnded: H2Protocol._on_stream_ended,
-    StreamReset: H2Protocol._on_reset,
-    WindowUpdated: H2Protocol._on_window,
-    RemoteSettingsChanged: H2Protocol._on_settings,
-    PingReceived: H2Protocol._on_ping,
-    PriorityUpdated: H2Protocol._on_priority,
-    ConnectionTerminated: H2Protocol._on_terminated,
-}

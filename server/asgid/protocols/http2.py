@@ -1,12 +1,14 @@
 """HTTP/2 over h2: streams, flow control, priority, GOAWAY; one ASGI ``HTTPCycle`` per stream.
 
 Theory of operation: ``h2`` turns bytes into events; each event goes to a small handler
-here (dispatch table below). A request's HEADERS become a ``Request`` event, a scope and
-an ``HTTPCycle`` whose wire is an ``H2Stream``. Request DATA is fed to the cycle and its
-flow-control credit is returned only as the app consumes it (RFC 9113 §5.2), so memory per
-stream is bounded by the window we advertise. Response data goes out through the
-``FlowScheduler`` within the peer's windows. Everything ``h2`` queues is written with
-one transport write per batch: after each ``dataReceived`` and after each app ``send()``.
+(``http2_events``, a dispatch table). A request's HEADERS become a ``Request`` event, a
+scope and an ``HTTPCycle`` whose wire is an ``H2Stream``; an extended CONNECT becomes a
+WebSocket (``http2_websocket``). Request DATA is fed to the cycle and its flow-control
+credit is returned only as the app consumes it (RFC 9113 §5.2), so memory per stream is
+bounded by the window we advertise. Response data goes out through the ``FlowScheduler``
+within the peer's windows. Everything ``h2`` queues is written with one transport write
+per batch: at the end of each ``dataReceived``, and once per event-loop turn for what the
+apps' ``send()`` calls queued.
 
 Errors: any ``h2`` protocol error (and any flood budget running out) ends the connection
 with GOAWAY carrying the error's code (RFC 9113 §5.4.1), after which the transport is

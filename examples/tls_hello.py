@@ -1,9 +1,9 @@
 """Hello over TLS, saying which HTTP version and TLS details the request came with.
 
-    asgid-certs certs/
-    asgid -e ssl:8443:privateKey=certs/key.pem:certKey=certs/cert.pem examples.tls_hello:app
-    curl --cacert certs/cert.pem https://localhost:8443/        # HTTP/2 via ALPN
-    curl --http1.1 --cacert certs/cert.pem https://localhost:8443/
+asgid-certs certs/
+asgid -e ssl:8443:privateKey=certs/key.pem:certKey=certs/cert.pem examples.tls_hello:app
+curl --cacert certs/cert.pem https://localhost:8443/        # HTTP/2 via ALPN
+curl --http1.1 --cacert certs/cert.pem https://localhost:8443/
 """
 
 

@@ -279,6 +279,8 @@ class HTTPCycle:
                 await waiter
             if following is None:
                 return
+            if self._disconnected:
+                raise ClientDisconnected("the client closed the connection")  # stop reading
             chunk = following
 
     def _push(self, message: Message) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import struct
 from collections.abc import Iterator
 
@@ -161,3 +162,21 @@ def test_rst_stream_disconnects_the_websocket(server: AsgidProcess) -> None:
         server.wait_for("ws_echo disconnected with code 1006")
         conn.send(conn.headers(3))
         assert conn.body(3) == b"Hello, world!"
+
+
+def test_graceful_shutdown_closes_websocket_streams_with_1001() -> None:
+    proc = AsgidProcess("tests.apps.h2:app", "--access-log", "/dev/null")
+    try:
+        with RawH2(proc.host, proc.port) as conn:
+            conn.handshake()
+            connect(conn, 1, "/echo")
+            conn.expect(lambda f: isinstance(f, HeadersFrame) and f.stream_id == 1)
+            proc.signal(signal.SIGTERM)
+            close = collect_ws(conn, 1, 4)
+            opcode, body = read_ws_frames(close)[0]
+            assert opcode == 0x8 and body[:2] == b"\x03\xe9"  # 1001 going away
+            conn.send(conn.data(1, ws_frame(0x8, b"\x03\xe9")))
+            conn.expect_closed(timeout=5)
+        assert proc.wait(10) == 0
+    finally:
+        proc.stop()

@@ -80,43 +80,28 @@ def validate_headers(raw: Iterable[Any]) -> Headers:
 class HTTPCycle:
     """The ASGI side of one HTTP request/response exchange."""
 
-    __slots__ = (
-        "scope",
-        "stream_id",
-        "state",
-        "_wire",
-        "_loop",
-        "_body",
-        "_buffered",
-        "_body_complete",
-        "_final_delivered",
-        "_disconnected",
-        "_waiter",
-        "_status",
-        "_headers",
-        "_trailers",
-        "_pending_trailers",
-    )
+    # Defaults live on the class so that creating a cycle, once per request, sets only the
+    # few attributes that differ.
+    state = CycleState.AWAITING_START
+    _buffered = 0
+    _body_complete = False
+    _final_delivered = False
+    _disconnected = False
+    _waiter: asyncio.Future[None] | None = None
+    _status = 0
+    _trailers = False
 
     def __init__(
         self, scope: Scope, wire: HTTPWire, stream_id: int, loop: asyncio.AbstractEventLoop
     ) -> None:
         self.scope = scope
         self.stream_id = stream_id
-        self.state = CycleState.AWAITING_START
         self._wire = wire
         self._loop = loop
         # request body, fed by the wire and drained by receive()
         self._body: list[bytes] = []
-        self._buffered = 0
-        self._body_complete = False
-        self._final_delivered = False
-        self._disconnected = False
-        self._waiter: asyncio.Future[None] | None = None
         # response head held back until the first body chunk, so both go out in one write
-        self._status = 0
         self._headers: Headers = []
-        self._trailers = False
         self._pending_trailers: Headers = []
 
     # -- fed by the wire -------------------------------------------------------------------
@@ -200,70 +185,75 @@ class HTTPCycle:
         if self._disconnected:
             raise ClientDisconnected("the client closed the connection")
         state = self.state
-        if state is CycleState.AWAITING_START:
-            if kind == "http.response.push":
-                self._push(message)
-                return
-            self._start(kind, message)
-            return
-        if state is CycleState.STARTED or state is CycleState.STREAMING:
-            if kind != "http.response.body":
-                if kind in FILE_MESSAGES:
-                    await self._file_message(kind, message)
-                    return
-                if kind == "http.response.push" and state is CycleState.STARTED:
-                    self._push(message)
-                    return
-                raise UnexpectedMessage("'http.response.body'", kind)
+        # The two messages of nearly every response come first, without further dispatch.
+        if kind == "http.response.start" and state is CycleState.AWAITING_START:
+            self._start(message)
+        elif kind == "http.response.body" and (
+            state is CycleState.STARTED or state is CycleState.STREAMING
+        ):
             waiter = self._body_message(message)
+            if waiter is not None:
+                await waiter
+        else:
+            await self._other_message(kind, state, message)
+
+    async def _other_message(self, kind: str, state: CycleState, message: Message) -> None:
+        if state is CycleState.AWAITING_START:
+            if kind != "http.response.push":
+                raise UnexpectedMessage("'http.response.start'", kind)
+            self._push(message)
+        elif state is CycleState.STARTED or state is CycleState.STREAMING:
+            if kind in FILE_MESSAGES:
+                await self._file_message(kind, message)
+            elif kind == "http.response.push" and state is CycleState.STARTED:
+                self._push(message)
+            else:
+                raise UnexpectedMessage("'http.response.body'", kind)
         elif state is CycleState.TRAILERS:
             if kind != "http.response.trailers":
                 raise UnexpectedMessage("'http.response.trailers'", kind)
-            waiter = self._trailers_message(message)
+            self._trailers_message(message)
         else:
             raise UnexpectedMessage("no message (the response is complete)", kind)
-        if waiter is not None:
-            await waiter
 
-    def _start(self, kind: str, message: Message) -> None:
-        if kind != "http.response.start":
-            raise UnexpectedMessage("'http.response.start'", kind)
+    def _start(self, message: Message) -> None:
         status = message.get("status")
         if type(status) is not int or not 100 <= status <= 999:
             raise ProtocolError(f"http.response.start 'status' must be an int, got {status!r}")
         self._status = status
-        self._headers = validate_headers(message.get("headers", ()))
-        self._trailers = bool(message.get("trailers", False))
+        headers = message.get("headers", ())
+        if headers:
+            self._headers = validate_headers(headers)
+        elif type(headers) is not list and type(headers) is not tuple:
+            validate_headers(headers)  # raises, naming what was sent
+        if message.get("trailers"):
+            self._trailers = True
         self.state = CycleState.STARTED
 
     def _body_message(self, message: Message) -> Awaitable[None] | None:
         body = message.get("body", b"")
         if type(body) is not bytes:
-            if not isinstance(body, (bytes, bytearray, memoryview)):
+            if not isinstance(body, (bytearray, memoryview)):
                 raise ProtocolError(f"http.response.body 'body' must be bytes, got {body!r:.60}")
             body = bytes(body)
-        more = bool(message.get("more_body", False))
-        end = not more and not self._trailers
+        more = message.get("more_body", False)
+        trailers = self._trailers
+        if more:
+            state = CycleState.STREAMING
+        else:
+            state = CycleState.TRAILERS if trailers else CycleState.DONE
+        end = state is CycleState.DONE
         if self.state is CycleState.STARTED:
             event: ResponseEvent = Response(
-                self.stream_id,
-                self._status,
-                self._headers,
-                body,
-                end_stream=end,
-                trailers=self._trailers,
-                has_body=True,
+                self.stream_id, self._status, self._headers, body, end, trailers, True
             )
         else:
-            event = Body(self.stream_id, body, end_stream=end)
-        self.state = (
-            CycleState.STREAMING
-            if more
-            else (CycleState.TRAILERS if self._trailers else CycleState.DONE)
-        )
+            event = Body(self.stream_id, body, end)
+        self.state = state
         self._wire.send_event(event)
-        if self.state is CycleState.DONE:
-            self._wake()
+        if end:
+            if self._waiter is not None:
+                self._wake()
             return None
         return self._wire.writable(self.stream_id)
 

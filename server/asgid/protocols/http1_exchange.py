@@ -123,59 +123,49 @@ class Exchange:
 
     def send_event(self, event: ResponseEvent) -> None:
         kind = type(event)
-        if kind is StreamClosed:
-            assert isinstance(event, StreamClosed)
-            if not event.complete and not self._proto.closing:
+        if kind is Response:
+            if not self._proto.closing:
+                self._write_head(event)  # type: ignore[arg-type]
+        elif kind is Body:
+            if not self._proto.closing:
+                self._write_body(event.data, event.end_stream)  # type: ignore[union-attr]
+        elif kind is StreamClosed:
+            if not event.complete and not self._proto.closing:  # type: ignore[union-attr]
                 # The app died mid-response: closing is the only honest signal left.
                 self.keep_alive = False
                 self._proto.transport.loseConnection()
                 self._proto.closing = True
-            return
-        if self._proto.closing:
-            return
-        if kind is Response:
-            assert isinstance(event, Response)
-            self._write_head(event)
-        elif kind is Body:
-            assert isinstance(event, Body)
-            self._write_body(event.data, event.end_stream)
-        elif kind is Trailers:
-            assert isinstance(event, Trailers)
-            self._write_trailers(event.headers)
+        elif kind is Trailers and not self._proto.closing:
+            self._write_trailers(event.headers)  # type: ignore[union-attr]
 
     # -- writing ---------------------------------------------------------------------------------
     def _write_head(self, event: Response) -> None:
-        status = self._status = event.status
+        _, status, headers, body, end, _, _ = event
+        self._status = status
         proto = self._proto
         parts = [STATUS_LINES.get(status) or status_line(status)]
-        has_length = has_server = has_date = False
-        for name, value in event.headers:
-            lname = name.lower()
-            if lname in FRAMING_HEADERS:
-                if lname == b"content-length":
-                    if has_length:
-                        continue  # one framing only; asgi.http refused non-digit values
-                    has_length = True
-                    self._length_left = int(value)
-                elif lname == b"server":
-                    has_server = True
-                elif lname == b"date":
-                    has_date = True
-                else:
-                    # Transfer-Encoding and Connection are ours to choose (RFC 9112 §6.1,
-                    # §9.6); the app's "close" is honoured.
-                    if lname == b"connection" and b"close" in value.lower():
-                        self.keep_alive = False
-                    continue
-            parts.append(b"%s: %s\r\n" % (name, value))
-        if not has_server:
+        special = None
+        for name, value in headers:
+            if name.lower() in FRAMING_HEADERS:
+                special = self._framing_header(name.lower(), value, special)
+            else:
+                parts.append(b"%s: %s\r\n" % (name, value))
+        if special is None:
             parts.append(proto.server_line)
-        if not has_date:
             parts.append(date_header.line())
-        bodiless = self._bodiless = self._head or status < 200 or status in NO_BODY_STATUS
-        body = event.body
-        end = event.end_stream
+            has_length = False
+        else:
+            for name, value in special:
+                parts.append(b"%s: %s\r\n" % (name, value))
+            names = {name for name, _ in special}
+            if b"server" not in names:
+                parts.append(proto.server_line)
+            if b"date" not in names:
+                parts.append(date_header.line())
+            has_length = b"content-length" in names
+        bodiless = self._head or status < 200 or status == 204 or status == 304
         if bodiless:
+            self._bodiless = True
             self._length_left = -1  # RFC 9110 §9.3.2: HEAD gets the GET length, never a body
             if self._head and not has_length and end and body:
                 parts.append(b"content-length: %d\r\n" % len(body))
@@ -199,11 +189,10 @@ class Exchange:
         if body and not bodiless:
             if self._length_left >= 0:
                 body = self._count_length(body)
-            self._size += len(body)
+            self._size = len(body)
             if self._chunked:
-                parts.append(b"%x\r\n%s\r\n" % (len(body), body))
-            else:
-                parts.append(body)
+                body = b"%x\r\n%s\r\n" % (len(body), body)
+            parts.append(body)
         if not end:
             proto.transport.write(b"".join(parts))
             return
@@ -213,6 +202,24 @@ class Exchange:
         if self._length_left > 0:
             self._check_length()
         self._done()
+
+    def _framing_header(
+        self, lname: bytes, value: bytes, special: list[tuple[bytes, bytes]] | None
+    ) -> list[tuple[bytes, bytes]] | None:
+        """Headers the wire must act on; returns the ones to send (names lower-cased)."""
+        if special is None:
+            special = []
+        if lname == b"content-length":
+            if self._length_left < 0:  # one framing only; asgi.http refused non-digit values
+                self._length_left = int(value)
+                special.append((lname, value))
+        elif lname == b"server" or lname == b"date":
+            special.append((lname, value))
+        elif lname == b"connection" and b"close" in value.lower():
+            # Transfer-Encoding and Connection are ours to choose (RFC 9112 §6.1, §9.6);
+            # the app's "close" is honoured.
+            self.keep_alive = False
+        return special
 
     def _write_body(self, data: bytes, end: bool) -> None:
         transport = self._proto.transport

@@ -175,8 +175,11 @@ def test_graceful_shutdown_closes_websocket_streams_with_1001() -> None:
             close = collect_ws(conn, 1, 4)
             opcode, body = read_ws_frames(close)[0]
             assert opcode == 0x8 and body[:2] == b"\x03\xe9"  # 1001 going away
-            conn.send(conn.data(1, ws_frame(0x8, b"\x03\xe9")))
-            conn.expect_closed(timeout=5)
+            try:
+                conn.send(conn.data(1, ws_frame(0x8, b"\x03\xe9")))
+            except OSError:
+                pass  # a slow reply may find the closing handshake timed out already
+            conn.expect_closed(timeout=10)
         assert proc.wait(10) == 0
     finally:
         proc.stop()

@@ -221,6 +221,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 release=release,
                 stats=self._stats,
                 idle_s=max(self.expiry, 1.0),
+                limit=lambda local: int(self.get_capacity(owner + local)),
             )
         return reader
 

@@ -153,9 +153,10 @@ class LocalReader:
         release: Callable[[dict[str, int]], Awaitable[None]],
         stats: LayerStats,
         idle_s: float,
+        limit: Callable[[str], int],
     ) -> None:
         self._client, self._queue, self._release = client, queue, release
-        self._stats, self._idle_s = stats, idle_s
+        self._stats, self._idle_s, self._limit = stats, idle_s, limit
         self.buffers: dict[str, ChannelBuffer] = {}
         self.pending_release: dict[str, int] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -246,7 +247,19 @@ class LocalReader:
             buffer = self.buffers.get(local)
             if buffer is None:
                 buffer = self.buffers[local] = ChannelBuffer()
+            if len(buffer.items) >= self._limit(local):
+                self._overflow(local)
+                continue
             buffer.put(payload)
+
+    def _overflow(self, local: str) -> None:
+        # Capacity is checked in Redis before a message is queued, so this only
+        # happens when the counts hash expired under a consumer that stopped
+        # reading. Drop instead of growing without bound, loudly.
+        self._stats.over_capacity += 1
+        self.pending_release[local] = self.pending_release.get(local, 0) + 1
+        self._schedule_flush()
+        logger.warning("buffer of %s%s is full; message dropped", self._queue, local)
 
     def _sweep(self) -> None:
         """Forget channels nobody has read for ``expiry``: their consumer is gone."""

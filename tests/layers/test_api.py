@@ -287,3 +287,28 @@ async def test_close_then_reuse(make_layer: Callable[..., Any]) -> None:
     assert await layer.receive("reuse") == {"type": "x"}
     await layer.flush()
     await layer.close()
+
+
+async def test_unread_local_channel_is_forgotten(make_layer: Callable[..., Any]) -> None:
+    """A process-local channel nobody reads any more is dropped from memory and its
+    capacity given back (no unbounded growth, channels_redis#212/#384)."""
+    layer = make_layer(expiry=1, capacity=3)
+    try:
+        gone, alive = await layer.new_channel(), await layer.new_channel()
+        for _ in range(3):
+            await layer.send(gone, {"type": "x"})
+        await layer.send(alive, {"type": "x"})
+        await layer.receive(alive)  # starts the reader, which buffers `gone`'s messages
+        state = await layer._state()
+        (reader,) = state.readers.values()
+        deadline = asyncio.get_running_loop().time() + 8
+        while reader.buffers.get(gone.split("!")[1]) is not None:
+            assert asyncio.get_running_loop().time() < deadline, "idle channel kept"
+            await asyncio.sleep(0.1)
+        assert layer.stats()["dropped_idle"] == 3 and layer.stats()["buffered"] == 0
+        await asyncio.sleep(0.1)  # release flush
+        for _ in range(3):  # capacity was given back
+            await layer.send(gone, {"type": "x"})
+    finally:
+        await layer.flush()
+        await layer.close()

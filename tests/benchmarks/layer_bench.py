@@ -7,10 +7,11 @@ How to run (from the repository root, after ``make venv``)::
 
 The script starts its own ``redis-server`` on a free port (``--save "" --appendonly
 no``, temporary directory) unless ``--redis-url`` is given, and installs its peers
-itself: ``pip install --target tests/benchmarks/.venv-peers channels_redis``
+itself: ``pip install --target tests/benchmarks/.venv-peers/layer-target channels_redis``
 (without dependencies; redis-py, msgpack, channels come from the project venv, so
 every layer runs on the same redis-py). Each scenario runs 3 times per layer; the
-median is reported as a Markdown table, ready for docs/benchmarks.md.
+median is reported as a Markdown table and written to docs/benchmarks.md, section
+``## Channel layer`` (``--no-write`` only prints it).
 
 Scenarios (all layers see the same load, two layer instances play two processes):
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import shutil
 import socket
 import statistics
@@ -38,7 +40,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-PEERS = HERE / ".venv-peers"
+# A --target directory inside the (git-ignored) peers venv folder of the other
+# benchmarks: channels_redis must run in this process, on the project's redis-py.
+PEERS = HERE / ".venv-peers" / "layer-target"
 logger = logging.getLogger("layer_bench")
 
 
@@ -76,10 +80,9 @@ def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def make_factories(url: str) -> dict[str, Callable[[str], Any]]:
+    from asgid_layers import RedisChannelLayer
     from channels_redis.core import RedisChannelLayer as CoreLayer
     from channels_redis.pubsub import RedisPubSubChannelLayer as PubSubLayer
-
-    from asgid_layers import RedisChannelLayer
 
     big = 1_000_000  # no capacity drops: measure speed, not policy
     return {
@@ -146,7 +149,9 @@ async def throughput(factory: Callable[[str], Any], per_pair: int, pairs: int = 
     return pairs * per_pair / elapsed
 
 
-async def group_send(factory: Callable[[str], Any], members: int, sends: int) -> tuple[float, float]:
+async def group_send(
+    factory: Callable[[str], Any], members: int, sends: int
+) -> tuple[float, float]:
     """(median ms per group_send call, deliveries/s end to end)."""
     sender, receiver = factory("gs"), factory("gs")
     group = f"bench{members}"
@@ -194,7 +199,9 @@ class Row:
 def scenarios(quick: bool) -> list[Row]:
     scale = 0.2 if quick else 1.0
     rows = [
-        Row("round trips, one channel", "round trips/s", lambda f: round_trips(f, int(3000 * scale))),
+        Row(
+            "round trips, one channel", "round trips/s", lambda f: round_trips(f, int(3000 * scale))
+        ),
         Row("10 sender/receiver pairs", "messages/s", lambda f: throughput(f, int(2000 * scale))),
     ]
     for members, sends in ((1, 2000), (100, 100), (1000, 20)):
@@ -231,10 +238,51 @@ async def bench(url: str, quick: bool) -> str:
     return "\n".join(lines)
 
 
+NOTES = """\
+"ms per call" is the sender's `await group_send(...)` while nobody drains; "deliveries/s"
+is end to end, from the first `group_send` until every member has received every
+message, sending and receiving at once. The last column is asgid_layers divided by
+channels_redis core (for ms per call: core divided by asgid_layers), so above 1x means
+asgid_layers is faster.
+
+* Direct sends are one `EVALSHA`; the receiving process's background reader is already
+  blocked in `BLMPOP`, and capacity released by `receive()` travels in the next `send`.
+* `group_send` is one script call per shard. Members in one process get one Redis
+  element that the process's reader fans out; each receiver deserializes its own copy.
+* `group_send` call cost grows with the group: the script checks and updates the
+  capacity of every member channel (one `HMGET` and one `HSET` per 500 members).
+  channels_redis counts capacity per process (channels_redis#97), so its Redis work per
+  call does not grow with the group, and its call cost stays close to ours.
+* The channels_redis pubsub layer publishes once per group and keeps no queue: a message
+  sent while nobody is subscribed, or while a receive is cancelled, is lost
+  (at-most-once). That is why it is faster.
+"""
+
+
+def section_body(table: str) -> str:
+    import platform
+
+    import redis
+
+    peers = sorted(p.name for p in PEERS.glob("channels_redis-*.dist-info"))
+    versions = peers[0].removesuffix(".dist-info").replace("-", " ") if peers else "?"
+    return (
+        f"asgid_layers beside {versions} (core and pubsub layers), all on redis-py "
+        f"{redis.__version__}, one private redis-server on localhost, Python "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs (a shared VM: expect noise). "
+        "Two layer instances in one process play sender and receiver; capacity is set high for every layer so only "
+        "speed is measured. Median of 3 runs per cell.\n\n"
+        "Rerun: `.venv/bin/python tests/benchmarks/layer_bench.py` (installs channels_redis "
+        "itself, starts its own redis-server; `--quick` for a smoke run).\n\n"
+        f"{table}\n\n{NOTES}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
     parser.add_argument("--quick", action="store_true", help="smaller counts, for a smoke run")
+    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     ensure_peers()
@@ -250,6 +298,11 @@ def main() -> None:
                 proc.kill()
                 proc.wait()
     sys.stdout.write(table + "\n")
+    if not args.no_write and not args.quick:
+        sys.path.insert(0, str(HERE))
+        from _peers import write_section
+
+        write_section("Channel layer", section_body(table))
 
 
 if __name__ == "__main__":

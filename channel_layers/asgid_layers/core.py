@@ -123,6 +123,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         )
         self._stats = LayerStats()
         self._last_full_warning: dict[str, float] = {}
+        self._valid_names: set[str] = set()
 
     # -- per-loop state -------------------------------------------------
 
@@ -148,7 +149,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         return f"{prefix}.{state.token}!{secrets.token_hex(8)}"
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        self.require_valid_channel_name(channel)
+        self._check_channel(channel)
         if not isinstance(message, dict):
             raise TypeError(f"message must be a dict, got {type(message).__name__}")
         state = await self._state()
@@ -189,8 +190,17 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             await asyncio.gather(*waits)
         return carrier
 
+    def _check_channel(self, channel: str) -> None:
+        # Consumers receive on the same few names over and over; validating each
+        # name once keeps the regex off the per-message path.
+        if channel not in self._valid_names:
+            self.require_valid_channel_name(channel)
+            if len(self._valid_names) > 10_000:
+                self._valid_names.clear()
+            self._valid_names.add(channel)
+
     async def receive(self, channel: str) -> dict[str, Any]:
-        self.require_valid_channel_name(channel)
+        self._check_channel(channel)
         state = await self._state()
         while True:
             if "!" in channel:

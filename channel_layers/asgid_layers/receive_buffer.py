@@ -78,6 +78,9 @@ class ChannelBuffer:
                 return
 
     async def get(self) -> bytes:
+        if self.items:  # fast path: no future
+            self.last_used = time.monotonic()
+            return self.items.popleft()
         self.last_used = time.monotonic()
         while not self.items:
             waiter = asyncio.get_running_loop().create_future()

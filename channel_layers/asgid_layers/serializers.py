@@ -52,12 +52,12 @@ class Serializer:
         return _TIME.pack(int(time.time() * 1000)) + body
 
     def loads(self, payload: bytes) -> dict[str, Any]:
-        body = payload[_TIME.size :]
+        body: bytes | memoryview = memoryview(payload)[_TIME.size :]  # no copy
         if self._crypter is not None:
-            body = self._crypter.decrypt(body)
+            body = memoryview(self._crypter.decrypt(bytes(body)))
         body = body[self._random_prefix_length :]
         if self._fmt == "json":
-            return cast("dict[str, Any]", json.loads(body))
+            return cast("dict[str, Any]", json.loads(bytes(body)))
         return cast("dict[str, Any]", msgpack.unpackb(body, raw=False))
 
     @staticmethod

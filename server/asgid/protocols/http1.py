@@ -23,6 +23,7 @@ from zope.interface import implementer
 
 from asgid.asgi.scope import ConnectionInfo, build_http_scope
 from asgid.protocols.connection_info import connection_info
+from asgid.protocols.direct_write import DirectWriter
 from asgid.protocols.events import Request
 from asgid.protocols.http1_errors import RejectRequest, error_response, reject_from_parser
 from asgid.protocols.http1_exchange import Exchange
@@ -95,6 +96,7 @@ class HTTP1Protocol(Protocol):
 
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
+        self.writer = DirectWriter(self.transport)
         self.ctx.track(self)
         self.transport.registerProducer(self, True)
         self._deadline.arm("headers", self.config.timeout_request_headers_s)
@@ -377,7 +379,7 @@ class HTTP1Protocol(Protocol):
         self._rejection = None
         if not self._exchanges or not self._exchanges[0].cycle.response_started:
             logger.info("rejected a request: %s %s", error.status, error.reason)
-            self.transport.write(error_response(error, self.config.server_header))
+            self.writer.write(error_response(error, self.config.server_header))
         self._close()
 
     def _close(self, abort: bool = False) -> None:

@@ -111,7 +111,7 @@ class Exchange:
             # not at all when the client sent the body without waiting for it.
             if nbytes == 0 and self.expect_continue_pending:
                 if not self.cycle.response_started and not self._proto.closing:
-                    self._proto.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    self._proto.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self._expect_continue = False
         self._proto.body_wanted(self)
 
@@ -194,11 +194,11 @@ class Exchange:
                 body = b"%x\r\n%s\r\n" % (len(body), body)
             parts.append(body)
         if not end:
-            proto.transport.write(b"".join(parts))
+            proto.writer.write(b"".join(parts))
             return
         if self._chunked:
             parts.append(b"0\r\n\r\n")
-        proto.transport.write(b"".join(parts))
+        proto.writer.write(b"".join(parts))
         if self._length_left > 0:
             self._check_length()
         self._done()
@@ -222,7 +222,7 @@ class Exchange:
         return special
 
     def _write_body(self, data: bytes, end: bool) -> None:
-        transport = self._proto.transport
+        transport = self._proto.writer
         if data and not self._bodiless:
             if self._length_left >= 0:
                 data = self._count_length(data)
@@ -272,7 +272,7 @@ class Exchange:
             fields = (
                 b"".join(b"%s: %s\r\n" % pair for pair in headers) if self._te_trailers else b""
             )
-            self._proto.transport.write(b"0\r\n" + fields + b"\r\n")
+            self._proto.writer.write(b"0\r\n" + fields + b"\r\n")
         self._done()
 
     def _done(self) -> None:

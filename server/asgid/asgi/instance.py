@@ -62,7 +62,8 @@ class HTTPInstance:
         except Exception:
             logger.exception("Exception in ASGI application")
         finally:
-            self._cancel_timers()
+            if self._timer is not None or self._close_timer is not None:
+                self._cancel_timers()
             cycle.finish()
 
     def _on_http_timeout(self) -> None:

@@ -38,7 +38,10 @@ def decode_path(raw_path: bytes) -> str:
 def build_http_scope(
     request: Request, conn: ConnectionInfo, config: Config, state: dict[str, Any]
 ) -> Scope:
-    client, scheme, server, root_path = _origin(request, conn, config)
+    if conn.trusted:
+        client, scheme, server, root_path = _origin(request, conn, config)
+    else:
+        client, scheme, server, root_path = conn.client, conn.scheme, conn.server, config.root_path
     extensions: dict[str, Any] = {
         "http.response.trailers": {},
         "http.response.pathsend": {},
@@ -48,14 +51,15 @@ def build_http_scope(
         extensions.update(conn.extensions)
     if request.http_version == "2":
         extensions["http.response.push"] = {}
+    raw_path = request.raw_path
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": request.http_version,
         "method": request.method.decode("ascii"),
         "scheme": scheme,
-        "path": root_path + decode_path(request.raw_path),
-        "raw_path": request.raw_path,
+        "path": root_path + decode_path(raw_path),
+        "raw_path": raw_path,
         "query_string": request.query_string,
         "root_path": root_path,
         "headers": request.headers if request.authority is None else _with_host(request),

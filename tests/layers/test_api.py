@@ -240,6 +240,8 @@ async def test_many_concurrent_receivers(layer: RedisChannelLayer) -> None:
     await asyncio.gather(*(layer.send(c, {"type": "x", "c": c}) for c in locals_ + named))
     results = await asyncio.wait_for(asyncio.gather(*tasks), 20)
     assert [r["c"] for r in results] == locals_ + named
+    state = await layer._state()
+    assert len(state.readers) == 1  # one background reader for all 300 local channels
 
 
 @pytest.mark.slow

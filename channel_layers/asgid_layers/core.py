@@ -316,8 +316,13 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         for host in state.hosts:
             client = host.command
             keys = [key async for key in client.scan_iter(match=pattern, count=1000)]
-            for key in keys:
-                await client.unlink(key)
+            # Pipelined in batches: one round trip per 500 keys. In a Cluster the
+            # pipeline splits the batch by node (single-key UNLINKs, any slots).
+            for first in range(0, len(keys), 500):
+                pipe = client.pipeline(transaction=False)
+                for key in keys[first : first + 500]:
+                    pipe.execute_command("UNLINK", key)
+                await pipe.execute()
 
     async def close(self) -> None:
         """Stop this loop's readers and close its connections."""

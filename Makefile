@@ -9,11 +9,13 @@ PYTEST_ARGS ?=
 
 venv: $(STAMP)
 
+# Twisted finds endpoint plugins (asgid's fd:) by scanning sys.path for twisted/plugins; an
+# editable install does not put server/ on sys.path, so a .pth file does.
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,layers,demo]'
-	# Twisted scans sys.path for twisted/plugins; an editable install does not put server/ there.
 	$(BIN)/python -c 'import sysconfig; open(sysconfig.get_path("purelib") + "/asgid-twisted-plugins.pth", "w").write("$(CURDIR)/server\n")'
 	touch $(STAMP)
 

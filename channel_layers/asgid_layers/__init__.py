@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from .core import RedisChannelLayer, RedisUnavailable
+from .pubsub import RedisPubSubChannelLayer
 
-__all__ = ["RedisChannelLayer", "RedisUnavailable"]
+__all__ = ["RedisChannelLayer", "RedisPubSubChannelLayer", "RedisUnavailable"]

@@ -85,8 +85,8 @@ class _LoopState:
             await host.aclose()
 
 
-async def _close_with_loop(
-    states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState],
+async def close_with_loop(
+    states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any],
     loop: asyncio.AbstractEventLoop,
 ) -> AsyncGenerator[None, None]:
     # Suspended at its yield for the loop's whole life; the loop's
@@ -132,7 +132,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         state = self._states.get(loop)
         if state is None:
             state = self._states[loop] = _LoopState(self.config, self._sources)
-            state.finalizer = _close_with_loop(self._states, loop)
+            state.finalizer = close_with_loop(self._states, loop)
             await state.finalizer.__anext__()
         return state
 

@@ -23,6 +23,8 @@ QUEUE = "q:"
 COUNTS = "n:"
 GROUP = "g:"
 GROUP_CAPACITY = "c:"
+PUBSUB_CHANNEL = "p:"
+PUBSUB_GROUP = "pg:"
 
 
 def non_local_name(channel: str) -> str:
@@ -59,6 +61,13 @@ class ShardKeys:
 
     def group_capacity(self, group: str) -> str:
         return self.base + GROUP_CAPACITY + group
+
+    # Pub/Sub channel names of RedisPubSubChannelLayer (not keys, same namespace).
+    def pubsub_channel(self, channel: str) -> str:
+        return self.base + PUBSUB_CHANNEL + channel
+
+    def pubsub_group(self, group: str) -> str:
+        return self.base + PUBSUB_GROUP + group
 
 
 def scan_pattern(prefix: str) -> str:

@@ -1,0 +1,261 @@
+"""``RedisPubSubChannelLayer``: Redis Pub/Sub sibling of the layer, at-most-once.
+
+Lowest latency (one ``PUBLISH`` per send or group send) for traffic where losing
+a message is acceptable: nothing is queued in Redis, so a message sent while no
+process is subscribed, while Redis restarts, or beyond a full local buffer is
+lost; ``send`` never raises ``ChannelFull``. Same ``CONFIG`` keys as
+:class:`RedisChannelLayer` (``group_expiry`` is accepted and unused; Redis
+Cluster is not supported). As in channels_redis' pubsub layer, ``group_add`` and
+``receive`` work for channels of the calling process, and every process that
+receives on a named channel gets its own copy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+import uuid
+import weakref
+from collections.abc import AsyncGenerator, Callable
+from typing import Any
+
+from channels.layers import BaseChannelLayer  # type: ignore[import-untyped]
+from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
+
+from .config import parse_config
+from .connection import HostClients, open_host
+from .core import close_with_loop
+from .keys import ShardKeys
+from .receive_buffer import ChannelBuffer, LayerStats, stop_task
+from .serializers import Serializer
+from .sharding import HashRing
+
+logger = logging.getLogger(__name__)
+
+_RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0)
+
+
+class _Subscriber:
+    """One Pub/Sub connection per host and loop, dispatching to handlers."""
+
+    def __init__(self, clients: HostClients, stats: LayerStats, tick: Callable[[], None]) -> None:
+        self._pubsub = clients.blocking.pubsub()
+        self._stats, self._tick = stats, tick
+        self.handlers: dict[bytes, Callable[[bytes], None]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def subscribe(self, name: str, handler: Callable[[bytes], None]) -> None:
+        if name.encode() not in self.handlers:
+            self.handlers[name.encode()] = handler
+            await self._pubsub.subscribe(name)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def unsubscribe(self, name: str) -> None:
+        if self.handlers.pop(name.encode(), None) is not None:
+            await self._pubsub.unsubscribe(name)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                message = await self._pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=1.0
+                )
+            except Exception as exc:  # redis-py reconnects and resubscribes next call
+                delay = _RETRY_DELAYS_S[min(failures, len(_RETRY_DELAYS_S) - 1)]
+                if failures == 0:
+                    logger.warning("pubsub connection lost (%s); reconnecting", exc)
+                failures += 1
+                await asyncio.sleep(delay)
+                continue
+            if failures:
+                self._stats.reconnects += 1
+                failures = 0
+            if message is not None and message.get("type") == "message":
+                handler = self.handlers.get(message["channel"])
+                if handler is not None:
+                    handler(message["data"])
+            self._tick()
+
+    async def aclose(self) -> None:
+        await stop_task(self._task)
+        await self._pubsub.aclose()
+
+
+class _PubSubState:
+    def __init__(self, layer: RedisPubSubChannelLayer) -> None:
+        self.token = uuid.uuid4().hex
+        self.hosts = [open_host(spec) for spec in layer.config.hosts]
+        tags = [hashlib.sha1(h.label.encode()).hexdigest()[:8] for h in self.hosts]
+        self.ring = HashRing(list(range(len(self.hosts))), tags)
+        self.keys = [ShardKeys(layer.config.prefix, t) for t in tags]
+        self.subscribers = [
+            _Subscriber(h, layer._stats, lambda: layer._sweep(self)) for h in self.hosts
+        ]
+        self.buffers: dict[str, ChannelBuffer] = {}
+        self.groups: dict[str, set[str]] = {}
+        self.finalizer: AsyncGenerator[None, None] | None = None
+        self.chores: set[asyncio.Task[None]] = set()
+
+    async def aclose(self) -> None:
+        for chore in list(self.chores):
+            await stop_task(chore)
+        for subscriber in self.subscribers:
+            await subscriber.aclose()
+        for host in self.hosts:
+            await host.aclose()
+
+
+class RedisPubSubChannelLayer(BaseChannelLayer):  # type: ignore[misc]
+    """At-most-once channel layer over Redis Pub/Sub; see the module docstring."""
+
+    extensions = ["groups", "flush"]
+
+    def __init__(self, **config: Any) -> None:
+        cfg = parse_config(config)
+        if cfg.cluster:
+            raise ImproperlyConfigured("RedisPubSubChannelLayer does not support Redis Cluster")
+        super().__init__(expiry=cfg.expiry, capacity=cfg.capacity)
+        self.config = cfg
+        self.channel_capacity = self.compile_capacities(cfg.channel_capacity)
+        self._serializer = Serializer(
+            fmt=cfg.serializer_format,
+            symmetric_encryption_keys=cfg.symmetric_encryption_keys or None,
+            random_prefix_length=cfg.random_prefix_length,
+        )
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _PubSubState] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._stats = LayerStats()
+        self._next_sweep = time.monotonic()
+
+    async def _state(self) -> _PubSubState:
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None:
+            state = self._states[loop] = _PubSubState(self)
+            # Closed with its loop, as RedisChannelLayer's state (async_to_sync).
+            state.finalizer = close_with_loop(self._states, loop)
+            await state.finalizer.__anext__()
+        return state
+
+    def _route(self, state: _PubSubState, name: str) -> tuple[_Subscriber, HostClients, ShardKeys]:
+        index = state.ring.index_for(name if "!" not in name else name[: name.find("!") + 1])
+        return state.subscribers[index], state.hosts[index], state.keys[index]
+
+    def _buffer(self, state: _PubSubState, channel: str) -> ChannelBuffer:
+        buffer = state.buffers.get(channel)
+        if buffer is None:
+            buffer = state.buffers[channel] = ChannelBuffer()
+        return buffer
+
+    def _deliver(self, state: _PubSubState, channel: str, payload: bytes) -> None:
+        buffer = self._buffer(state, channel)
+        if len(buffer.items) >= self.get_capacity(channel):
+            self._stats.over_capacity += 1  # at-most-once: dropped, counted
+            return
+        buffer.put(payload)
+
+    async def _subscribe_channel(self, state: _PubSubState, channel: str) -> None:
+        subscriber, _, keys = self._route(state, channel)
+        await subscriber.subscribe(
+            keys.pubsub_channel(channel), lambda data: self._deliver(state, channel, data)
+        )
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        state = await self._state()
+        channel = f"{prefix}.{state.token}!{secrets.token_hex(8)}"
+        self._buffer(state, channel)
+        await self._subscribe_channel(state, channel)  # before anyone can send to it
+        return channel
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        self.require_valid_channel_name(channel)
+        _, host, keys = self._route(await self._state(), channel)
+        await host.command.publish(keys.pubsub_channel(channel), self._serializer.dumps(message))
+        self._stats.sent += 1
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        self.require_valid_channel_name(channel)
+        state = await self._state()
+        await self._subscribe_channel(state, channel)
+        buffer = self._buffer(state, channel)
+        while True:
+            payload = await buffer.get()
+            if time.time() - Serializer.sent_at(payload) <= self.expiry:
+                break
+            self._stats.expired += 1
+        self._stats.received += 1
+        return self._serializer.loads(payload)
+
+    async def group_add(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        state = await self._state()
+        self._buffer(state, channel)
+        state.groups.setdefault(group, set()).add(channel)
+        subscriber, _, keys = self._route(state, group)
+
+        def fan_out(data: bytes) -> None:
+            for member in state.groups.get(group, ()):
+                self._deliver(state, member, data)
+                self._stats.group_deliveries += 1
+
+        await subscriber.subscribe(keys.pubsub_group(group), fan_out)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        state = await self._state()
+        members = state.groups.get(group, set())
+        members.discard(channel)
+        if not members:
+            state.groups.pop(group, None)
+            subscriber, _, keys = self._route(state, group)
+            await subscriber.unsubscribe(keys.pubsub_group(group))
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        self.require_valid_group_name(group)
+        _, host, keys = self._route(await self._state(), group)
+        await host.command.publish(keys.pubsub_group(group), self._serializer.dumps(message))
+        self._stats.group_sends += 1
+
+    def _sweep(self, state: _PubSubState) -> None:
+        """Unsubscribe channels nobody read for ``expiry`` and that are in no group."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        idle_s = max(self.expiry, 1.0)
+        self._next_sweep = now + min(idle_s, 5.0)
+        in_groups = set().union(*state.groups.values()) if state.groups else set()
+        for channel, buffer in list(state.buffers.items()):
+            if buffer.idle and now - buffer.last_used > idle_s and channel not in in_groups:
+                del state.buffers[channel]
+                self._stats.dropped_idle += len(buffer.items)
+                subscriber, _, keys = self._route(state, channel)
+                chore = asyncio.get_running_loop().create_task(
+                    subscriber.unsubscribe(keys.pubsub_channel(channel))
+                )
+                state.chores.add(chore)
+                chore.add_done_callback(state.chores.discard)
+
+    async def flush(self) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        state = self._states.get(asyncio.get_running_loop())
+        if state is not None and state.finalizer is not None:
+            await state.finalizer.aclose()  # removes and closes the state
+
+    close_pools = close
+
+    def stats(self) -> dict[str, int]:
+        result = self._stats.as_dict()
+        result["buffered"] = sum(
+            len(b.items) for s in list(self._states.values()) for b in s.buffers.values()
+        )
+        return result

@@ -53,7 +53,11 @@ class AsgidProcess:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         if expect_ready:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.kill()
+                raise
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -115,6 +119,12 @@ class AsgidProcess:
         if self.proc.stdout is not None and not self._reader.is_alive():
             self.proc.stdout.close()
         return code
+
+    def kill(self) -> None:
+        """End the process at once and release its pipe (for a server that failed to start)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.wait()
 
     def stop(self) -> int:
         if self.proc.poll() is None:

@@ -1,7 +1,7 @@
 """The classic raw ASGI hello world.
 
-    asgid -e tcp:8000 examples.hello:app
-    curl http://127.0.0.1:8000/
+asgid -e tcp:8000 examples.hello:app
+curl http://127.0.0.1:8000/
 """
 
 

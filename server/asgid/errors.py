@@ -1,11 +1,11 @@
 """Exception hierarchy for asgid.
 
-    AsgidError
-    ├── ConfigError          a setting or endpoint string the user must fix
-    ├── AppImportError       the application path cannot be imported or is not callable
-    ├── LifespanFailure      the app reported ``lifespan.startup.failed`` (or raised)
-    └── ProtocolError        the ASGI app broke the message protocol
-        └── UnexpectedMessage    a message of the wrong type or order ("expected X, got Y")
+AsgidError
+├── ConfigError          a setting or endpoint string the user must fix
+├── AppImportError       the application path cannot be imported or is not callable
+├── LifespanFailure      the app reported ``lifespan.startup.failed`` (or raised)
+└── ProtocolError        the ASGI app broke the message protocol
+    └── UnexpectedMessage    a message of the wrong type or order ("expected X, got Y")
 """
 
 from __future__ import annotations

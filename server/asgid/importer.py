@@ -43,9 +43,7 @@ def import_app(path: str, *, factory: bool = False, app_dir: str | None = None) 
         try:
             app = getattr(app, part)
         except AttributeError:
-            raise AppImportError(
-                f"module {module_name!r} has no attribute {attr_path!r}"
-            ) from None
+            raise AppImportError(f"module {module_name!r} has no attribute {attr_path!r}") from None
     if factory:
         try:
             app = app()

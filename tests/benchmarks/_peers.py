@@ -18,7 +18,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PEERS_VENV = Path(__file__).resolve().parent / ".venv-peers"
-PEER_PACKAGES = ["daphne", "uvicorn[standard]", "hypercorn", "channels_redis", "uvloop", "httptools"]
+PEER_PACKAGES = [
+    "daphne",
+    "uvicorn[standard]",
+    "hypercorn",
+    "channels_redis",
+    "uvloop",
+    "httptools",
+]
 
 
 def peers_bin(name: str) -> str:
@@ -99,5 +106,11 @@ def write_section(title: str, body: str, path: Path = REPO / "docs" / "benchmark
     else:
         end_at = text.find("\n## ", start_at + len(heading))
         end_at = len(text) if end_at == -1 else end_at + 1
-        text = text[:start_at] + heading + body.rstrip("\n") + "\n" + ("\n" + text[end_at:] if end_at < len(text) else "")
+        text = (
+            text[:start_at]
+            + heading
+            + body.rstrip("\n")
+            + "\n"
+            + ("\n" + text[end_at:] if end_at < len(text) else "")
+        )
     path.write_text(text)

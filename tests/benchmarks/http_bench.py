@@ -36,8 +36,17 @@ def commands(port: int) -> dict[str, list[str]]:
     return {
         "asgid": [asgid, "-e", f"tcp:{port}:interface=127.0.0.1", "-v", "0", "--loop", "auto", APP],
         "uvicorn": [
-            peers_bin("uvicorn"), APP, "--port", str(port), "--loop", "uvloop",
-            "--http", "httptools", "--no-access-log", "--log-level", "warning",
+            peers_bin("uvicorn"),
+            APP,
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
         ],
         "daphne": [peers_bin("daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", APP],
     }
@@ -45,9 +54,20 @@ def commands(port: int) -> dict[str, list[str]]:
 
 def wrk(port: int, duration: int, connections: int = 50) -> float:
     out = subprocess.run(
-        ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
-         f"http://127.0.0.1:{port}/"],
-        capture_output=True, text=True, check=True, timeout=duration + 30,
+        [
+            "taskset",
+            "-c",
+            "1",
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            f"http://127.0.0.1:{port}/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 30,
     ).stdout
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
     if errors:
@@ -107,8 +127,11 @@ def main() -> None:
         lines.append(f"| {name} | {value:.0f} | {runs} | {ratio:.2f}x |")
     if args.soak:
         before, after = soak(args.soak)
-        lines += ["", f"Memory under {args.soak} s of load: asgid RSS {before / 1024:.1f} MiB "
-                  f"before, {after / 1024:.1f} MiB after ({(after - before) / 1024:+.1f} MiB)."]
+        lines += [
+            "",
+            f"Memory under {args.soak} s of load: asgid RSS {before / 1024:.1f} MiB "
+            f"before, {after / 1024:.1f} MiB after ({(after - before) / 1024:+.1f} MiB).",
+        ]
     table = "\n".join(lines)
     print(table)
     if not args.no_write:

@@ -26,7 +26,9 @@ logger = logging.getLogger(__name__)
 
 NO_BODY_STATUS = frozenset({204, 304})
 # Response header names the wire must look at; everything else is copied through.
-FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"connection", b"server", b"date"})
+FRAMING_HEADERS = frozenset(
+    {b"content-length", b"transfer-encoding", b"connection", b"server", b"date"}
+)
 STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 
 

@@ -184,6 +184,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         for owner, reader in state.readers.items():
             if carrier[1] is None and keep is not None and state.ring.for_channel(owner) is keep:
                 carrier = (owner, reader)
+                if reader.in_flight:
+                    waits.append(reader.wait_in_flight())
             else:
                 waits.append(reader.settle())
         if waits:

@@ -196,10 +196,18 @@ class LocalReader:
             self.pending_release[local] = self.pending_release.get(local, 0) + n
         self._schedule_flush(delay_s=0.5)
 
-    async def settle(self) -> None:
-        """Make released capacity visible in Redis before the caller's next write."""
+    @property
+    def in_flight(self) -> bool:
+        return self._flush_task is not None and not self._flush_task.done()
+
+    async def wait_in_flight(self) -> None:
+        """Wait for a release already on its way to Redis."""
         if self._flush_task is not None and not self._flush_task.done():
             await asyncio.shield(self._flush_task)
+
+    async def settle(self) -> None:
+        """Make released capacity visible in Redis before the caller's next write."""
+        await self.wait_in_flight()
         if self.pending_release:
             await self._flush()
 

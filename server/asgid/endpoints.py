@@ -9,7 +9,7 @@ one as a plugin (``twisted/plugins/asgid_fd.py``) that instantiates the parser b
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
 from twisted.internet.interfaces import IStreamServerEndpointStringParser
@@ -17,6 +17,9 @@ from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from asgid.errors import ConfigError
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorCore, IStreamServerEndpoint
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -114,8 +117,8 @@ class FileDescriptorEndpointParser:
     prefix = "fd"
 
     def parseStreamServer(
-        self, reactor: Any, *args: str, **kwargs: str
-    ) -> AdoptedStreamServerEndpoint:
+        self, reactor: IReactorCore, *args: object, **kwargs: object
+    ) -> IStreamServerEndpoint:
         fileno = _fileno(args, kwargs)
         try:
             # Only to learn the address family; detach() leaves the descriptor open.
@@ -130,8 +133,8 @@ class FileDescriptorEndpointParser:
         return AdoptedStreamServerEndpoint(reactor, fileno, family)  # type: ignore[no-untyped-call]
 
 
-def _fileno(args: tuple[str, ...], kwargs: dict[str, str]) -> int:
+def _fileno(args: tuple[object, ...], kwargs: dict[str, object]) -> int:
     raw = kwargs.get("fileno", args[0] if args else None)
-    if raw is None or not raw.isdigit():
+    if not isinstance(raw, str) or not raw.isdigit():
         raise ValueError("write fd:fileno=N with N the number of an inherited listening socket")
     return int(raw)

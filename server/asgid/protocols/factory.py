@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from asgid.protocols.context import ServerContext
     from asgid.protocols.events import Request
+    from asgid.protocols.transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 class ConnectionSwitcher(Protocol):
     """The transport's protocol for the whole connection; forwards to the current inner one."""
+
+    transport: Transport  # set by makeConnection
 
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
@@ -56,7 +59,7 @@ class ConnectionSwitcher(Protocol):
     def replace(self, protocol: Protocol, data: bytes = b"") -> None:
         """Make ``protocol`` the connection's protocol and give it ``data`` already read."""
         self.inner = protocol
-        protocol.makeConnection(self.transport)
+        protocol.makeConnection(self.transport)  # type: ignore[no-untyped-call]  # Twisted: untyped
         if data:
             protocol.dataReceived(data)
 
@@ -130,7 +133,7 @@ class ASGIServerFactory(Factory):
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
 
-    def buildProtocol(self, addr: IAddress) -> Protocol:
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
         return ConnectionSwitcher(self.ctx)
 
     def acceptableProtocols(self) -> list[bytes]:

@@ -32,14 +32,11 @@ from asgid.protocols.http1_timer import Deadline
 if TYPE_CHECKING:
     import asyncio
 
-    from twisted.internet.interfaces import IConsumer, ITCPTransport
     from twisted.python.failure import Failure
 
     from asgid.protocols.context import ServerContext
     from asgid.protocols.factory import ConnectionSwitcher
-
-    class Transport(ITCPTransport, IConsumer, IPushProducer):
-        """What a TCP/TLS/unix transport offers: write, flow control both ways."""
+    from asgid.protocols.transport import Transport
 
 
 logger = logging.getLogger(__name__)

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from twisted.python.failure import Failure
 
     from asgid.protocols.context import ServerContext
+    from asgid.protocols.transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ CONNECTION_WINDOW_STREAMS = 16  # connection window = this many stream windows
 @implementer(IPushProducer)
 class H2Protocol(Protocol):
     """One HTTP/2 connection (TLS with ALPN ``h2``, or cleartext h2c)."""
+
+    transport: Transport  # set by makeConnection
 
     def __init__(self, ctx: ServerContext) -> None:
         # server-wide

@@ -182,10 +182,10 @@ class StreamTransport:
         self._lost_now()
 
     def getPeer(self) -> IAddress:
-        return cast("IAddress", self._proto.transport.getPeer())  # type: ignore[union-attr]
+        return self._proto.transport.getPeer()
 
     def getHost(self) -> IAddress:
-        return cast("IAddress", self._proto.transport.getHost())  # type: ignore[union-attr]
+        return self._proto.transport.getHost()
 
     def registerProducer(self, producer: IPushProducer, streaming: bool) -> None:
         self._producer = producer

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from asgid.protocols.context import ServerContext
     from asgid.protocols.events import Headers, Request
     from asgid.protocols.factory import ConnectionSwitcher
+    from asgid.protocols.transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,9 @@ def start_websocket(
 @implementer(IPushProducer)
 class WebSocketConnection(WebSocketServerProtocol):
     """One WebSocket: Autobahn does the protocol, a ``WebSocketCycle`` the ASGI side."""
+
+    # set by makeConnection: a TCP/TLS transport, or a ``StreamTransport`` over HTTP/2
+    transport: Transport
 
     def __init__(self, ctx: ServerContext, scope: dict[str, Any]) -> None:
         super().__init__()

@@ -19,26 +19,14 @@ EXIT_USAGE = 2
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Config:
-    """The one mapping from parsed flags to ``Config``."""
+    """The one mapping from parsed flags to ``Config``.
+
+    It stays one long call on purpose: every flag is mapped to its field in one place.
+    """
     from asgid.endpoints import build_descriptions
 
-    if not args.application:
-        raise ConfigError(
-            "no application given: write asgid [options] module.path:attribute, "
-            "e.g. asgid myproject.asgi:application (or set ASGID_APP)"
-        )
-    for flag, value in (
-        ("--proxy-headers-host", args.proxy_headers_host),
-        ("--proxy-headers-port", args.proxy_headers_port),
-    ):
-        if value and not (args.proxy_headers or args.forwarded_allow_ips is not None):
-            # Daphne refuses these without --proxy-headers: they would silently do nothing.
-            raise ConfigError(f"{flag} needs --proxy-headers (or --forwarded-allow-ips)")
-    threads = environ.get("ASGI_THREADS")
-    try:
-        asgi_threads = int(threads) if threads else None
-    except ValueError:
-        raise ConfigError(f"ASGI_THREADS must be a whole number, not {threads!r}") from None
+    _check_args(args)
+    asgi_threads = _asgi_threads(environ)
     return Config(
         app=args.application,
         factory=args.factory,
@@ -84,6 +72,31 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         ws_protocols=tuple(name for group in args.ws_protocols or () for name in group),
         ws_per_message_deflate=args.ws_per_message_deflate == "on",
     )
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    """Flag combinations ``Config`` cannot see: it holds the result, not the flags."""
+    if not args.application:
+        raise ConfigError(
+            "no application given: write asgid [options] module.path:attribute, "
+            "e.g. asgid myproject.asgi:application (or set ASGID_APP)"
+        )
+    for flag, value in (
+        ("--proxy-headers-host", args.proxy_headers_host),
+        ("--proxy-headers-port", args.proxy_headers_port),
+    ):
+        if value and not (args.proxy_headers or args.forwarded_allow_ips is not None):
+            # Daphne refuses these without --proxy-headers: they would silently do nothing.
+            raise ConfigError(f"{flag} needs --proxy-headers (or --forwarded-allow-ips)")
+
+
+def _asgi_threads(environ: dict[str, str]) -> int | None:
+    """Daphne's ``ASGI_THREADS``: the size of the default thread pool, if set."""
+    threads = environ.get("ASGI_THREADS")
+    try:
+        return int(threads) if threads else None
+    except ValueError:
+        raise ConfigError(f"ASGI_THREADS must be a whole number, not {threads!r}") from None
 
 
 def _fail(message: str, verbosity: int, exc: BaseException | None = None) -> None:

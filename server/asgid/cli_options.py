@@ -61,6 +61,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     _lifecycle_options(p.add_argument)
     _limit_options(p.add_argument)
     _websocket_options(p.add_argument)
+    _websocket_protocol_options(p.add_argument)
     _app_options(p.add_argument)
     return p
 
@@ -201,7 +202,7 @@ def _limit_options(add: Callable[..., Any]) -> None:
 
 
 def _websocket_options(add: Callable[..., Any]) -> None:
-    """WebSocket options: Daphne's names, underscores included."""
+    """WebSocket timeouts and keepalive: Daphne's names, underscores included."""
     add(
         "--websocket_timeout",
         "--websocket-timeout",
@@ -230,6 +231,10 @@ def _websocket_options(add: Callable[..., Any]) -> None:
         default=30.0,
         help="seconds to wait for a pong before dropping the socket (default 30)",
     )
+
+
+def _websocket_protocol_options(add: Callable[..., Any]) -> None:
+    """WebSocket size limits and what the handshake negotiates."""
     add(
         "--websocket-max-message-size",
         type=_size,

@@ -99,12 +99,30 @@ class Config:
 
 
 def _validate(config: Config) -> None:
+    _check_choices(config)
+    _check_seconds(config)
+    _check_counts(config)
+    if config.root_path and (
+        not config.root_path.startswith("/") or config.root_path.endswith("/")
+    ):
+        raise ConfigError(
+            "--root-path must start with '/' and not end with one, "
+            f"e.g. /api (got {config.root_path!r})"
+        )
+    for item in config.forwarded_allow_ips or ():
+        _check_trusted(item)
+
+
+def _check_choices(config: Config) -> None:
     if config.lifespan not in ("auto", "on", "off"):
         raise ConfigError(f"--lifespan must be auto, on or off, not {config.lifespan!r}")
     if config.loop not in ("asyncio", "uvloop", "auto"):
         raise ConfigError(f"--loop must be asyncio, uvloop or auto, not {config.loop!r}")
     if not 0 <= config.verbosity <= 3:
         raise ConfigError(f"-v/--verbosity must be 0, 1, 2 or 3, not {config.verbosity}")
+
+
+def _check_seconds(config: Config) -> None:
     for name in (
         "application_close_timeout_s",
         "graceful_timeout_s",
@@ -118,6 +136,9 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{_flag(name)} must be zero or more seconds")
     if config.http_timeout_s is not None and config.http_timeout_s <= 0:
         raise ConfigError("--http-timeout must be a positive number of seconds")
+
+
+def _check_counts(config: Config) -> None:
     for name in ("limit_request_line_bytes", "limit_request_headers", "limit_request_header_bytes"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"{_flag(name)} must be a positive number")
@@ -135,15 +156,6 @@ def _validate(config: Config) -> None:
         raise ConfigError("--workers must be at least 1")
     if config.asgi_threads is not None and config.asgi_threads < 1:
         raise ConfigError("ASGI_THREADS must be a positive whole number")
-    if config.root_path and (
-        not config.root_path.startswith("/") or config.root_path.endswith("/")
-    ):
-        raise ConfigError(
-            "--root-path must start with '/' and not end with one, "
-            f"e.g. /api (got {config.root_path!r})"
-        )
-    for item in config.forwarded_allow_ips or ():
-        _check_trusted(item)
 
 
 def _check_trusted(item: str) -> None:

@@ -6,6 +6,7 @@ import importlib
 import inspect
 import os
 import sys
+from types import ModuleType
 from typing import Any
 
 from asgid.errors import AppImportError
@@ -20,25 +21,7 @@ def import_app(path: str, *, factory: bool = False, app_dir: str | None = None) 
             f"application path {path!r} must be written module.path:attribute, "
             "e.g. myproject.asgi:application"
         )
-    directory = os.path.abspath(app_dir) if app_dir is not None else os.getcwd()
-    if directory not in sys.path:
-        sys.path.insert(0, directory)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise AppImportError(
-                f"could not import module {module_name!r} (looked in {directory} and sys.path); "
-                "check the spelling or pass --app-dir"
-            ) from exc
-        raise AppImportError(
-            f"importing {module_name!r} failed: {exc}; install the missing package"
-        ) from exc
-    except Exception as exc:
-        raise AppImportError(
-            f"importing {module_name!r} raised {type(exc).__name__}: {exc}"
-        ) from exc
-    app: Any = module
+    app: Any = _import_module(module_name, app_dir)
     for part in attr_path.split("."):
         try:
             app = getattr(app, part)
@@ -53,6 +36,28 @@ def import_app(path: str, *, factory: bool = False, app_dir: str | None = None) 
     if not callable(app):
         raise AppImportError(f"{path!r} is {type(app).__name__}, not an ASGI application")
     return _as_asgi3(app, path)
+
+
+def _import_module(module_name: str, app_dir: str | None) -> ModuleType:
+    """Import ``module_name`` with ``app_dir`` (default: the working directory) on sys.path."""
+    directory = os.path.abspath(app_dir) if app_dir is not None else os.getcwd()
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise AppImportError(
+                f"could not import module {module_name!r} (looked in {directory} and sys.path); "
+                "check the spelling or pass --app-dir"
+            ) from exc
+        raise AppImportError(
+            f"importing {module_name!r} failed: {exc}; install the missing package"
+        ) from exc
+    except Exception as exc:
+        raise AppImportError(
+            f"importing {module_name!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _as_asgi3(app: Any, path: str) -> ASGIApp:

@@ -81,19 +81,7 @@ def resolve(
     each proxy appends); when every hop is trusted (``*``, Daphne's default) that is the
     left-most one. Scheme and host are taken from the last value, the nearest proxy's.
     """
-    found: dict[bytes, bytes] = {}
-    for name, value in headers:
-        if name in found:
-            found[name] = found[name] + b"," + value
-        elif name in (
-            b"forwarded",
-            host_header,
-            port_header,
-            b"x-forwarded-proto",
-            b"x-forwarded-host",
-            b"daphne-root-path",
-        ):
-            found[name] = value
+    found = _collect(headers, host_header, port_header)
     root = found.get(b"daphne-root-path")
     root_path = unquote(root.decode("latin-1")).rstrip("/") if root is not None else None
     if b"forwarded" in found:
@@ -113,6 +101,26 @@ def resolve(
     if fwd_host is not None:
         server = _split_host(fwd_host, scheme)
     return ProxyView(client=client, scheme=scheme, server=server, root_path=root_path)
+
+
+def _collect(
+    headers: Iterable[tuple[bytes, bytes]], host_header: bytes, port_header: bytes
+) -> dict[bytes, bytes]:
+    """The proxy fields of a request; repeated fields joined with commas (RFC 9110 §5.3)."""
+    found: dict[bytes, bytes] = {}
+    for name, value in headers:
+        if name in found:
+            found[name] = found[name] + b"," + value
+        elif name in (
+            b"forwarded",
+            host_header,
+            port_header,
+            b"x-forwarded-proto",
+            b"x-forwarded-host",
+            b"daphne-root-path",
+        ):
+            found[name] = value
+    return found
 
 
 def _from_forwarded(

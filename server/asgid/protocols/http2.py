@@ -25,7 +25,6 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error
-from h2.settings import SettingCodes, Settings
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from zope.interface import implementer
@@ -40,6 +39,12 @@ from asgid.protocols.http2_events import DISPATCH
 from asgid.protocols.http2_flow import FlowScheduler
 from asgid.protocols.http2_guard import FloodDetected, FloodGuard
 from asgid.protocols.http2_headers import response_headers
+from asgid.protocols.http2_setup import (
+    H2C_SWITCHING,
+    h2c_settings,
+    h2c_stream_request,
+    start_connection,
+)
 from asgid.protocols.http2_stream import H2Stream
 
 if TYPE_CHECKING:
@@ -54,7 +59,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CLOSE_GRACE_S = 1.0  # how long a closing TLS connection may wait for the peer's close_notify
-CONNECTION_WINDOW_STREAMS = 16  # connection window = this many stream windows
 
 
 @implementer(IPushProducer)
@@ -165,58 +169,19 @@ class H2Protocol(Protocol):
 
     # -- start-up ---------------------------------------------------------------------------------
     def _start(self, upgrade_settings: bytes | None = None) -> None:
-        """Send our SETTINGS (RFC 9113 §3.4) and open the connection window."""
         self._started = True
-        config = self.config
-        h2 = self.h2
-        # Initial values count from the start; a SETTINGS change would count only once acked.
-        h2.local_settings = Settings(
-            client=False,
-            initial_values={
-                SettingCodes.MAX_CONCURRENT_STREAMS: config.h2_max_concurrent_streams,
-                SettingCodes.MAX_HEADER_LIST_SIZE: config.h2_max_header_list_bytes,
-                SettingCodes.INITIAL_WINDOW_SIZE: config.h2_initial_window_bytes,
-                SettingCodes.ENABLE_PUSH: 0,
-                SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,  # RFC 8441 WebSockets
-            },
-        )
-        # RFC 9113 §10.5.1 / CVE-2016-6581 (HPACK bomb): decoded header lists are bounded.
-        h2.decoder.max_header_list_size = config.h2_max_header_list_bytes
-        if upgrade_settings is None:
-            h2.initiate_connection()
-        else:
-            h2.initiate_upgrade_connection(upgrade_settings)
-        # The connection window starts at 65,535 whatever we say (RFC 9113 §6.9.2); widen
-        # it so one stream's unread body cannot starve the others.
-        extra = config.h2_initial_window_bytes * CONNECTION_WINDOW_STREAMS - 65535
-        if extra > 0:
-            h2.increment_flow_control_window(extra)
+        start_connection(self.h2, self.config, upgrade_settings)
 
     def upgrade_from_http1(self, request: Request, rest: bytes) -> None:
         """``Upgrade: h2c`` (RFC 7540 §3.2): answer 101, then serve the request as stream 1."""
-        settings = b""
-        for name, value in request.headers:
-            if name == b"http2-settings":
-                settings = value
-        self.transport.write(
-            b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
-        )
+        settings = h2c_settings(request)
+        self.transport.write(H2C_SWITCHING)
         try:
             self._start(settings)
         except H2Error as exc:
             self._connection_error(ErrorCodes.PROTOCOL_ERROR, f"bad HTTP2-Settings: {exc}")
             return
-        headers = [
-            (name, value)
-            for name, value in request.headers
-            if name not in (b"connection", b"upgrade", b"http2-settings")
-        ]
-        upgraded = Request(
-            1, "2", request.method, request.raw_path, request.query_string, headers, None
-        )
-        length = next((v for n, v in request.headers if n == b"content-length"), b"0")
-        # RFC 7540 §3.2: the upgrade request's body comes as HTTP/1.1 bytes before the preface.
-        self._upgrade_body = int(length) if length.isdigit() else 0
+        upgraded, self._upgrade_body = h2c_stream_request(request)
         self.open_stream(upgraded, ended=self._upgrade_body == 0)
         self.flush_now()
         if rest:

@@ -64,26 +64,21 @@ def build_descriptions(
 
 
 def server_from_string(reactor: Any, description: str) -> Any:
-    """``serverFromString``, with ``fd:`` parsed here when the plugin is not on the plugin path.
+    """``serverFromString``, except that ``fd:`` is always asgid's own parser.
 
-    setuptools' default editable install hides ``twisted/plugins`` from Twisted's
-    directory scan; asgid's own ``--fd`` must work however asgid was installed.
+    Twisted picks the first plugin of a prefix it finds, and Daphne installs an ``fd``
+    plugin too: where both are installed (common while moving from Daphne), which one
+    served ``--fd`` would depend on plugin scan order. Parsing it here keeps it ours, and
+    also works in editable installs, whose layout hides ``twisted/plugins`` from the scan.
     """
     prefix = description.split(":", 1)[0]
-    if prefix == FileDescriptorEndpointParser.prefix and not _fd_plugin_installed():
+    if prefix == FileDescriptorEndpointParser.prefix:
         # fd: takes only plain digits, so no '\\:' escapes to honour here.
         fields = description.split(":")[1:]
         args = [f for f in fields if "=" not in f]
         kwargs = dict(f.split("=", 1) for f in fields if "=" in f)
         return FileDescriptorEndpointParser().parseStreamServer(reactor, *args, **kwargs)
     return serverFromString(reactor, description)  # type: ignore[no-untyped-call]
-
-
-def _fd_plugin_installed() -> bool:
-    from twisted.plugin import getPlugins
-
-    parsers = getPlugins(IStreamServerEndpointStringParser)
-    return any(getattr(p, "prefix", None) == FileDescriptorEndpointParser.prefix for p in parsers)
 
 
 def validate(descriptions: tuple[str, ...], reactor: Any) -> None:

@@ -9,15 +9,10 @@ import time
 import httpx
 import pytest
 
+from tests.support.net import free_port
 from tests.support.server import AsgidProcess, run_cli
 
 APP = "tests.apps.ops:app"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def one_error_line(result) -> str:

@@ -24,7 +24,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from tests.support.demo import DEMO_DIR, free_port, manage, redis_server
+from tests.support.demo import DEMO_DIR, manage, redis_server
+from tests.support.net import free_port
 from tests.support.server import REPO, AsgidProcess
 
 APP = "demo.asgi:application"

@@ -19,16 +19,11 @@ import httpx
 import pytest
 import trustme
 
+from tests.support.net import free_port
 from tests.support.server import REPO
 from tests.support.tools import require_tool
 
 APP = "tests.apps.ops:app"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def raw_request(port: int, data: bytes, host: str = "127.0.0.1") -> bytes:

@@ -236,7 +236,7 @@ def test_h2load_20000_requests_without_errors(server: AsgidProcess) -> None:
     assert "20000 succeeded, 0 failed, 0 errored, 0 timeout" in out.stdout, out.stdout
 
 
-def test_goaway_on_sigterm_lets_open_streams_finish(tls_files: TLSFiles) -> None:
+def test_goaway_on_sigterm_lets_open_streams_finish() -> None:
     proc = AsgidProcess(APP, "--access-log", "/dev/null")
     try:
         with RawH2(proc.host, proc.port) as conn:
@@ -253,7 +253,7 @@ def test_goaway_on_sigterm_lets_open_streams_finish(tls_files: TLSFiles) -> None
         proc.stop()
 
 
-def test_new_stream_after_goaway_is_refused(tls_files: TLSFiles) -> None:
+def test_new_stream_after_goaway_is_refused() -> None:
     proc = AsgidProcess(APP, "--access-log", "/dev/null")
     try:
         with RawH2(proc.host, proc.port) as conn:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.support.server import AsgidProcess
+from tests.support.tls_certs import TLSFiles
 from tests.support.ws_frames import PING, RawSocket
 
 
@@ -239,20 +239,9 @@ async def test_graceful_shutdown_closes_with_1001(asgid) -> None:  # type: ignor
     assert "WSDISCONNECT" in proc.output
 
 
-async def test_wss_on_tls_endpoints(asgid, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1")
-    key_file = tmp_path / "key.pem"
-    cert_file = tmp_path / "cert.pem"
-    cert.private_key_pem.write_to_path(str(key_file))
-    cert.cert_chain_pems[0].write_to_path(str(cert_file))
-    proc = asgid(
-        "tests.apps.ws:by_path",
-        endpoints=(f"ssl:0:interface=127.0.0.1:privateKey={key_file}:certKey={cert_file}",),
-    )
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
+async def test_wss_on_tls_endpoints(asgid, tls_files: TLSFiles) -> None:  # type: ignore[no-untyped-def]
+    proc = asgid("tests.apps.ws:by_path", endpoints=(tls_files.endpoint(),))
+    context = tls_files.client_context(alpn=["http/1.1"])
     async with connect(f"wss://127.0.0.1:{proc.port}/scope", ssl=context) as ws:
         scope = json.loads(await ws.recv())
     assert scope["scheme"] == "wss"

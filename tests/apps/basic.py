@@ -18,13 +18,14 @@ async def hello(scope, receive, send):
     await send({"type": "http.response.body", "body": b"Hello, world!"})
 
 
-def _jsonable(value):
+def jsonable(value):
+    """A scope as JSON can hold it: bytes become latin-1 strings, tuples lists."""
     if isinstance(value, bytes):
         return value.decode("latin-1")
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     return value
 
 
@@ -32,7 +33,7 @@ async def scope_echo(scope, receive, send):
     """Answer with the scope as JSON (bytes as latin-1 strings)."""
     if scope["type"] != "http":
         return
-    body = json.dumps(_jsonable(dict(scope))).encode()
+    body = json.dumps(jsonable(dict(scope))).encode()
     await send(
         {
             "type": "http.response.start",

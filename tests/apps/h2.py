@@ -8,6 +8,8 @@ import logging
 import os
 import tempfile
 
+from tests.apps.basic import jsonable
+
 logger = logging.getLogger("asgid.testapp")
 
 
@@ -33,16 +35,6 @@ async def _respond(send, body, status=200, headers=()):
     await send({"type": "http.response.body", "body": body})
 
 
-def _jsonable(value):
-    if isinstance(value, bytes):
-        return value.decode("latin-1")
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
-
-
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         while True:
@@ -56,7 +48,7 @@ async def app(scope, receive, send):
     if scope["type"] == "websocket":
         await receive()  # websocket.connect
         await send({"type": "websocket.accept"})
-        await send({"type": "websocket.send", "text": json.dumps(_jsonable(dict(scope)))})
+        await send({"type": "websocket.send", "text": json.dumps(jsonable(dict(scope)))})
         await send({"type": "websocket.close", "code": 1000})
         return
     path = scope["path"]
@@ -90,7 +82,7 @@ async def echo(scope, receive, send):
 
 async def scope_echo(scope, receive, send):
     await _read_body(receive)
-    await _respond(send, json.dumps(_jsonable(dict(scope))).encode())
+    await _respond(send, json.dumps(jsonable(dict(scope))).encode())
 
 
 async def big(scope, receive, send):

@@ -12,6 +12,8 @@ import logging
 import os
 from urllib.parse import parse_qs
 
+from tests.apps.basic import jsonable
+
 log = logging.getLogger("tests.app")
 CHUNK = b"x" * 65536
 
@@ -36,18 +38,8 @@ async def _read_all(receive) -> bytes:
             return b"".join(parts)
 
 
-def _jsonable(value):
-    if isinstance(value, bytes):
-        return value.decode("latin-1")
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value
-
-
 async def scope_echo(scope, receive, send):
-    body = json.dumps(_jsonable(dict(scope))).encode()
+    body = json.dumps(jsonable(dict(scope))).encode()
     await _respond(send, body=body, headers=[(b"content-type", b"application/json")])
 
 

@@ -11,16 +11,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.support.net import free_port
 from tests.support.server import REPO
 from tests.support.tools import require_tool
 
 DEMO_DIR = REPO / "django_demo"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for_redis(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:

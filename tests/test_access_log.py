@@ -58,7 +58,7 @@ def test_access_log_escapes_what_the_client_controls(asgid, tmp_path):
     log = tmp_path / "access.log"
     server = asgid(APP, "--access-log", str(log))
     with RawClient(server.port) as client:
-        client.send(b'GET /a"b\\c?x="y" HTTP/1.1\r\nUser-Agent: evil\xff" 200\r\n\r\n')
+        client.send(b'GET /a"b\\c?x="y" HTTP/1.1\r\nHost: x\r\nUser-Agent: evil\xff" 200\r\n\r\n')
         client.read_response()
     wait_until(lambda: len(_lines(log)) >= 1)
     line = _lines(log)[0]

@@ -44,14 +44,14 @@ def _assert_rejected(server: AsgidProcess, request: bytes, status: int) -> bytes
     "request_bytes",
     [
         b"GET / HTTP/1.1\r\nHost x\r\n\r\n",  # header without colon
-        b"GET /\x7f HTTP/1.1\r\n\r\n",  # control byte in the target
+        b"GET /\x7f HTTP/1.1\r\nHost: x\r\n\r\n",  # control byte in the target
         b"GET / HTTP/9.9\r\n\r\n",  # unknown version
-        b"G@T / HTTP/1.1\r\n\r\n",  # bad method token
-        b"GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n",  # control byte in a value
-        b"GET / HTTP/1.1\r\n X: folded\r\n\r\n",  # obsolete line folding
-        b"POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
-        b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
-        b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # bad chunk size
+        b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n",  # bad method token
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n",  # control byte in a value
+        b"GET / HTTP/1.1\r\nHost: x\r\n X: folded\r\n\r\n",  # obsolete line folding
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # bad chunk size
         b"\r\n\x16\x03\x01\x00\xa5\x01",  # TLS to a plain port
     ],
 )
@@ -61,21 +61,23 @@ def test_malformed_requests_get_400(server, request_bytes):
 
 
 def test_request_line_over_limit_is_414(server):
-    _assert_rejected(server, b"GET /" + b"a" * 300 + b" HTTP/1.1\r\n\r\n", 414)
+    _assert_rejected(server, b"GET /" + b"a" * 300 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414)
 
 
 def test_too_many_headers_is_431(server):
     headers = b"".join(b"X-%d: v\r\n" % n for n in range(11))
-    _assert_rejected(server, b"GET / HTTP/1.1\r\n" + headers + b"\r\n", 431)
+    _assert_rejected(server, b"GET / HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n", 431)
 
 
 def test_headers_over_byte_limit_is_431(server):
-    _assert_rejected(server, b"GET / HTTP/1.1\r\nX-Big: " + b"v" * 2000 + b"\r\n\r\n", 431)
+    _assert_rejected(
+        server, b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"v" * 2000 + b"\r\n\r\n", 431
+    )
 
 
 def test_endless_header_value_is_431_without_buffering_it(server):
     with RawClient(server.port) as client:
-        client.send(b"GET / HTTP/1.1\r\nX-Endless: ")
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Endless: ")
         try:
             for _ in range(100):  # never ends the line: the server must stop it
                 client.send(b"v" * 1000)
@@ -87,7 +89,7 @@ def test_endless_header_value_is_431_without_buffering_it(server):
 
 
 def test_declared_body_over_limit_is_413(server):
-    _assert_rejected(server, b"POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", 413)
+    _assert_rejected(server, b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n", 413)
 
 
 def test_chunked_body_over_limit_is_413(server):
@@ -125,7 +127,7 @@ def test_idle_keep_alive_connection_closes(server):
 
 def test_slow_request_head_is_dropped(server):
     with RawClient(server.port) as client:
-        client.send(b"GET / HTTP/1.1\r\n")
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
         started = time.monotonic()
         data = client.read_until_closed()
         assert 0.3 < time.monotonic() - started < 3
@@ -134,7 +136,7 @@ def test_slow_request_head_is_dropped(server):
 
 def test_trickled_head_is_dropped_although_bytes_keep_coming(server):
     with RawClient(server.port) as client:
-        client.send(b"GET / HTTP/1.1\r\n")
+        client.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
         started = time.monotonic()
         with pytest.raises(OSError):
             while time.monotonic() - started < 5:
@@ -148,3 +150,26 @@ def test_silent_connection_is_dropped(server):
         started = time.monotonic()
         assert client.is_closed(timeout=5)
         assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        # RFC 9112 §3.2: an HTTP/1.1 request needs exactly one Host field.
+        (b"GET / HTTP/1.1\r\n\r\n", 400),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
+        # RFC 9110 §15.6.6: versions other than 1.0/1.1 on an HTTP/1 connection.
+        (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+        (b"GET /\r\n\r\n", 505),  # HTTP/0.9
+        # RFC 9112 §6.1: a transfer coding we cannot decode must not reach the app raw.
+        (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501),
+    ],
+)
+def test_head_rules_llhttp_lets_through(server, request_bytes, status):
+    _assert_rejected(server, request_bytes, status)
+
+
+def test_http10_without_host_is_served(server):
+    with RawClient(server.port) as client:
+        client.send(b"GET /ok HTTP/1.0\r\n\r\n")
+        assert client.read_response().status == 200

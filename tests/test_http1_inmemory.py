@@ -104,7 +104,7 @@ def test_pipelined_requests_fed_bytewise_answer_in_order(harness):
 
 def test_head_response_streamed_has_no_body_framing(harness):
     h = harness(streamed)
-    h.feed(b"HEAD / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n")
+    h.feed(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n")
     head, _, rest = h.output.partition(b"\r\n\r\n")
     assert b"transfer-encoding" not in head
     assert rest.startswith(b"HTTP/1.1 200 OK")  # no stray "0\r\n\r\n" before the next answer
@@ -129,7 +129,7 @@ def test_idle_connection_closes_silently(harness):
 
 def test_keep_alive_timeout_after_response(harness):
     h = harness(echo_path, timeout_keep_alive_s=3.0)
-    h.feed(b"GET / HTTP/1.1\r\n\r\n")
+    h.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert b"200 OK" in h.output
     h.advance(2.9)
     assert not h.closed
@@ -139,7 +139,7 @@ def test_keep_alive_timeout_after_response(harness):
 
 def test_short_header_deadline_is_not_delayed_by_a_longer_idle_timer(harness):
     h = harness(echo_path, timeout_keep_alive_s=30.0, timeout_request_headers_s=1.0)
-    h.feed(b"GET / HTTP/1.1\r\n\r\n")
+    h.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     h.advance(0.5)
     h.feed(b"GET /slowly")  # the idle timer waits 30 s; this head may take only 1 s
     h.advance(1.1)
@@ -156,12 +156,15 @@ def test_head_waiting_behind_a_slow_request_is_not_timed_out(harness):
         await echo_path(scope, receive, send)
 
     h = harness(app, timeout_request_headers_s=1.0, timeout_keep_alive_s=30.0)
-    h.feed(b"GET /slow HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\nGET /par", bytewise=False)
+    h.feed(
+        b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\nGET /par",
+        bytewise=False,
+    )
     h.advance(5.0)
     assert not h.closed
     gate.set()
     h.run()
-    h.feed(b"tial HTTP/1.1\r\n\r\n")
+    h.feed(b"tial HTTP/1.1\r\nHost: x\r\n\r\n")
     assert h.output.count(b"200 OK") == 3 and not h.closed
 
 
@@ -173,7 +176,7 @@ def test_expect_continue_after_app_reads(harness):
         await echo_path(scope, receive, send)
 
     h = harness(app)
-    h.feed(b"POST /c HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    h.feed(b"POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
     assert h.output == b""
     gate.set()
     h.run()
@@ -190,7 +193,7 @@ def test_rejection_waits_for_earlier_response(harness):
         await echo_path(scope, receive, send)
 
     h = harness(app)
-    h.feed(b"GET /first HTTP/1.1\r\n\r\nBROKEN\r\n\r\n", bytewise=False)
+    h.feed(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\nBROKEN\r\n\r\n", bytewise=False)
     assert h.output == b""
     gate.set()
     h.run()
@@ -202,7 +205,7 @@ def test_rejection_waits_for_earlier_response(harness):
 
 def test_oversized_head_without_line_end_is_cut_off(harness):
     h = harness(echo_path, limit_request_line_bytes=100, limit_request_header_bytes=200)
-    h.feed(b"GET / HTTP/1.1\r\nX: ", bytewise=False)
+    h.feed(b"GET / HTTP/1.1\r\nHost: x\r\nX: ", bytewise=False)
     for _ in range(10):
         h.proto.dataReceived(b"v" * 1000)
     assert h.output.startswith(b"HTTP/1.1 431")
@@ -211,7 +214,7 @@ def test_oversized_head_without_line_end_is_cut_off(harness):
 
 # -- hypothesis: the request parser path ---------------------------------------------
 TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzXYZ0123456789-", min_size=1, max_size=12)
-FRAMING = {"content-length", "transfer-encoding", "connection", "expect", "upgrade", "te"}
+FRAMING = {"content-length", "transfer-encoding", "connection", "expect", "upgrade", "te", "host"}
 SEGMENT = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="/?#%"),
     min_size=1,
@@ -254,7 +257,7 @@ def test_parser_path_builds_the_scope(request):
     wire = b"%s %s HTTP/1.1\r\n" % (method.encode(), target)
     for name, value in headers:
         wire += name.encode() + b": " + value.encode() + b"\r\n"
-    wire += b"content-length: %d\r\n\r\n" % len(body) + body
+    wire += b"host: x\r\ncontent-length: %d\r\n\r\n" % len(body) + body
     h = Harness(app)
     try:
         position = 0
@@ -283,15 +286,15 @@ async def answer_without_reading(scope, receive, send):
 
 def test_unread_body_remainder_is_dropped_then_next_request_served(harness):
     h = harness(answer_without_reading)
-    h.feed(b"POST /a HTTP/1.1\r\nContent-Length: 6\r\n\r\nabc")
+    h.feed(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc")
     assert h.output.endswith(b"early") and b"connection: close" not in h.output
-    h.feed(b"defGET /b HTTP/1.1\r\n\r\n")
+    h.feed(b"defGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
     assert h.output.count(b"early") == 2 and not h.closed
 
 
 def test_client_stalling_in_a_dropped_body_is_timed_out(harness):
     h = harness(answer_without_reading, timeout_keep_alive_s=2.0)
-    h.feed(b"POST /a HTTP/1.1\r\nContent-Length: 6\r\n\r\nabc")
+    h.feed(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc")
     h.advance(1.9)
     assert not h.closed
     h.advance(0.2)

@@ -58,7 +58,7 @@ def test_every_scope_field(server):
 
 def test_path_is_percent_decoded_utf8(server):
     # /scope is routed by the decoded path: "%73cope" is "scope"
-    scope = _scope(server.port, b"GET /%73cope/caf%C3%A9/%E2%82%AC HTTP/1.1\r\n\r\n")
+    scope = _scope(server.port, b"GET /%73cope/caf%C3%A9/%E2%82%AC HTTP/1.1\r\nHost: x\r\n\r\n")
     assert scope["path"] == "/scope/café/€"
     assert scope["raw_path"] == "/%73cope/caf%C3%A9/%E2%82%AC"
 
@@ -103,3 +103,10 @@ def test_root_path(asgid):
     assert scope["root_path"] == "/api"
     assert scope["path"] == "/api/scope"
     assert scope["raw_path"] == "/scope"
+
+
+def test_fragment_is_not_part_of_the_path(server):
+    # A client should not send one (RFC 9110 §4.2.5); if it does, it is no part of the path.
+    scope = _scope(server.port, b"GET /scope/frag?q=1#part HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert scope["raw_path"] == "/scope/frag"
+    assert scope["query_string"] == "q=1"

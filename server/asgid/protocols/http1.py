@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 HIGH_WATER = 64 * 1024  # request body bytes buffered for the app before reading pauses
 HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the configured limits
-WATCHED_HEADERS = frozenset({b"expect", b"te", b"content-length"})
+WATCHED_HEADERS = frozenset({b"host", b"expect", b"te", b"content-length", b"transfer-encoding"})
 
 
 @implementer(IPushProducer)
@@ -183,13 +183,14 @@ class HTTP1Protocol(Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         # Called for every header of every request: limits are checked once the head is
         # complete (the head-byte budget in dataReceived bounds memory until then).
-        lname = name.lower()
-        self._headers.append((lname, value))
-        if lname in WATCHED_HEADERS:
-            # Noted here so the exchange need not scan every header a second time.
+        pair = (name.lower(), value)
+        self._headers.append(pair)
+        if pair[0] in WATCHED_HEADERS:
+            # Noted here so the head checks and the exchange need not scan every header.
             if self._watched is None:
-                self._watched = []
-            self._watched.append((lname, value))
+                self._watched = [pair]
+            else:
+                self._watched.append(pair)
 
     def _check_head_limits(self) -> None:
         headers = self._headers
@@ -201,17 +202,33 @@ class HTTP1Protocol(Protocol):
             if sum(len(name) + len(value) + 4 for name, value in headers) > limit:
                 raise RejectRequest(431, "Request Header Fields Too Large")
 
+    def _check_head(self, version: str) -> None:
+        """What llhttp lets through but HTTP/1.1 forbids (RFC 9112 §2.3, §3.2, §6.1)."""
+        if version != "1.1" and version != "1.0":
+            raise RejectRequest(505, "HTTP Version Not Supported")
+        hosts = 0
+        for name, value in self._watched or ():
+            if name == b"host":
+                hosts += 1
+            elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+                # Only chunked is decoded here; any other coding would reach the app raw.
+                raise RejectRequest(501, "Not Implemented: transfer coding " + repr(value)[1:])
+        if hosts > 1 or (hosts == 0 and version == "1.1"):
+            raise RejectRequest(400, "Bad Request: exactly one Host header field is required")
+
     def on_headers_complete(self) -> None:
         parser = self._parser
         url = self._url
+        if b"#" in url:
+            url = url.split(b"#", 1)[0]  # a fragment is the client's business (RFC 9110 §4.2.5)
         if url[:1] == b"/":
             raw_path, _, query = url.partition(b"?")
         else:
             raw_path, query = _split_target(url)
         self._check_head_limits()
-        request = Request(
-            0, parser.get_http_version(), parser.get_method(), raw_path, query, self._headers
-        )
+        version = parser.get_http_version()
+        self._check_head(version)
+        request = Request(0, version, parser.get_method(), raw_path, query, self._headers)
         if self._deadline.kind == "headers":
             self._deadline.kind = ""
         self._in_head = False

@@ -1,4 +1,4 @@
-"""Exception hierarchy for asgid.
+"""The exception hierarchy: every error asgid raises on purpose, drawn as a tree below.
 
 AsgidError
 ├── ConfigError          a setting or endpoint string the user must fix

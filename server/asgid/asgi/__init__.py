@@ -1,0 +1,1 @@
+"""The version-neutral ASGI side: scopes, per-request/WebSocket cycles, app instances."""

@@ -125,7 +125,8 @@ def test_connection_close_is_honoured_and_later_bytes_ignored(server):
     with RawClient(server.port) as client:
         # llhttp flags data after "Connection: close"; the first request still gets its answer
         client.send(
-            b"GET /slow?seconds=0.1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /slow?seconds=0.1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n"
         )
         response = client.read_response()
         assert response.status == 200 and response.body == b"slow"

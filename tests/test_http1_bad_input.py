@@ -49,7 +49,8 @@ def _assert_rejected(server: AsgidProcess, request: bytes, status: int) -> bytes
         b"G@T / HTTP/1.1\r\nHost: x\r\n\r\n",  # bad method token
         b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n",  # control byte in a value
         b"GET / HTTP/1.1\r\nHost: x\r\n X: folded\r\n\r\n",  # obsolete line folding
-        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",  # bad chunk size
         b"\r\n\x16\x03\x01\x00\xa5\x01",  # TLS to a plain port
@@ -173,3 +174,46 @@ def test_http10_without_host_is_served(server):
     with RawClient(server.port) as client:
         client.send(b"GET /ok HTTP/1.0\r\n\r\n")
         assert client.read_response().status == 200
+
+
+def test_refusal_reaches_a_client_that_is_still_uploading(server):
+    # The server answers 413 as soon as it reads the head. A client that goes on sending
+    # must be able to read that answer before the connection is reset: the server closes
+    # its write side and drains input for a while (lingering close) instead of closing
+    # at once, which would reset a connection with unread input (RFC 9112 §9.6).
+    import socket
+    import threading
+
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n")
+    stop = threading.Event()
+    reset_at: list[float] = []
+
+    def upload() -> None:
+        chunk = b"x" * 65536
+        try:
+            while not stop.is_set():
+                sock.sendall(chunk)
+        except OSError:
+            reset_at.append(time.monotonic())
+
+    sender = threading.Thread(target=upload, daemon=True)
+    sender.start()
+    try:
+        server.wait_for("rejected a request: 413")
+        time.sleep(0.3)  # not synchronisation: the window a slow client would leave
+        sock.settimeout(10)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            data = sock.recv(65536)
+            assert data, "connection closed before the answer arrived"
+            received += data
+        read_at = time.monotonic()
+        assert received.startswith(b"HTTP/1.1 413 ")
+        assert not reset_at or reset_at[0] > read_at, (
+            "the upload was reset before the answer was read"
+        )
+    finally:
+        stop.set()
+        sock.close()
+        sender.join(5)

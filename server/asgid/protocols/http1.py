@@ -17,6 +17,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import httptools
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from zope.interface import implementer
@@ -32,6 +33,7 @@ from asgid.protocols.http1_timer import Deadline
 if TYPE_CHECKING:
     import asyncio
 
+    from twisted.internet.interfaces import IDelayedCall
     from twisted.python.failure import Failure
 
     from asgid.protocols.context import ServerContext
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+LINGER_S = 2.0  # how long input is drained after an error answer before the socket closes
 HIGH_WATER = 64 * 1024  # request body bytes buffered for the app before reading pauses
 HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the configured limits
 WATCHED_HEADERS = frozenset({b"host", b"expect", b"te", b"content-length", b"transfer-encoding"})
@@ -71,6 +74,7 @@ class HTTP1Protocol(Protocol):
         self._rejection: RejectRequest | None = None  # sent once earlier responses are out
         self._deadline = Deadline(ctx.reactor, self._on_deadline)
         self._deferred_upgrade: tuple[Request, bytes, bytes] | None = None
+        self._linger: IDelayedCall | None = None  # ends a connection closed after an error
         self._head_limit = (
             self.config.limit_request_line_bytes
             + self.config.limit_request_header_bytes
@@ -134,6 +138,8 @@ class HTTP1Protocol(Protocol):
             self._reject(reject_from_parser(exc))
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
         self.closing = True
         self.ctx.forget(self)
         self._deadline.cancel()
@@ -394,7 +400,26 @@ class HTTP1Protocol(Protocol):
         if not self._exchanges or not self._exchanges[0].cycle.response_started:
             logger.info("rejected a request: %s %s", error.status, error.reason)
             self.writer.write(error_response(error, self.config.server_header))
-        self._close()
+        self._linger_close()
+
+    def _linger_close(self) -> None:
+        """Close after an error answer without losing it to a TCP reset.
+
+        A client still sending (an upload we refused) would make an immediate close send
+        RST, and a reset can destroy the answer before the client reads it (RFC 9112
+        §9.6). So the write side closes first, input is read and dropped, and the
+        connection ends when the client closes its side or after ``LINGER_S``.
+        """
+        transport = self.transport
+        if self.closing or not isinstance(transport, FileDescriptor):
+            self._close()  # TLS and wrapped transports have no half-close of their own
+            return
+        self.closing = True  # dataReceived drops what still arrives
+        self._deadline.cancel()
+        if self._read_paused:
+            self._resume_reading()
+        transport.loseWriteConnection()
+        self._linger = self.ctx.reactor.callLater(LINGER_S, transport.abortConnection)
 
     def _close(self, abort: bool = False) -> None:
         if self.closing:

@@ -33,6 +33,7 @@ from asgid.asgi.http import HTTPCycle
 from asgid.asgi.instance import HTTPInstance
 from asgid.asgi.scope import ConnectionInfo, build_http_scope
 from asgid.protocols.connection_info import connection_info
+from asgid.protocols.direct_write import DirectWriter
 from asgid.protocols.events import Request, Response
 from asgid.protocols.http2_errors import error_code, goaway, preface_verdict, without_h2_goaway
 from asgid.protocols.http2_events import DISPATCH
@@ -100,6 +101,7 @@ class H2Protocol(Protocol):
 
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
+        self.writer = DirectWriter(self.transport)
         self.ctx.track(self)
         self.transport.registerProducer(self, True)
         self._arm_idle()
@@ -343,7 +345,7 @@ class H2Protocol(Protocol):
         self._flush_pending = False
         data = self.h2.data_to_send()
         if data and not self.closed:
-            self.transport.write(data)
+            self.writer.write(data)
 
     def _connection_error(self, code: int, detail: str, *, h2_closed: bool = False) -> None:
         """GOAWAY with ``code`` after whatever is queued, then close the transport."""

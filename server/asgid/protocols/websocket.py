@@ -30,6 +30,7 @@ from asgid.asgi.http import ClientDisconnected
 from asgid.asgi.scope import build_websocket_scope
 from asgid.asgi.websocket import WebSocketCycle, WebSocketInstance
 from asgid.protocols.connection_info import connection_info
+from asgid.protocols.direct_write import DirectWriter
 from asgid.protocols.websocket_autobahn import (
     autobahn_factory,
     close_frame_failure,
@@ -106,6 +107,7 @@ class WebSocketConnection(WebSocketServerProtocol):
 
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
+        self._writer = DirectWriter(self.transport)
         super().connectionMade()
         self.ctx.track(self)
         self.transport.registerProducer(self, True)
@@ -129,7 +131,7 @@ class WebSocketConnection(WebSocketServerProtocol):
         if sync or chopsize or self.send_queue:
             super().sendData(data, sync, chopsize)
         else:
-            self.transport.write(data)
+            self._writer.write(data)
 
     # -- IPushProducer: the transport's write buffer is full / drained ---------------------------
     def pauseProducing(self) -> None:

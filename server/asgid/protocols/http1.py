@@ -18,9 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httptools
 from twisted.internet.abstract import FileDescriptor
-from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
-from zope.interface import implementer
 
 from asgid.asgi.scope import ConnectionInfo, build_http_scope
 from asgid.protocols.connection_info import connection_info
@@ -29,6 +27,7 @@ from asgid.protocols.events import Request
 from asgid.protocols.http1_errors import RejectRequest, error_response, reject_from_parser
 from asgid.protocols.http1_exchange import Exchange
 from asgid.protocols.http1_timer import Deadline
+from asgid.protocols.write_flow import WriteFlow
 
 if TYPE_CHECKING:
     import asyncio
@@ -49,8 +48,7 @@ HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the config
 WATCHED_HEADERS = frozenset({b"host", b"expect", b"te", b"content-length", b"transfer-encoding"})
 
 
-@implementer(IPushProducer)
-class HTTP1Protocol(Protocol):
+class HTTP1Protocol(WriteFlow, Protocol):
     """One HTTP/1.x connection."""
 
     transport: Transport  # set by makeConnection
@@ -65,8 +63,6 @@ class HTTP1Protocol(Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._conn: ConnectionInfo | None = None
         self._exchanges: deque[Exchange] = deque()  # [0] is the one whose app runs
-        self.write_paused = False
-        self._write_waiter: asyncio.Future[None] | None = None
         self._read_paused = False
         self.closing = False
         self.shutting_down = False
@@ -147,29 +143,6 @@ class HTTP1Protocol(Protocol):
             exchange.client_gone()
         self._exchanges.clear()
         self._wake_writer()
-
-    # -- IPushProducer: the transport's write buffer is full / drained ---------------------------
-    def pauseProducing(self) -> None:
-        self.write_paused = True
-
-    def resumeProducing(self) -> None:
-        self.write_paused = False
-        self._wake_writer()
-
-    def stopProducing(self) -> None:
-        self._wake_writer()
-
-    def wait_writable(self) -> asyncio.Future[None]:
-        if self._write_waiter is None:
-            self._write_waiter = self.loop.create_future()
-        return self._write_waiter
-
-    def _wake_writer(self) -> None:
-        waiter = self._write_waiter
-        if waiter is not None:
-            self._write_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
     # -- httptools callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:

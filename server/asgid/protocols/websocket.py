@@ -22,9 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import connectionDone
-from zope.interface import implementer
 
 from asgid.asgi.http import ClientDisconnected
 from asgid.asgi.scope import build_websocket_scope
@@ -37,6 +35,7 @@ from asgid.protocols.websocket_autobahn import (
     header_text,
 )
 from asgid.protocols.websocket_handshake import head_problem, http_response_head
+from asgid.protocols.write_flow import WriteFlow
 
 if TYPE_CHECKING:
     import asyncio
@@ -77,8 +76,9 @@ def start_websocket(
     switcher.replace(protocol, head + rest)
 
 
-@implementer(IPushProducer)
-class WebSocketConnection(WebSocketServerProtocol):
+# Autobahn's own bases disagree on the types of ``peer`` and ``_transport_details``; mypy
+# reports it here only because this class has more than one base.
+class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[misc]
     """One WebSocket: Autobahn does the protocol, a ``WebSocketCycle`` the ASGI side."""
 
     # set by makeConnection: a TCP/TLS transport, or a ``StreamTransport`` over HTTP/2
@@ -102,8 +102,6 @@ class WebSocketConnection(WebSocketServerProtocol):
         self._refused = False
         self._handshake_paused = False
         self._inbox_paused = False
-        self.write_paused = False
-        self._write_waiter: asyncio.Future[None] | None = None
 
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -132,24 +130,6 @@ class WebSocketConnection(WebSocketServerProtocol):
             super().sendData(data, sync, chopsize)
         else:
             self._writer.write(data)
-
-    # -- IPushProducer: the transport's write buffer is full / drained ---------------------------
-    def pauseProducing(self) -> None:
-        self.write_paused = True
-
-    def resumeProducing(self) -> None:
-        self.write_paused = False
-        self._wake_writer()
-
-    def stopProducing(self) -> None:
-        self._wake_writer()
-
-    def _wake_writer(self) -> None:
-        waiter = self._write_waiter
-        if waiter is not None:
-            self._write_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
     # -- Autobahn callbacks ------------------------------------------------------------------------
     def onConnect(self, request: Any) -> Deferred[Any]:  # type: ignore[override]
@@ -263,9 +243,7 @@ class WebSocketConnection(WebSocketServerProtocol):
             self.sendFrame(opcode=2 if binary else 1, payload=data, rsv=4)
         if not self.write_paused:
             return None
-        if self._write_waiter is None:
-            self._write_waiter = self.loop.create_future()
-        return self._write_waiter
+        return self.wait_writable()
 
     def close(self, code: int, reason: bytes) -> None:
         if self.state == _OPEN:

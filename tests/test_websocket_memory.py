@@ -8,7 +8,7 @@ from typing import Any
 
 from asgid.config import Config
 from asgid.protocols.context import ServerContext
-from asgid.protocols.websocket import WebSocketConnection
+from asgid.protocols.websocket import CLOSE_HANDSHAKE_S, WebSocketConnection
 from asgid.protocols.websocket_autobahn import autobahn_factory
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
@@ -123,4 +123,18 @@ async def test_graceful_shutdown_closes_1001() -> None:
     protocol.graceful_shutdown()
     [(opcode, payload)] = Peer(transport).frames()
     assert (opcode, payload[:2]) == (CLOSE, (1001).to_bytes(2, "big"))
+    protocol.connectionLost()
+
+
+async def test_close_handshake_waits_its_time_then_ends_with_a_fin() -> None:
+    # Autobahn's own timer for this runs in whole-second buckets and aborts (RST), which
+    # could fire at once and destroy the Close frame before the peer read it.
+    protocol, transport, clock = await open_socket(ping_interval_s=0.0)
+    transport.clear()
+    protocol.graceful_shutdown()
+    clock.advance(CLOSE_HANDSHAKE_S - 0.1)
+    assert not transport.disconnecting  # the peer may still answer our Close
+    clock.advance(0.2)
+    assert transport.disconnecting
+    assert not getattr(transport, "aborting", False)
     protocol.connectionLost()

@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 _OPEN = WebSocketServerProtocol.STATE_OPEN
 _CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
 _CLOSING = WebSocketServerProtocol.STATE_CLOSING
+CLOSE_HANDSHAKE_S = 3.0  # how long our Close waits for the peer's before TCP is closed
 
 
 def start_websocket(
@@ -96,6 +97,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self._handshake: Deferred[Any] | None = None
         self._timer: IDelayedCall | None = None  # connect timeout, then lifetime
         self._ping_timer: IDelayedCall | None = None  # next ping, then its pong deadline
+        self._close_timer: IDelayedCall | None = None  # our Close awaits the peer's
         self._ping_payload: bytes | None = None
         self._started = time.monotonic()
         self._accepted = False
@@ -118,10 +120,30 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         super().connectionLost(reason)
         self.ctx.forget(self)
         self._cancel_timer()
-        if self._ping_timer is not None and self._ping_timer.active():
-            self._ping_timer.cancel()
-        self._ping_timer = None
+        for timer in (self._ping_timer, self._close_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._ping_timer = self._close_timer = None
         self._wake_writer()
+
+    def sendCloseFrame(
+        self, code: int | None = None, reasonUtf8: bytes | None = None, isReply: bool = False
+    ) -> None:
+        super().sendCloseFrame(code=code, reasonUtf8=reasonUtf8, isReply=isReply)
+        if self.closedByMe and self.state == _CLOSING and self._close_timer is None:
+            # RFC 6455 §7.1.1: after our Close, wait a bounded time for the peer's, then
+            # end the TCP connection with a FIN, so our Close frame is still delivered.
+            self._close_timer = self.ctx.reactor.callLater(
+                CLOSE_HANDSHAKE_S, self._on_close_handshake_timeout
+            )
+
+    def _on_close_handshake_timeout(self) -> None:
+        self._close_timer = None
+        if self.state != WebSocketServerProtocol.STATE_CLOSED:
+            self.wasClean = False
+            self.wasCloseHandshakeTimeout = True
+            self.wasNotCleanReason = "peer did not finish the closing handshake in time"
+            self.dropConnection(abort=False)
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         # Autobahn's sendData formats debug-log arguments on every write; the plain case

@@ -35,6 +35,10 @@ def _build_factory(config: Config, reactor: Any) -> Any:
         # The app's answer is timed by us (--websocket_connect_timeout); the head is
         # already complete when Autobahn sees it.
         openHandshakeTimeout=0,
+        # Autobahn schedules this on txaio's batched timer, whose whole-second buckets can
+        # fire it at once and then abort (RST) before our Close frame is read; the
+        # connection runs its own exact timer instead (websocket.CLOSE_HANDSHAKE_S).
+        closeHandshakeTimeout=0,
         # Send a Close with the reason code (1002, 1007, 1009) instead of dropping TCP,
         # as RFC 6455 §7.1.7 prefers.
         failByDrop=False,

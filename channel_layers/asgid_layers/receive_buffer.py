@@ -132,6 +132,20 @@ class _Retrying:
         self._failures += 1
         await asyncio.sleep(delay)
 
+    async def pop(self, client: Any, key: str, count: int) -> list[bytes] | None:
+        """``blocking_pop``, or None after a failure has been backed off."""
+        try:
+            items = await blocking_pop(client, key, count)
+        except _NETWORK_ERRORS as exc:
+            await self.failed(exc)
+            return None
+        except Exception as exc:  # a dead reader would strand every receiver
+            logger.exception("%s failed; retrying", self._what)
+            await self.failed(exc)
+            return None
+        self.succeeded()
+        return items
+
     def succeeded(self) -> None:
         if self._failures:
             logger.info("%s reconnected after %d attempts", self._what, self._failures)
@@ -235,16 +249,9 @@ class LocalReader:
     async def _run(self) -> None:
         retry = _Retrying(self._stats, f"reader of {self._queue}")
         while not self.closing:
-            try:
-                items = await blocking_pop(self._client, self._queue, _BATCH)
-            except _NETWORK_ERRORS as exc:
-                await retry.failed(exc)
+            items = await retry.pop(self._client, self._queue, _BATCH)
+            if items is None:
                 continue
-            except Exception as exc:  # a dead reader would strand every receiver
-                logger.exception("reader of %s failed; retrying", self._queue)
-                await retry.failed(exc)
-                continue
-            retry.succeeded()
             for element in items:
                 self._deliver(element)
             self._sweep()
@@ -333,16 +340,9 @@ class NamedFetcher:
                     if self.buffer.demand <= 0:
                         return
                 continue
-            try:
-                items = await blocking_pop(self._client, self._queue, self.buffer.demand)
-            except _NETWORK_ERRORS as exc:
-                await retry.failed(exc)
+            items = await retry.pop(self._client, self._queue, self.buffer.demand)
+            if items is None:
                 continue
-            except Exception as exc:  # a dead fetcher would strand every receiver
-                logger.exception("fetcher of %s failed; retrying", self._queue)
-                await retry.failed(exc)
-                continue
-            retry.succeeded()
             for item in items:
                 self.buffer.put(item)
 

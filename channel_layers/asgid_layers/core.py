@@ -124,6 +124,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._stats = LayerStats()
         self._last_full_warning: dict[str, float] = {}
         self._valid_names: set[str] = set()
+        self._valid_groups: set[str] = set()
 
     # -- per-loop state -------------------------------------------------
 
@@ -154,10 +155,9 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             raise TypeError(f"message must be a dict, got {type(message).__name__}")
         state = await self._state()
         shard = state.ring.for_channel(channel)
-        local = local_part(channel)
-        element = local.encode() + b"\0" + self._serializer.dumps(message)
+        element = local_part(channel).encode() + b"\0" + self._serializer.dumps(message)
         keys = [shard.keys.queue(channel), shard.keys.counts(channel)]
-        args: list[Any] = [local, self.get_capacity(channel), math.ceil(self.expiry), element]
+        args: list[Any] = [channel, self.get_capacity(channel), math.ceil(self.expiry), element]
         owner, carrier = await self._settle_releases(state, keep=shard)
         pending = carrier.take_release() if carrier is not None else {}
         if pending:
@@ -201,6 +201,13 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 self._valid_names.clear()
             self._valid_names.add(channel)
 
+    def _check_group(self, group: str) -> None:
+        if group not in self._valid_groups:
+            self.require_valid_group_name(group)
+            if len(self._valid_groups) > 10_000:
+                self._valid_groups.clear()
+            self._valid_groups.add(group)
+
     async def receive(self, channel: str) -> dict[str, Any]:
         self._check_channel(channel)
         state = await self._state()
@@ -234,6 +241,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 stats=self._stats,
                 idle_s=max(self.expiry, 1.0),
                 limit=lambda local: int(self.get_capacity(owner + local)),
+                member_set=shard.keys.member_set,
             )
         return reader
 
@@ -253,9 +261,9 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self.require_valid_channel_name(channel)
         state = await self._state()
         shard = state.ring.for_channel(channel)
-        keys = [shard.keys.group(group), shard.keys.group_capacity(group)]
+        keys = shard.keys.group_keys(group)
         args = [channel, time.time(), self.group_expiry, self.get_capacity(channel)]
-        args.append(self.capacity)
+        args += [self.capacity, shard.keys.base, group, math.ceil(self.expiry)]
         await self._call(shard, lambda: shard.scripts.run("group_add", keys, args))
 
     async def group_discard(self, group: str, channel: str) -> None:
@@ -263,24 +271,30 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self.require_valid_channel_name(channel)
         state = await self._state()
         shard = state.ring.for_channel(channel)
-        keys = [shard.keys.group(group), shard.keys.group_capacity(group)]
-        await self._call(shard, lambda: shard.scripts.run("group_discard", keys, [channel]))
+        keys = shard.keys.group_keys(group)
+        args = [channel, shard.keys.base, group, math.ceil(self.expiry), self.group_expiry]
+        await self._call(shard, lambda: shard.scripts.run("group_discard", keys, args))
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """One script call per shard, all shards in parallel, whatever the group size."""
-        self.require_valid_group_name(group)
+        self._check_group(group)
         state = await self._state()
-        await self._settle_releases(state, keep=None)
+        if state.readers:
+            await self._settle_releases(state, keep=None)
         payload = self._serializer.dumps(message)
         now = time.time()
 
         def call(shard: Shard) -> Awaitable[list[int]]:
-            keys = [shard.keys.group(group), shard.keys.group_capacity(group)]
+            keys = shard.keys.group_keys(group)
             args = [shard.keys.base, now, self.group_expiry, math.ceil(self.expiry)]
-            args += [self.capacity, payload]
+            args += [self.capacity, payload, group]
             return self._call(shard, lambda: shard.scripts.run("group_send", keys, args))
 
-        results = await asyncio.gather(*(call(s) for s in state.ring.shards))
+        shards = state.ring.shards
+        if len(shards) == 1:
+            results = [await call(shards[0])]
+        else:
+            results = await asyncio.gather(*(call(s) for s in shards))
         delivered = sum(int(r[0]) for r in results)
         full = sum(int(r[1]) for r in results)
         self._stats.group_sends += 1

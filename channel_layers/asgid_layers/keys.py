@@ -5,11 +5,20 @@ keys of one shard share one slot and multi-key scripts stay legal):
 
 * ``{prefix:T}:q:<name>``  list of queued elements of a named channel, or of a
   whole process when ``<name>`` is a process-local prefix (``specific.x!``).
-* ``{prefix:T}:n:<name>``  hash ``local part -> count`` of messages a process-local
-  channel holds (in Redis or in the owner's buffer); capacity is checked on it.
+* ``{prefix:T}:n:<name>``  hash of the counts of messages the process-local
+  channels of a process hold (in Redis or in the owner's buffer); capacity is
+  checked on it.
 * ``{prefix:T}:g:<group>`` sorted set ``channel -> join time`` of the members whose
   channel lives on shard T.
-* ``{prefix:T}:c:<group>`` hash ``channel -> capacity`` for those members.
+* ``{prefix:T}:c:<group>`` hash ``channel -> capacity`` for those members whose
+  capacity differs from the default, and ``<owner -> lowest`` per process.
+* ``{prefix:T}:m:<group>`` the same members by process: ``owner -> "<id>:<n>:<0|1>"``
+  naming the set ``{prefix:T}:s:<id>`` of its members' local parts, and
+  ``named channel -> ""``. group_send queues one element per process naming the set.
+* ``{prefix:T}:ids`` counter that numbers the member sets.
+
+The fields of the ``n:`` hash and the life of member sets are described in
+``lua/common.lua``.
 
 The Lua scripts receive ``base(...)`` and append the same ``q:``/``n:`` suffixes,
 so the suffixes are exported as constants and documented in the scripts.
@@ -23,6 +32,8 @@ QUEUE = "q:"
 COUNTS = "n:"
 GROUP = "g:"
 GROUP_CAPACITY = "c:"
+GROUP_MEMBERS = "m:"
+MEMBER_SET = "s:"
 PUBSUB_CHANNEL = "p:"
 PUBSUB_GROUP = "pg:"
 
@@ -61,6 +72,16 @@ class ShardKeys:
 
     def group_capacity(self, group: str) -> str:
         return self.base + GROUP_CAPACITY + group
+
+    def group_members(self, group: str) -> str:
+        return self.base + GROUP_MEMBERS + group
+
+    def member_set(self, set_id: str) -> str:
+        return self.base + MEMBER_SET + set_id
+
+    def group_keys(self, group: str) -> list[str]:
+        """KEYS of the group scripts: members, capacities, members by process."""
+        return [self.group(group), self.group_capacity(group), self.group_members(group)]
 
     # Pub/Sub channel names of RedisPubSubChannelLayer (not keys, same namespace).
     def pubsub_channel(self, channel: str) -> str:

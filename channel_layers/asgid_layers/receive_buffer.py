@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 _NETWORK_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 _BATCH = 512
 _RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0)
+_MAX_SETS = 4096
 
 
 @dataclass
@@ -171,9 +172,15 @@ class LocalReader:
         stats: LayerStats,
         idle_s: float,
         limit: Callable[[str], int],
+        member_set: Callable[[str], str],
     ) -> None:
         self._client, self._queue, self._release = client, queue, release
         self._stats, self._idle_s, self._limit = stats, idle_s, limit
+        self._member_set = member_set
+        # Group member sets by id, followed from the changes queued beside the
+        # messages (lua/common.lua, change_members); read from Redis on a miss.
+        self._sets: dict[str, tuple[str, ...]] = {}
+        self._retired: list[str] = []
         self.buffers: dict[str, ChannelBuffer] = {}
         self.pending_release: dict[str, int] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -253,15 +260,77 @@ class LocalReader:
             if items is None:
                 continue
             for element in items:
-                self._deliver(element)
+                # "local,local,...\0payload" names its channels, "#<id>\0payload" a
+                # group's member set, "!\0<change>" changes a member set.
+                targets, _, rest = element.partition(b"\0")
+                kind = targets[:1]
+                if kind == b"#":
+                    set_id = targets[1:].decode()
+                    members = self._sets.get(set_id)
+                    if members is None:
+                        members = await self._load_set(set_id)
+                    self._deliver(members, rest)
+                elif kind == b"!":
+                    self._follow(rest.decode())
+                else:
+                    self._deliver(targets.decode().split(","), rest)
+            if self._retired:
+                await self._forget_sets()
             self._sweep()
 
-    def _deliver(self, element: bytes) -> None:
-        # "local,local,...\0payload": a group_send element names every member of this
-        # process; all buffers share the immutable bytes, and each receive()
-        # deserializes its own copy.
-        targets, _, payload = element.partition(b"\0")
-        for local in targets.decode().split(","):
+    def _follow(self, change: str) -> None:
+        """Apply ``<old id>:<new id>:<+|-><local>`` to the cached member sets."""
+        old, new, edit = change.split(":", 2)
+        op, local = edit[:1], edit[1:]
+        members = self._sets.get(old) if old == new else self._sets.pop(old, None)
+        if old == "":
+            members = ()
+        elif old != new:
+            self._retired.append(old)
+        if members is None or new == "":
+            return
+        if op == "+":
+            members = members if local in members else (*members, local)
+        else:
+            members = tuple(m for m in members if m != local)
+        self._remember(new, members)
+
+    def _remember(self, set_id: str, members: tuple[str, ...]) -> None:
+        if len(self._sets) >= _MAX_SETS and set_id not in self._sets:
+            del self._sets[next(iter(self._sets))]  # oldest; read back if named again
+        self._sets[set_id] = members
+
+    async def _load_set(self, set_id: str) -> tuple[str, ...]:
+        retry = _Retrying(self._stats, f"reader of {self._queue}")
+        while True:
+            try:
+                raw = await self._client.smembers(self._member_set(set_id))
+            except _NETWORK_ERRORS as exc:
+                await retry.failed(exc)
+                continue
+            retry.succeeded()
+            break
+        members = tuple(sorted(m.decode() for m in raw))
+        if members:
+            self._remember(set_id, members)
+        else:
+            # A set outlives every message naming it by `expiry`; only a message
+            # already too old to deliver finds it gone.
+            self._stats.expired += 1
+        return members
+
+    async def _forget_sets(self) -> None:
+        """Delete superseded member sets now that no queued message names them."""
+        keys, self._retired = [self._member_set(i) for i in self._retired], []
+        try:
+            await self._client.unlink(*keys)
+        except _NETWORK_ERRORS:
+            pass  # they expire by themselves
+
+    def _deliver(self, targets: Sequence[str], payload: bytes) -> None:
+        # All buffers share the immutable bytes; each receive() deserializes its
+        # own copy.
+        for local in targets:
             buffer = self.buffers.get(local)
             if buffer is None:
                 buffer = self.buffers[local] = ChannelBuffer()

@@ -6,12 +6,19 @@ from importlib import resources
 from typing import Any
 
 NAMES = ("send", "release", "group_add", "group_discard", "group_send")
+COMMON = "common"
 
 
 def load_sources() -> dict[str, str]:
-    """Read ``lua/*.lua``; called when a layer is built, never at import time."""
+    """Read ``lua/*.lua``, each behind ``common.lua`` (a script cannot import).
+
+    Called when a layer is built, never at import time.
+    """
     folder = resources.files(__package__).joinpath("lua")
-    return {name: folder.joinpath(f"{name}.lua").read_text("utf-8") for name in NAMES}
+    common = folder.joinpath(f"{COMMON}.lua").read_text("utf-8")
+    return {
+        name: common + "\n" + folder.joinpath(f"{name}.lua").read_text("utf-8") for name in NAMES
+    }
 
 
 class Scripts:

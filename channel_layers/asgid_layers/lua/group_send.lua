@@ -1,48 +1,84 @@
 -- Deliver one payload to every live member of a group stored on this shard.
 -- Member queues are derived from ARGV[1] exactly as keys.py builds them
--- (base .. 'q:' .. non-local name, base .. 'n:' .. non-local name); all share
--- the shard's hash tag, so in Redis Cluster they are in the same slot as KEYS.
--- KEYS[1] group members, KEYS[2] capacities of members that differ from the default
--- ARGV[1] key base, ARGV[2] now (s), ARGV[3] group expiry, ARGV[4] message expiry,
--- ARGV[5] default capacity, ARGV[6] payload
+-- (base .. 'q:' .. name, base .. 'n:' .. owner); all share the shard's hash tag,
+-- so in Redis Cluster they are in the same slot as KEYS.
+-- KEYS[1] group members (sorted set), KEYS[2] member capacities, KEYS[3] members
+-- by process. ARGV[1] key base, ARGV[2] now (s), ARGV[3] group expiry,
+-- ARGV[4] message expiry, ARGV[5] default capacity, ARGV[6] payload, ARGV[7] group
 -- Returns {delivered, skipped because full}.
-local base, payload = ARGV[1], ARGV[6]
+local base, payload, group = ARGV[1], ARGV[6], ARGV[7]
 local expiry, default_capacity = tonumber(ARGV[4]), tonumber(ARGV[5])
+local group_expiry = tonumber(ARGV[3])
 local oldest = '(' .. (tonumber(ARGV[2]) - tonumber(ARGV[3]))
-local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', oldest)
-if #stale > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', oldest)
-  for _, channel in ipairs(stale) do
-    redis.call('HDEL', KEYS[2], channel)
+if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', oldest, 'LIMIT', 0, 1) > 0 then
+  for _, channel in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', oldest)) do
+    leave(base, KEYS, group, channel, expiry, group_expiry)
   end
 end
-local capacities = {}
-local flat = redis.call('HGETALL', KEYS[2])
-for i = 1, #flat, 2 do
-  capacities[flat[i]] = tonumber(flat[i + 1])
+
+-- Exact pass over one process's members, taken when the bound cannot promise
+-- room for all of them: skips the full ones, re-registers memberships whose
+-- fields went with an expired counts hash, and sets a fresh bound.
+-- Returns the accepted local parts joined by ',' and how many were accepted
+-- and skipped.
+local function check_members(counts, owner, id, lowest, state)
+  local locals = redis.call('SMEMBERS', base .. 's:' .. id)
+  local capacities = {}
+  if lowest then
+    local names = {}
+    for i, l in ipairs(locals) do
+      names[i] = owner .. l
+    end
+    capacities = hmget(KEYS[2], names)
+  end
+  local held, lists = channel_counts(counts, locals)
+  local sent = tonumber(state[3])
+  local updates = {}
+  if not sent then
+    sent = 0
+    updates[1], updates[2] = '#' .. group, 0
+  end
+  for i, l in ipairs(locals) do
+    if not list_has(lists[i], group) then
+      updates[#updates + 1] = l .. '|'
+      updates[#updates + 1] = list_add(lists[i], group)
+      updates[#updates + 1] = l .. '|' .. group
+      updates[#updates + 1] = sent
+    end
+  end
+  hset(counts, updates)
+  local accepted, skipped, most = {}, {}, 0
+  for i, l in ipairs(locals) do
+    local after = held[i]
+    if after < (tonumber(capacities[i]) or default_capacity) then
+      accepted[#accepted + 1] = l
+      after = after + 1
+    else
+      skipped[#skipped + 1] = l
+    end
+    if after > most then
+      most = after
+    end
+  end
+  local total = tonumber(state[2]) or 0
+  if #accepted > 0 then
+    total = total + 1
+    -- The coming #G increment must not count for the members it skips.
+    for _, l in ipairs(skipped) do
+      redis.call('HINCRBY', counts, l .. '|' .. group, 1)
+    end
+  end
+  redis.call('HSET', counts, '^' .. group, most - total)
+  return table.concat(accepted, ','), #accepted, #skipped
 end
 
 local delivered, full = 0, 0
--- Process-local members are grouped by owning process. Their counts are read
--- with one HMGET and written with one HSET per chunk, and they get one element
--- "field1,field2,...\0payload" per process that the owner's reader fans out
--- (local parts cannot contain ','). Redis work per member is then a few Lua
--- table operations instead of several redis.call round trips into the server.
-local owners, order = {}, {}
-for _, channel in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local capacity = capacities[channel] or default_capacity
-  local bang = string.find(channel, '!', 1, true)
-  if bang then
-    local owner = string.sub(channel, 1, bang)
-    if owners[owner] == nil then
-      owners[owner] = {fields = {}, caps = {}}
-      order[#order + 1] = owner
-    end
-    local group = owners[owner]
-    group.fields[#group.fields + 1] = string.sub(channel, bang + 1)
-    group.caps[#group.caps + 1] = capacity
-  else
-    local queue = base .. 'q:' .. channel
+local members = redis.call('HGETALL', KEYS[3])
+for i = 1, #members, 2 do
+  local name, value = members[i], members[i + 1]
+  if string.sub(name, -1) ~= '!' then
+    local capacity = tonumber(redis.call('HGET', KEYS[2], name)) or default_capacity
+    local queue = base .. 'q:' .. name
     if redis.call('RPUSH', queue, '\0' .. payload) <= capacity then
       redis.call('EXPIRE', queue, expiry)
       delivered = delivered + 1
@@ -50,37 +86,33 @@ for _, channel in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
       redis.call('RPOP', queue)
       full = full + 1
     end
-  end
-end
-
-local CHUNK = 500  -- keeps unpack() far below Lua's C stack limit
-for _, owner in ipairs(order) do
-  local group, counts = owners[owner], base .. 'n:' .. owner
-  local accepted = {}
-  for first = 1, #group.fields, CHUNK do
-    local last = math.min(first + CHUNK - 1, #group.fields)
-    local current = redis.call('HMGET', counts, unpack(group.fields, first, last))
-    local updates = {}
-    for i = first, last do
-      local used = tonumber(current[i - first + 1]) or 0
-      if used < group.caps[i] then
-        updates[#updates + 1] = group.fields[i]
-        updates[#updates + 1] = used + 1
-        accepted[#accepted + 1] = group.fields[i]
-      else
-        full = full + 1
+  else
+    local counts = base .. 'n:' .. name
+    local id, n, referenced = owner_state(value)
+    local lowest = tonumber(redis.call('HGET', KEYS[2], '<' .. name))
+    local capacity = math.min(default_capacity, lowest or default_capacity)
+    local state = redis.call('HMGET', counts, '^' .. group, '@', '#' .. group)
+    local bound, total = tonumber(state[1]), tonumber(state[2]) or 0
+    local targets, accepted, skipped = nil, n, 0
+    if not (bound and bound + total < capacity) then
+      targets, accepted, skipped = check_members(counts, name, id, lowest, state)
+    end
+    if accepted > 0 then
+      if skipped == 0 then
+        -- the whole set: name it, and freeze it (see change_members)
+        targets = '#' .. id
+        if referenced == 0 then
+          redis.call('HSET', KEYS[3], name, id .. ':' .. n .. ':1')
+        end
       end
+      redis.call('HINCRBY', counts, '#' .. group, 1)
+      redis.call('HINCRBY', counts, '@', 1)
+      local queue = base .. 'q:' .. name
+      redis.call('RPUSH', queue, targets .. '\0' .. payload)
+      redis.call('EXPIRE', queue, expiry)
     end
-    if #updates > 0 then
-      redis.call('HSET', counts, unpack(updates))
-    end
-  end
-  if #accepted > 0 then
-    local queue = base .. 'q:' .. owner
-    redis.call('RPUSH', queue, table.concat(accepted, ',') .. '\0' .. payload)
-    redis.call('EXPIRE', queue, expiry)
     redis.call('EXPIRE', counts, expiry)
-    delivered = delivered + #accepted
+    delivered, full = delivered + accepted, full + skipped
   end
 end
 return {delivered, full}

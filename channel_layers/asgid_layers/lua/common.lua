@@ -1,0 +1,212 @@
+-- Helpers shared by the scripts; scripts.py puts this file in front of each one.
+--
+-- Capacity is exact per channel without group_send touching every member. The
+-- counts hash of one process (base .. 'n:' .. owner, owner = 'specific.x!') holds:
+--   <local>      direct sends to the channel minus every release of it
+--   <local>|     ',G1,G2,': the groups the channel is in
+--   <local>|<G>  #G when the channel joined G, plus the G sends that skipped it
+--   #<G>         group sends to G that reached this process
+--   @            group sends to any group that reached this process
+--   ^<G>         bound: no member of G here holds more than ^G + @ messages
+-- A channel holds <local> + sum over its groups G of (#G - <local>|G) messages.
+-- Every field lives in the one hash, so an expiry resets them all together.
+--
+-- A group's members on a shard are kept by process in base .. 'm:' .. G (see
+-- owner_state and change_members) and named channel -> ''. group_send then
+-- queues one short element per process naming its member set; while the bound
+-- shows room it reads and writes a handful of fields per process, whatever the
+-- group's size.
+
+local CHUNK = 500 -- keeps unpack() far below Lua's C stack limit
+
+local function hmget(key, fields)
+  local out = {}
+  for first = 1, #fields, CHUNK do
+    local last = math.min(first + CHUNK - 1, #fields)
+    local part = redis.call('HMGET', key, unpack(fields, first, last))
+    for i = 1, #part do
+      out[first + i - 1] = part[i]
+    end
+  end
+  return out
+end
+
+-- flat = {field, value, field, value, ...}
+local function hset(key, flat)
+  for first = 1, #flat, 2 * CHUNK do
+    local last = math.min(first + 2 * CHUNK - 1, #flat)
+    redis.call('HSET', key, unpack(flat, first, last))
+  end
+end
+
+local function split_channel(channel)
+  local bang = string.find(channel, '!', 1, true)
+  if not bang then
+    return nil, channel
+  end
+  return string.sub(channel, 1, bang), string.sub(channel, bang + 1)
+end
+
+-- ',a,b,' lists (group names never contain ',')
+local function list_has(list, item)
+  return list and string.find(list, ',' .. item .. ',', 1, true) ~= nil or false
+end
+
+local function list_add(list, item)
+  if list_has(list, item) then
+    return list
+  end
+  return (list or ',') .. item .. ','
+end
+
+local function list_remove(list, item)
+  local at = list and string.find(list, ',' .. item .. ',', 1, true)
+  if not at then
+    return list
+  end
+  return string.sub(list, 1, at) .. string.sub(list, at + #item + 2)
+end
+
+local function list_items(list)
+  local out = {}
+  if list then
+    for item in string.gmatch(list, '[^,]+') do
+      out[#out + 1] = item
+    end
+  end
+  return out
+end
+
+-- m:G value of one process: '<snapshot id>:<member count>:<referenced 0|1>'.
+local function owner_state(value)
+  if not value then
+    return nil, 0, 0
+  end
+  local id, n, referenced = string.match(value, '^(%d+):(%d+):(%d)$')
+  return id, tonumber(n), tonumber(referenced)
+end
+
+-- Add (op '+') or remove (op '-') local part `l` of process `owner` in group
+-- `group`'s members (KEYS-style table `keys`). The members of one process are a
+-- set base .. 's:' .. id. Once a queued element names a set it is never
+-- changed again: the change goes to a copy under a new id, and the old set lives
+-- on for the elements still queued. Every change is also queued for the owner's
+-- reader as '!\0<old id>:<new id>:<op><local part>', in order with the messages,
+-- so the reader can follow the sets without reading them back.
+-- Returns true when the membership changed.
+local function change_members(base, keys, owner, l, op, expiry, group_expiry)
+  local id, n, referenced = owner_state(redis.call('HGET', keys[3], owner))
+  local set = id and base .. 's:' .. id
+  local member = set and redis.call('SISMEMBER', set, l) == 1
+  if (op == '+') == (member == true) then
+    return false
+  end
+  local new = id
+  if not id or referenced == 1 then
+    new = tostring(redis.call('INCR', base .. 'ids'))
+    if set then
+      redis.call('SUNIONSTORE', base .. 's:' .. new, set)
+      redis.call('EXPIRE', set, expiry + 60)
+    end
+  end
+  local new_set = base .. 's:' .. new
+  if op == '+' then
+    redis.call('SADD', new_set, l)
+    n = n + 1
+  else
+    redis.call('SREM', new_set, l) -- Redis deletes a set that becomes empty
+    n = n - 1
+  end
+  if n > 0 then
+    redis.call('HSET', keys[3], owner, new .. ':' .. n .. ':0')
+    redis.call('EXPIRE', new_set, group_expiry)
+  else
+    redis.call('HDEL', keys[3], owner)
+    new = ''
+  end
+  local queue = base .. 'q:' .. owner
+  redis.call('RPUSH', queue, '!\0' .. (id or '') .. ':' .. new .. ':' .. op .. l)
+  redis.call('EXPIRE', queue, expiry)
+  return true
+end
+
+-- Messages held by each of the process-local channels `locals` (their counts
+-- hash is `key`), plus their raw group lists. A count below zero can only come
+-- from releases that arrived after the hash expired and was recreated; it is
+-- reset to zero so that capacity is never exceeded because of it.
+local function channel_counts(key, locals)
+  local fields = {}
+  for i, l in ipairs(locals) do
+    fields[2 * i - 1] = l
+    fields[2 * i] = l .. '|'
+  end
+  local base = hmget(key, fields)
+  local counts, lists, groups, extra = {}, {}, {}, {}
+  for i, l in ipairs(locals) do
+    counts[i] = tonumber(base[2 * i - 1]) or 0
+    lists[i] = base[2 * i] or nil -- Redis nil arrives as false
+    groups[i] = list_items(lists[i])
+    for _, g in ipairs(groups[i]) do
+      extra[#extra + 1] = '#' .. g
+      extra[#extra + 1] = l .. '|' .. g
+    end
+  end
+  if #extra > 0 then
+    local values, j = hmget(key, extra), 1
+    for i = 1, #locals do
+      for _ = 1, #groups[i] do
+        counts[i] = counts[i] + (tonumber(values[j]) or 0) - (tonumber(values[j + 1]) or 0)
+        j = j + 2
+      end
+    end
+  end
+  for i, l in ipairs(locals) do
+    if counts[i] < 0 then
+      redis.call('HINCRBY', key, l, -counts[i])
+      counts[i] = 0
+    end
+  end
+  return counts, lists, groups
+end
+
+-- Give capacity back for messages a process consumed; pairs (local part, count)
+-- from argv[first] on. A hash that expired meanwhile has nothing to give back.
+local function release(key, argv, first)
+  if not key or redis.call('EXISTS', key) == 0 then
+    return
+  end
+  for i = first, #argv, 2 do
+    if redis.call('HINCRBY', key, argv[i], -tonumber(argv[i + 1])) == 0 then
+      redis.call('HDEL', key, argv[i])
+    end
+  end
+end
+
+-- Remove `channel` from group `group`: the members sorted set, the capacities
+-- hash and the member sets (keys), and fold the group messages it still holds
+-- into its direct count so its total does not change.
+local function leave(base, keys, group, channel, expiry, group_expiry)
+  redis.call('ZREM', keys[1], channel)
+  redis.call('HDEL', keys[2], channel)
+  local owner, l = split_channel(channel)
+  if not owner then
+    redis.call('HDEL', keys[3], channel)
+    return
+  end
+  change_members(base, keys, owner, l, '-', expiry, group_expiry)
+  local counts = base .. 'n:' .. owner
+  local v = redis.call('HMGET', counts, '#' .. group, l .. '|' .. group, l .. '|')
+  if list_has(v[3], group) then
+    local held = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0)
+    if held ~= 0 and redis.call('HINCRBY', counts, l, held) == 0 then
+      redis.call('HDEL', counts, l)
+    end
+    local list = list_remove(v[3], group)
+    if list == ',' then
+      redis.call('HDEL', counts, l .. '|', l .. '|' .. group)
+    else
+      redis.call('HSET', counts, l .. '|', list)
+      redis.call('HDEL', counts, l .. '|' .. group)
+    end
+  end
+end

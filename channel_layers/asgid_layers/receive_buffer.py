@@ -258,6 +258,8 @@ class LocalReader:
         while not self.closing:
             items = await retry.pop(self._client, self._queue, _BATCH)
             if items is None:
+                # A restarted Redis numbers its sets from 1 again.
+                self._sets.clear()
                 continue
             for element in items:
                 # "local,local,...\0payload" names its channels, "#<id>\0payload" a
@@ -306,6 +308,7 @@ class LocalReader:
             try:
                 raw = await self._client.smembers(self._member_set(set_id))
             except _NETWORK_ERRORS as exc:
+                self._sets.clear()
                 await retry.failed(exc)
                 continue
             retry.succeeded()

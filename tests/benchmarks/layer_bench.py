@@ -236,7 +236,7 @@ async def bench(url: str, quick: bool) -> str:
             logger.info("%s / %s: %s", row.scenario, name, results)
         ours, core = medians[0], medians[1]
         ratio = core / ours if row.unit == "ms per call" else ours / core
-        cells = " | ".join(f"{m:,.1f}" if m < 100 else f"{m:,.0f}" for m in medians)
+        cells = " | ".join(f"{m:,.2f}" if m < 10 else f"{m:,.0f}" for m in medians)
         lines.append(f"| {row.scenario} | {row.unit} | {cells} | {ratio:.1f}x |")
     return "\n".join(lines)
 
@@ -250,12 +250,15 @@ asgid_layers is faster.
 
 * Direct sends are one `EVALSHA`; the receiving process's background reader is already
   blocked in `BLMPOP`, and capacity released by `receive()` travels in the next `send`.
-* `group_send` is one script call per shard. Members in one process get one Redis
-  element that the process's reader fans out; each receiver deserializes its own copy.
-* `group_send` call cost grows with the group: the script checks and updates the
-  capacity of every member channel (one `HMGET` and one `HSET` per 500 members).
-  channels_redis counts capacity per process (channels_redis#97), so its Redis work per
-  call does not grow with the group, and its call cost stays close to ours.
+* `group_send` is one script call per shard. Members in one process get one short Redis
+  element naming their member set, which the process's reader fans out; each receiver
+  deserializes its own copy. The script's work per process does not grow with the
+  group: capacity stays exact per channel through per-group counters and a bound
+  (docs/channel-layer.md), and a full pass over the members runs only when the bound
+  is used up, which these runs, with capacity set high, never reach.
+* channels_redis reads the whole member list into Python and queues one message
+  naming every member channel, so its call cost grows with the group; it counts
+  capacity per process, not per channel (channels_redis#97).
 * The pubsub layers (channels_redis' and `asgid_layers.RedisPubSubChannelLayer`) publish
   once per group and keep no queue: a message sent while nobody is subscribed, or while
   a receive is cancelled, is lost (at-most-once). That is why they are faster.

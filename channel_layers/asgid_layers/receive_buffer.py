@@ -262,15 +262,19 @@ class LocalReader:
                 self._sets.clear()
                 continue
             for element in items:
-                # "local,local,...\0payload" names its channels, "#<id>\0payload" a
-                # group's member set, "!\0<change>" changes a member set.
+                # "local\0payload" names its channel, "#<id>\0payload" a group's
+                # member set, "!\0<change>" changes a member set.
                 targets, _, rest = element.partition(b"\0")
                 kind = targets[:1]
                 if kind == b"#":
-                    set_id = targets[1:].decode()
+                    # "#<id>-a,b": the set minus members that were full
+                    set_id, _, full = targets[1:].decode().partition("-")
                     members = self._sets.get(set_id)
                     if members is None:
                         members = await self._load_set(set_id)
+                    if full:
+                        skip = set(full.split(","))
+                        members = tuple(m for m in members if m not in skip)
                     self._deliver(members, rest)
                 elif kind == b"!":
                     self._follow(rest.decode())

@@ -246,3 +246,28 @@ async def test_full_channel_joining_a_group_is_skipped(make_layer: Callable[...,
     finally:
         await layer.flush()
         await layer.close()
+
+
+async def test_member_that_stopped_reading_is_skipped_until_it_reads(
+    make_layer: Callable[..., Any],
+) -> None:
+    layer = make_layer(capacity=3)
+    try:
+        members = [await layer.new_channel() for _ in range(50)]
+        for channel in members:
+            await layer.group_add("g", channel)
+        stalled, others = members[0], members[1:]
+        for n in range(20):
+            await layer.group_send("g", {"type": "m", "n": n})
+            for channel in others:
+                assert (await layer.receive(channel))["n"] == n
+        assert layer.stats()["over_capacity"] == 20 - 3
+        assert [(await layer.receive(stalled))["n"] for _ in range(3)] == [0, 1, 2]
+        await settle(layer)
+        await layer.group_send("g", {"type": "m", "n": 20})  # room again: readmitted
+        for channel in members:
+            assert (await layer.receive(channel))["n"] == 20
+        assert layer.stats()["over_capacity"] == 20 - 3
+    finally:
+        await layer.flush()
+        await layer.close()

@@ -7,7 +7,9 @@
 --   <local>|<G>  #G when the channel joined G, plus the G sends that skipped it
 --   #<G>         group sends to G that reached this process
 --   @            group sends to any group that reached this process
---   ^<G>         bound: no member of G here holds more than ^G + @ messages
+--   ^<G>         bound: no member of G here holds more than ^G + @ messages,
+--                except those listed in !<G>
+--   !<G>         ',a,b,': members of G found full by the last group send
 -- A channel holds <local> + sum over its groups G of (#G - <local>|G) messages.
 -- Every field lives in the one hash, so an expiry resets them all together.
 --
@@ -195,7 +197,15 @@ local function leave(base, keys, group, channel, expiry, group_expiry)
   end
   change_members(base, keys, owner, l, '-', expiry, group_expiry)
   local counts = base .. 'n:' .. owner
-  local v = redis.call('HMGET', counts, '#' .. group, l .. '|' .. group, l .. '|')
+  local v = redis.call('HMGET', counts, '#' .. group, l .. '|' .. group, l .. '|', '!' .. group)
+  if list_has(v[4], l) then
+    local full = list_remove(v[4], l)
+    if full == ',' then
+      redis.call('HDEL', counts, '!' .. group)
+    else
+      redis.call('HSET', counts, '!' .. group, full)
+    end
+  end
   if list_has(v[3], group) then
     local held = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0)
     if held ~= 0 and redis.call('HINCRBY', counts, l, held) == 0 then

@@ -16,26 +16,47 @@ if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', oldest, 'LIMIT', 0, 1) > 0 then
   end
 end
 
--- Exact pass over one process's members, taken when the bound cannot promise
--- room for all of them: skips the full ones, re-registers memberships whose
--- fields went with an expired counts hash, and sets a fresh bound.
--- Returns the accepted local parts joined by ',' and how many were accepted
--- and skipped.
-local function check_members(counts, owner, id, lowest, state)
-  local locals = redis.call('SMEMBERS', base .. 's:' .. id)
+-- Capacities of local parts `locals` of `owner`; stored per member only when
+-- they differ from the default, and `lowest` says whether any does.
+local function capacities_of(owner, locals, lowest)
   local capacities = {}
+  local stored = {}
   if lowest then
     local names = {}
     for i, l in ipairs(locals) do
       names[i] = owner .. l
     end
-    capacities = hmget(KEYS[2], names)
+    stored = hmget(KEYS[2], names)
   end
+  for i = 1, #locals do
+    capacities[i] = tonumber(stored[i]) or default_capacity
+  end
+  return capacities
+end
+
+-- Which of `locals` are full; and the most any other one holds after this send.
+local function split_full(counts, owner, locals, lowest)
+  local capacities = capacities_of(owner, locals, lowest)
   local held, lists = channel_counts(counts, locals)
-  local sent = tonumber(state[3])
+  local skipped, most = {}, nil
+  for i, l in ipairs(locals) do
+    if held[i] < capacities[i] then
+      most = math.max(most or 0, held[i] + 1)
+    else
+      skipped[#skipped + 1] = l
+    end
+  end
+  return skipped, most, lists
+end
+
+-- Exact pass over one process's members, taken when the bound cannot promise
+-- room for all of them: also re-registers memberships whose fields went with an
+-- expired counts hash.
+local function check_members(counts, owner, id, lowest, sent)
+  local locals = redis.call('SMEMBERS', base .. 's:' .. id)
+  local skipped, most, lists = split_full(counts, owner, locals, lowest)
   local updates = {}
   if not sent then
-    sent = 0
     updates[1], updates[2] = '#' .. group, 0
   end
   for i, l in ipairs(locals) do
@@ -43,33 +64,70 @@ local function check_members(counts, owner, id, lowest, state)
       updates[#updates + 1] = l .. '|'
       updates[#updates + 1] = list_add(lists[i], group)
       updates[#updates + 1] = l .. '|' .. group
-      updates[#updates + 1] = sent
+      updates[#updates + 1] = sent or 0
     end
   end
   hset(counts, updates)
-  local accepted, skipped, most = {}, {}, 0
-  for i, l in ipairs(locals) do
-    local after = held[i]
-    if after < (tonumber(capacities[i]) or default_capacity) then
-      accepted[#accepted + 1] = l
-      after = after + 1
-    else
-      skipped[#skipped + 1] = l
+  return skipped, most
+end
+
+-- One process's members. The bound ^G covers the members not listed as full in
+-- !G; those few are checked one by one on every send, so a member that stopped
+-- reading does not send the others through the exact pass.
+local function send_to_process(name, value)
+  local counts = base .. 'n:' .. name
+  local id, n, referenced = owner_state(value)
+  local lowest = tonumber(redis.call('HGET', KEYS[2], '<' .. name))
+  local capacity = math.min(default_capacity, lowest or default_capacity)
+  local state = redis.call('HMGET', counts, '^' .. group, '@', '#' .. group, '!' .. group)
+  local bound, total, excluded = tonumber(state[1]), tonumber(state[2]) or 0, state[4] or nil
+  local skipped, most, exact = {}, nil, false
+  if bound and bound + total < capacity then
+    if excluded then
+      skipped, most = split_full(counts, name, list_items(excluded), lowest)
     end
-    if after > most then
-      most = after
+  else
+    skipped, most = check_members(counts, name, id, lowest, tonumber(state[3]))
+    exact = true
+  end
+  local accepted = n - #skipped
+  if accepted > 0 then
+    total = total + 1
+  end
+  if exact then
+    redis.call('HSET', counts, '^' .. group, (most or 0) - total)
+  elseif most and most - total > bound then
+    redis.call('HSET', counts, '^' .. group, most - total)
+  end
+  local full_list = #skipped > 0 and ',' .. table.concat(skipped, ',') .. ',' or nil
+  if full_list ~= excluded then
+    if full_list then
+      redis.call('HSET', counts, '!' .. group, full_list)
+    else
+      redis.call('HDEL', counts, '!' .. group)
     end
   end
-  local total = tonumber(state[2]) or 0
-  if #accepted > 0 then
-    total = total + 1
+  if accepted > 0 then
     -- The coming #G increment must not count for the members it skips.
     for _, l in ipairs(skipped) do
       redis.call('HINCRBY', counts, l .. '|' .. group, 1)
     end
+    redis.call('HINCRBY', counts, '#' .. group, 1)
+    redis.call('HINCRBY', counts, '@', 1)
+    -- Name the set, minus the full members, and freeze it (see change_members).
+    local targets = '#' .. id
+    if #skipped > 0 then
+      targets = targets .. '-' .. table.concat(skipped, ',')
+    end
+    if referenced == 0 then
+      redis.call('HSET', KEYS[3], name, id .. ':' .. n .. ':1')
+    end
+    local queue = base .. 'q:' .. name
+    redis.call('RPUSH', queue, targets .. '\0' .. payload)
+    redis.call('EXPIRE', queue, expiry)
   end
-  redis.call('HSET', counts, '^' .. group, most - total)
-  return table.concat(accepted, ','), #accepted, #skipped
+  redis.call('EXPIRE', counts, expiry)
+  return accepted, #skipped
 end
 
 local delivered, full = 0, 0
@@ -87,31 +145,7 @@ for i = 1, #members, 2 do
       full = full + 1
     end
   else
-    local counts = base .. 'n:' .. name
-    local id, n, referenced = owner_state(value)
-    local lowest = tonumber(redis.call('HGET', KEYS[2], '<' .. name))
-    local capacity = math.min(default_capacity, lowest or default_capacity)
-    local state = redis.call('HMGET', counts, '^' .. group, '@', '#' .. group)
-    local bound, total = tonumber(state[1]), tonumber(state[2]) or 0
-    local targets, accepted, skipped = nil, n, 0
-    if not (bound and bound + total < capacity) then
-      targets, accepted, skipped = check_members(counts, name, id, lowest, state)
-    end
-    if accepted > 0 then
-      if skipped == 0 then
-        -- the whole set: name it, and freeze it (see change_members)
-        targets = '#' .. id
-        if referenced == 0 then
-          redis.call('HSET', KEYS[3], name, id .. ':' .. n .. ':1')
-        end
-      end
-      redis.call('HINCRBY', counts, '#' .. group, 1)
-      redis.call('HINCRBY', counts, '@', 1)
-      local queue = base .. 'q:' .. name
-      redis.call('RPUSH', queue, targets .. '\0' .. payload)
-      redis.call('EXPIRE', queue, expiry)
-    end
-    redis.call('EXPIRE', counts, expiry)
+    local accepted, skipped = send_to_process(name, value)
     delivered, full = delivered + accepted, full + skipped
   end
 end

@@ -28,18 +28,20 @@ if redis.call('HINCRBY', KEYS[2], l, 1) == 0 then
   redis.call('HDEL', KEYS[2], l)
 end
 redis.call('EXPIRE', KEYS[2], expiry)
--- Keep the bound of every group of the channel true (see common.lua).
+-- Keep the bound of every group of the channel true (see common.lua), unless the
+-- group already lists the channel as full.
 local mine = groups[1]
 if #mine > 0 then
   local fields = {'@'}
-  for i, g in ipairs(mine) do
-    fields[i + 1] = '^' .. g
+  for _, g in ipairs(mine) do
+    fields[#fields + 1] = '^' .. g
+    fields[#fields + 1] = '!' .. g
   end
   local values = redis.call('HMGET', KEYS[2], unpack(fields))
   local total = tonumber(values[1]) or 0
   for i, g in ipairs(mine) do
-    local bound = tonumber(values[i + 1])
-    if bound and held - total > bound then
+    local bound = tonumber(values[2 * i])
+    if bound and held - total > bound and not list_has(values[2 * i + 1], l) then
       redis.call('HSET', KEYS[2], '^' .. g, held - total)
     end
   end

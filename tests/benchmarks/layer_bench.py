@@ -255,7 +255,9 @@ asgid_layers is faster.
   deserializes its own copy. The script's work per process does not grow with the
   group: capacity stays exact per channel through per-group counters and a bound
   (docs/channel-layer.md), and a full pass over the members runs only when the bound
-  is used up, which these runs, with capacity set high, never reach.
+  is used up, which these runs, with capacity set high, never reach. Such a pass over
+  1,000 members of one process costs about 1.5 ms of Redis time; with the default
+  capacity of 100 and consumers that keep up it comes about once per hundred sends.
 * channels_redis reads the whole member list into Python and queues one message
   naming every member channel, so its call cost grows with the group; it counts
   capacity per process, not per channel (channels_redis#97).

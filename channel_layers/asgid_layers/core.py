@@ -29,6 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutErr
 from .config import LayerConfig, parse_config
 from .connection import HostClients, open_cluster, open_host
 from .keys import ShardKeys, local_part, non_local_name, scan_pattern
+from .names import CheckedNames
 from .receive_buffer import LayerStats, LocalReader, NamedFetcher
 from .scripts import Scripts, load_sources
 from .serializers import Serializer
@@ -123,8 +124,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         )
         self._stats = LayerStats()
         self._last_full_warning: dict[str, float] = {}
-        self._valid_names: set[str] = set()
-        self._valid_groups: set[str] = set()
+        self._check_channel = CheckedNames(self.require_valid_channel_name)
+        self._check_group = CheckedNames(self.require_valid_group_name)
 
     # -- per-loop state -------------------------------------------------
 
@@ -191,22 +192,6 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         if waits:
             await asyncio.gather(*waits)
         return carrier
-
-    def _check_channel(self, channel: str) -> None:
-        # Consumers receive on the same few names over and over; validating each
-        # name once keeps the regex off the per-message path.
-        if channel not in self._valid_names:
-            self.require_valid_channel_name(channel)
-            if len(self._valid_names) > 10_000:
-                self._valid_names.clear()
-            self._valid_names.add(channel)
-
-    def _check_group(self, group: str) -> None:
-        if group not in self._valid_groups:
-            self.require_valid_group_name(group)
-            if len(self._valid_groups) > 10_000:
-                self._valid_groups.clear()
-            self._valid_groups.add(group)
 
     async def receive(self, channel: str) -> dict[str, Any]:
         self._check_channel(channel)

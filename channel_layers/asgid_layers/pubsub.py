@@ -29,6 +29,7 @@ from .config import parse_config
 from .connection import HostClients, open_host
 from .core import close_with_loop
 from .keys import ShardKeys
+from .names import CheckedNames
 from .receive_buffer import ChannelBuffer, LayerStats, stop_task
 from .serializers import Serializer
 from .sharding import HashRing
@@ -97,6 +98,7 @@ class _PubSubState:
             _Subscriber(h, layer._stats, lambda: layer._sweep(self)) for h in self.hosts
         ]
         self.buffers: dict[str, ChannelBuffer] = {}
+        self.listening: set[str] = set()  # channels whose own Pub/Sub channel is subscribed
         self.groups: dict[str, set[str]] = {}
         self.finalizer: AsyncGenerator[None, None] | None = None
         self.chores: set[asyncio.Task[None]] = set()
@@ -132,6 +134,8 @@ class RedisPubSubChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         )
         self._stats = LayerStats()
         self._next_sweep = time.monotonic()
+        self._check_channel = CheckedNames(self.require_valid_channel_name)
+        self._check_group = CheckedNames(self.require_valid_group_name)
 
     async def _state(self) -> _PubSubState:
         loop = asyncio.get_running_loop()
@@ -165,6 +169,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         await subscriber.subscribe(
             keys.pubsub_channel(channel), lambda data: self._deliver(state, channel, data)
         )
+        state.listening.add(channel)
 
     async def new_channel(self, prefix: str = "specific") -> str:
         state = await self._state()
@@ -174,15 +179,16 @@ class RedisPubSubChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         return channel
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
-        self.require_valid_channel_name(channel)
+        self._check_channel(channel)
         _, host, keys = self._route(await self._state(), channel)
         await host.command.publish(keys.pubsub_channel(channel), self._serializer.dumps(message))
         self._stats.sent += 1
 
     async def receive(self, channel: str) -> dict[str, Any]:
-        self.require_valid_channel_name(channel)
+        self._check_channel(channel)
         state = await self._state()
-        await self._subscribe_channel(state, channel)
+        if channel not in state.listening:
+            await self._subscribe_channel(state, channel)
         buffer = self._buffer(state, channel)
         while True:
             payload = await buffer.get()
@@ -219,7 +225,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             await subscriber.unsubscribe(keys.pubsub_group(group))
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
-        self.require_valid_group_name(group)
+        self._check_group(group)
         _, host, keys = self._route(await self._state(), group)
         await host.command.publish(keys.pubsub_group(group), self._serializer.dumps(message))
         self._stats.group_sends += 1
@@ -235,13 +241,17 @@ class RedisPubSubChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         for channel, buffer in list(state.buffers.items()):
             if buffer.idle and now - buffer.last_used > idle_s and channel not in in_groups:
                 del state.buffers[channel]
+                state.listening.discard(channel)
                 self._stats.dropped_idle += len(buffer.items)
-                subscriber, _, keys = self._route(state, channel)
-                chore = asyncio.get_running_loop().create_task(
-                    subscriber.unsubscribe(keys.pubsub_channel(channel))
-                )
+                chore = asyncio.get_running_loop().create_task(self._stop_listening(state, channel))
                 state.chores.add(chore)
                 chore.add_done_callback(state.chores.discard)
+
+    async def _stop_listening(self, state: _PubSubState, channel: str) -> None:
+        if channel in state.listening:
+            return  # a receive() came back to it before this ran
+        subscriber, _, keys = self._route(state, channel)
+        await subscriber.unsubscribe(keys.pubsub_channel(channel))
 
     async def flush(self) -> None:
         await self.close()

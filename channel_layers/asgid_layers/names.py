@@ -1,0 +1,27 @@
+"""Channel and group name checks, each name checked once.
+
+Consumers receive on the same few names over and over and group_send goes to the
+same groups; remembering names already found valid keeps Channels' regexes off
+the per-message path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+_REMEMBERED = 10_000
+
+
+class CheckedNames:
+    """Calls ``check`` (e.g. ``require_valid_channel_name``) once per distinct name."""
+
+    def __init__(self, check: Callable[[str], object]) -> None:
+        self._check = check
+        self._valid: set[str] = set()
+
+    def __call__(self, name: str) -> None:
+        if name not in self._valid:
+            self._check(name)
+            if len(self._valid) > _REMEMBERED:
+                self._valid.clear()
+            self._valid.add(name)

@@ -268,11 +268,11 @@ class LocalReader:
                 kind = targets[:1]
                 if kind == b"#":
                     # "#<id>-a,b": the set minus members that were full
-                    set_id, _, full = targets[1:].decode().partition("-")
+                    set_id, minus, full = targets[1:].decode().partition("-")
                     members = self._sets.get(set_id)
                     if members is None:
                         members = await self._load_set(set_id)
-                    if full:
+                    if minus:
                         skip = set(full.split(","))
                         members = tuple(m for m in members if m not in skip)
                     self._deliver(members, rest)

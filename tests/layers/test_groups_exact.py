@@ -70,6 +70,7 @@ async def test_random_operations_match_model(make_layer: Callable[..., Any], see
         for owner in layers:
             base = (await owner.new_channel()).split("!")[0] + "!"
             channels += [(owner, base + f"c{i}") for i in range(3)] + [(owner, base + "tiny0")]
+            channels.append((owner, base))  # a local part may be empty
         channels += [(first, "named.m"), (first, "named.wide")]
         by_name = dict((name, owner) for owner, name in channels)
         model = Model(first.get_capacity)

@@ -69,11 +69,14 @@ local function list_remove(list, item)
   return string.sub(list, 1, at) .. string.sub(list, at + #item + 2)
 end
 
+-- An item may be empty: 'specific.x!' is a channel whose local part is ''.
 local function list_items(list)
-  local out = {}
+  local out, from = {}, 2
   if list then
-    for item in string.gmatch(list, '[^,]+') do
-      out[#out + 1] = item
+    while from <= #list do
+      local comma = string.find(list, ',', from, true)
+      out[#out + 1] = string.sub(list, from, comma - 1)
+      from = comma + 1
     end
   end
   return out

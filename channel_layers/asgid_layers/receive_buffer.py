@@ -271,7 +271,7 @@ class LocalReader:
                     set_id, minus, full = targets[1:].decode().partition("-")
                     members = self._sets.get(set_id)
                     if members is None:
-                        members = await self._load_set(set_id)
+                        members = await self._load_set(set_id, retry)
                     if minus:
                         skip = set(full.split(","))
                         members = tuple(m for m in members if m not in skip)
@@ -306,8 +306,7 @@ class LocalReader:
             del self._sets[next(iter(self._sets))]  # oldest; read back if named again
         self._sets[set_id] = members
 
-    async def _load_set(self, set_id: str) -> tuple[str, ...]:
-        retry = _Retrying(self._stats, f"reader of {self._queue}")
+    async def _load_set(self, set_id: str, retry: _Retrying) -> tuple[str, ...]:
         while True:
             try:
                 raw = await self._client.smembers(self._member_set(set_id))

@@ -103,7 +103,7 @@ local function change_members(base, keys, owner, l, op, expiry, group_expiry)
   local id, n, referenced = owner_state(redis.call('HGET', keys[3], owner))
   local set = id and base .. 's:' .. id
   local member = set and redis.call('SISMEMBER', set, l) == 1
-  if (op == '+') == (member == true) then
+  if (op == '+' and member) or (op == '-' and not member) then
     return false
   end
   local new = id

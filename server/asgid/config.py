@@ -73,6 +73,12 @@ class Config:
     ws_protocols: tuple[str, ...] = ()
     ws_per_message_deflate: bool = True
 
+    # --reload (development): restart the server when watched files change
+    reload: bool = False
+    reload_dirs: tuple[str, ...] = ()
+    reload_includes: tuple[str, ...] = ("*.py",)
+    reload_excludes: tuple[str, ...] = ()
+
     # derived, filled in by __post_init__
     server_header: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
@@ -111,6 +117,11 @@ def _validate(config: Config) -> None:
         )
     for item in config.forwarded_allow_ips or ():
         _check_trusted(item)
+    if config.reload and config.workers > 1:
+        raise ConfigError(
+            "--reload runs one server process and cannot be combined with --workers "
+            f"{config.workers}: use --reload while developing, --workers in production"
+        )
 
 
 def _check_choices(config: Config) -> None:

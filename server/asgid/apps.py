@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.apps import AppConfig, apps
-from django.core import checks
+from django.apps import AppConfig, apps  # type: ignore[import-untyped]
+from django.core import checks  # type: ignore[import-untyped]
 
 
 class AsgidConfig(AppConfig):  # type: ignore[misc]

@@ -31,13 +31,13 @@ LOG_DATE_FORMAT = "%d/%b/%Y %H:%M:%S"  # the format of Django's own runserver li
 
 def default_application() -> ASGIApp:
     """``settings.ASGI_APPLICATION`` if set (Channels projects), else Django's ASGI handler."""
-    from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
-    from django.utils.module_loading import import_string
+    from django.conf import settings  # type: ignore[import-untyped]
+    from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
+    from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 
     path = getattr(settings, "ASGI_APPLICATION", None)
     if not path:
-        from django.core.asgi import get_asgi_application
+        from django.core.asgi import get_asgi_application  # type: ignore[import-untyped]
 
         return get_asgi_application()  # type: ignore[no-any-return]
     try:

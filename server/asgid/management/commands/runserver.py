@@ -16,11 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.apps import apps
-from django.conf import settings
-from django.core.management import CommandError
-from django.core.management.commands.runserver import Command as DjangoRunserver
-from django.db import connections
+from django.apps import apps  # type: ignore[import-untyped]
+from django.conf import settings  # type: ignore[import-untyped]
+from django.core.management import CommandError  # type: ignore[import-untyped]
+from django.core.management.commands.runserver import Command as DjangoRunserver  # type: ignore[import-untyped]
+from django.db import connections  # type: ignore[import-untyped]
 
 from asgid import __version__, django_runner
 from asgid.config import Config
@@ -77,7 +77,7 @@ class Command(DjangoRunserver):  # type: ignore[misc]
     def inner_run(self, *args: Any, **options: Any) -> None:
         if not options["use_asgi"]:
             return super().inner_run(*args, **options)  # type: ignore[no-any-return]
-        from django.utils import autoreload
+        from django.utils import autoreload  # type: ignore[import-untyped]
 
         autoreload.raise_last_exception()
         if not options["skip_checks"]:
@@ -123,7 +123,7 @@ class Command(DjangoRunserver):  # type: ignore[misc]
         app = django_runner.default_application()
         use_static = options.get("use_static_handler", False)
         if use_static and (settings.DEBUG or options.get("insecure_serving")):
-            from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+            from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # type: ignore[import-untyped]
 
             return ASGIStaticFilesHandler(app)
         return app

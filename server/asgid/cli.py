@@ -75,6 +75,10 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         websocket_max_frame_bytes=args.websocket_max_frame_size,
         ws_protocols=tuple(name for group in args.ws_protocols or () for name in group),
         ws_per_message_deflate=args.ws_per_message_deflate == "on",
+        reload=args.reload,
+        reload_dirs=tuple(args.reload_dirs),
+        reload_includes=tuple(args.reload_includes) or ("*.py",),
+        reload_excludes=tuple(args.reload_excludes),
         ssl=_tls_options(args),
         ssl_reload_interval_s=args.ssl_reload_interval,
     )
@@ -195,6 +199,8 @@ def run(config: Config, argv: Sequence[str] = ()) -> int:
     try:
         # As Daphne: -v 3 also turns on asyncio debug.
         reactor_setup.install(config.loop, threads=config.asgi_threads, debug=config.verbosity >= 3)
+        if config.reload and not _is_reload_child():
+            return _reload(config, argv)
         app = import_app(config.app, factory=config.factory, app_dir=config.app_dir)
         from twisted.internet import reactor
 
@@ -208,6 +214,32 @@ def run(config: Config, argv: Sequence[str] = ()) -> int:
     from asgid.server import Server
 
     return Server(config, app, reactor).run()
+
+
+def _is_reload_child() -> bool:
+    from asgid.reload import is_reload_child
+
+    return is_reload_child(dict(os.environ))
+
+
+def _reload(config: Config, argv: Sequence[str]) -> int:
+    """The watching parent of --reload: binds the sockets, never imports the app."""
+    from twisted.internet import reactor
+
+    from asgid.reload import Reloader, require_watchfiles, share_sockets, watched_dirs
+
+    try:
+        require_watchfiles()
+        watched_dirs(config)
+        ports, shared = share_sockets(config, reactor)
+    except ConfigError as exc:
+        _fail(str(exc), config.verbosity, exc)
+        return EXIT_USAGE
+    except Exception as exc:  # CannotListenError: port in use, permission denied
+        logger.error("Cannot listen: %s", exc)
+        return 1
+    fds = [p.fileno() for p in ports]
+    return Reloader(config, argv, fds=fds, shared_endpoints=shared).run()
 
 
 def _supervise(config: Config, reactor: Any, argv: Sequence[str]) -> int:

@@ -70,6 +70,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     _websocket_options(p.add_argument)
     _websocket_protocol_options(p.add_argument)
     _app_options(p.add_argument)
+    _reload_options(p.add_argument)
     _tls_options(p.add_argument)
     return p
 
@@ -286,6 +287,32 @@ def _app_options(add: Callable[..., Any]) -> None:
         choices=["asyncio", "uvloop", "auto"],
         default="auto",
         help="event loop under the reactor (default auto: uvloop when installed)",
+    )
+
+
+def _reload_options(add: Callable[..., Any]) -> None:
+    """Development: restart when files change (needs the ``reload`` extra: watchfiles)."""
+    add("--reload", action="store_true", help="restart the server when a watched file changes")
+    add(
+        "--reload-dir",
+        action="append",
+        dest="reload_dirs",
+        default=[],
+        help="directory to watch, repeatable (default: --app-dir, else the current one)",
+    )
+    add(
+        "--reload-include",
+        action="append",
+        dest="reload_includes",
+        default=[],
+        help="glob of files whose change restarts the server, repeatable (default *.py)",
+    )
+    add(
+        "--reload-exclude",
+        action="append",
+        dest="reload_excludes",
+        default=[],
+        help="glob of files to ignore, repeatable (wins over --reload-include)",
     )
 
 

@@ -74,6 +74,11 @@ class Config:
     ws_protocols: tuple[str, ...] = ()
     ws_per_message_deflate: bool = True
 
+    # --reload (development): restart the server when watched files change
+    reload: bool = False
+    reload_dirs: tuple[str, ...] = ()
+    reload_includes: tuple[str, ...] = ("*.py",)
+    reload_excludes: tuple[str, ...] = ()
     # TLS of the -b/-p listener (tls: endpoints carry their own settings); reload check
     ssl: TLSOptions | None = None
     ssl_reload_interval_s: float | None = None  # None: reload on SIGHUP only
@@ -116,6 +121,11 @@ def _validate(config: Config) -> None:
         )
     for item in config.forwarded_allow_ips or ():
         _check_trusted(item)
+    if config.reload and config.workers > 1:
+        raise ConfigError(
+            "--reload runs one server process and cannot be combined with --workers "
+            f"{config.workers}: use --reload while developing, --workers in production"
+        )
 
 
 def _check_choices(config: Config) -> None:

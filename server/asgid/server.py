@@ -74,10 +74,15 @@ def notify_systemd(state: str) -> None:
 class Server:
     """Owns the reactor run: lifespan, listening ports, signals and graceful shutdown."""
 
-    def __init__(self, config: Config, app: ASGIApp, reactor: Any) -> None:
+    def __init__(
+        self, config: Config, app: ASGIApp, reactor: Any, *, handle_signals: bool = True
+    ) -> None:
         # configuration
         self.config = config
         self.reactor = reactor
+        # False when embedded off the main thread (Django's autoreloader runs the server in
+        # a thread), where asyncio cannot install signal handlers.
+        self.handle_signals = handle_signals
         self.loop: asyncio.AbstractEventLoop = reactor._asyncioEventloop
         self.ctx = ServerContext(
             config=config,
@@ -103,9 +108,10 @@ class Server:
 
     def _begin(self) -> None:
         self._stop = self.loop.create_future()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self.loop.add_signal_handler(signum, self._on_signal, signum)
-        self.loop.add_signal_handler(signal.SIGHUP, self._tls_reload.on_sighup)
+        if self.handle_signals:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.loop.add_signal_handler(signum, self._on_signal, signum)
+            self.loop.add_signal_handler(signal.SIGHUP, self._tls_reload.on_sighup)
         self._tls_reload.start()
         task = self.loop.create_task(self._serve())
         task.add_done_callback(self._served)

@@ -17,14 +17,20 @@ NAMES = ("send", "release", "group_add", "group_discard", "group_send")
 COMMON = "common"
 
 
+def load_prelude() -> str:
+    """Key builders, element writers and ``lua/common.lua``, in that order."""
+    folder = resources.files(__package__).joinpath("lua")
+    common = folder.joinpath(f"{COMMON}.lua").read_text("utf-8")
+    return "\n".join((keys.lua_source(), elements.lua_source(), common))
+
+
 def load_sources() -> dict[str, str]:
     """Read ``lua/*.lua``, each behind the prelude.
 
     Called when a layer is built, never at import time.
     """
     folder = resources.files(__package__).joinpath("lua")
-    common = folder.joinpath(f"{COMMON}.lua").read_text("utf-8")
-    prelude = "\n".join((keys.lua_source(), elements.lua_source(), common))
+    prelude = load_prelude()
     return {
         name: prelude + "\n" + folder.joinpath(f"{name}.lua").read_text("utf-8") for name in NAMES
     }

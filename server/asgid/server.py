@@ -24,8 +24,8 @@ from asgid.endpoints import server_from_string
 from asgid.errors import LifespanFailure
 from asgid.lifespan import Lifespan
 from asgid.logging import AccessLogWriter
-from asgid.protocols.context import ServerContext
-from asgid.protocols.factory import ASGIServerFactory
+from asgid.protocols.io.context import ServerContext
+from asgid.protocols.switcher import ASGIServerFactory
 
 if TYPE_CHECKING:
     from asgid.types import ASGIApp

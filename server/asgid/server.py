@@ -26,6 +26,7 @@ from asgid.lifespan import Lifespan
 from asgid.logging import AccessLogWriter
 from asgid.protocols.io.context import ServerContext
 from asgid.protocols.switcher import ASGIServerFactory
+from asgid.tls_reload import TLSReloader
 
 if TYPE_CHECKING:
     from asgid.types import ASGIApp
@@ -87,10 +88,15 @@ def _freeze_startup_heap() -> None:
 class Server:
     """Owns the reactor run: lifespan, listening ports, signals and graceful shutdown."""
 
-    def __init__(self, config: Config, app: ASGIApp, reactor: Any) -> None:
+    def __init__(
+        self, config: Config, app: ASGIApp, reactor: Any, *, handle_signals: bool = True
+    ) -> None:
         # configuration
         self.config = config
         self.reactor = reactor
+        # False when embedded off the main thread (Django's autoreloader runs the server in
+        # a thread), where asyncio cannot install signal handlers.
+        self.handle_signals = handle_signals
         self.loop: asyncio.AbstractEventLoop = reactor._asyncioEventloop
         self.ctx = ServerContext(
             config=config,
@@ -106,6 +112,7 @@ class Server:
         self.exit_code = EXIT_OK
         self._stop: asyncio.Future[None] | None = None
         self._signals = 0
+        self._tls_reload = TLSReloader(reactor, config.ssl_reload_interval_s)
 
     def run(self) -> int:
         """Run until stopped by a signal or a startup failure; return the exit status."""
@@ -115,8 +122,11 @@ class Server:
 
     def _begin(self) -> None:
         self._stop = self.loop.create_future()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self.loop.add_signal_handler(signum, self._on_signal, signum)
+        if self.handle_signals:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.loop.add_signal_handler(signum, self._on_signal, signum)
+            self.loop.add_signal_handler(signal.SIGHUP, self._tls_reload.on_sighup)
+        self._tls_reload.start()
         task = self.loop.create_task(self._serve())
         task.add_done_callback(self._served)
 
@@ -131,6 +141,7 @@ class Server:
             assert self._stop is not None
             await self._stop
             notify_systemd("STOPPING=1")
+            self._tls_reload.stop()
             await self._drain()
         await self.lifespan.shutdown()
         await self._cancel_leftover_tasks()

@@ -7,11 +7,14 @@ import logging
 import os
 import sys
 from collections.abc import MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgid.cli_options import apply_environment, build_parser
 from asgid.config import Config
 from asgid.errors import AppImportError, ConfigError
+
+if TYPE_CHECKING:
+    from asgid.tls_options import TLSOptions
 
 logger = logging.getLogger("asgid")
 
@@ -39,6 +42,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
             port=args.port,
             unix_socket=args.unix_socket,
             fd=args.fd,
+            tls=_tls_options(args),
         ),
         http2=args.http2,
         loop=args.loop,
@@ -75,6 +79,8 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         reload_dirs=tuple(args.reload_dirs),
         reload_includes=tuple(args.reload_includes) or ("*.py",),
         reload_excludes=tuple(args.reload_excludes),
+        ssl=_tls_options(args),
+        ssl_reload_interval_s=args.ssl_reload_interval,
     )
 
 
@@ -92,6 +98,34 @@ def _check_args(args: argparse.Namespace) -> None:
         if value and not (args.proxy_headers or args.forwarded_allow_ips is not None):
             # Daphne refuses these without --proxy-headers: they would silently do nothing.
             raise ConfigError(f"{flag} needs --proxy-headers (or --forwarded-allow-ips)")
+
+
+def _tls_options(args: argparse.Namespace) -> TLSOptions | None:
+    """The --ssl-* flags as one value; None when -b/-p stay plain TCP."""
+    from asgid.tls_options import TLSOptions
+
+    if not args.ssl_certfile:
+        given = [
+            f for f in ("ssl_keyfile", "ssl_ca_certs", "ssl_keyfile_password") if getattr(args, f)
+        ]
+        if given or args.ssl_cert_reqs != "none":
+            flag = "--" + (given[0] if given else "ssl_cert_reqs").replace("_", "-")
+            raise ConfigError(f"{flag} needs --ssl-certfile (the server's certificate)")
+        return None
+    if args.endpoints and args.host is None and args.port is None:
+        raise ConfigError(
+            "--ssl-certfile applies to the -b/-p listener; for -e endpoints write "
+            "tls:8443:certKey=cert.pem:privateKey=key.pem (see docs/tls.md)"
+        )
+    return TLSOptions(
+        certfile=args.ssl_certfile,
+        keyfile=args.ssl_keyfile,
+        keyfile_password=args.ssl_keyfile_password,
+        ca_certs=args.ssl_ca_certs,
+        cert_reqs=args.ssl_cert_reqs,
+        ciphers=args.ssl_ciphers,
+        min_version=args.ssl_min_version,
+    )
 
 
 def _asgi_threads(environ: dict[str, str]) -> int | None:

@@ -25,6 +25,7 @@ from asgid.lifespan import Lifespan
 from asgid.logging import AccessLogWriter
 from asgid.protocols.io.context import ServerContext
 from asgid.protocols.switcher import ASGIServerFactory
+from asgid.tls_reload import TLSReloader
 
 if TYPE_CHECKING:
     from asgid.types import ASGIApp
@@ -97,6 +98,7 @@ class Server:
         self.exit_code = EXIT_OK
         self._stop: asyncio.Future[None] | None = None
         self._signals = 0
+        self._tls_reload = TLSReloader(reactor, config.ssl_reload_interval_s)
 
     def run(self) -> int:
         """Run until stopped by a signal or a startup failure; return the exit status."""
@@ -109,6 +111,8 @@ class Server:
         if self.handle_signals:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self.loop.add_signal_handler(signum, self._on_signal, signum)
+            self.loop.add_signal_handler(signal.SIGHUP, self._tls_reload.on_sighup)
+        self._tls_reload.start()
         task = self.loop.create_task(self._serve())
         task.add_done_callback(self._served)
 
@@ -122,6 +126,7 @@ class Server:
             assert self._stop is not None
             await self._stop
             notify_systemd("STOPPING=1")
+            self._tls_reload.stop()
             await self._drain()
         await self.lifespan.shutdown()
         await self._cancel_leftover_tasks()

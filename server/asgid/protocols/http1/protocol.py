@@ -401,8 +401,14 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._deadline.cancel()
         if abort:
             self.transport.abortConnection()
-        else:
-            self.transport.loseConnection()
+            return
+        if not isinstance(self.transport, FileDescriptor):
+            # Twisted's TLS wrapper sends close_notify only once no producer is registered,
+            # then waits for the peer's; without these two lines "Connection: close" over
+            # TLS left the connection open until the client gave up.
+            self.transport.unregisterProducer()
+            self._linger = self.ctx.reactor.callLater(LINGER_S, self.transport.abortConnection)
+        self.transport.loseConnection()
 
     # -- hand-offs ----------------------------------------------------------------------------
     def _upgrade(self, data: bytes, offset: int) -> None:

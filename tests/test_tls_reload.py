@@ -49,7 +49,7 @@ class CertFiles:
         return context
 
     def endpoint(self) -> str:
-        return f"tls:0:interface=127.0.0.1:certKey={self.cert}:privateKey={self.key}"
+        return f"https:0:interface=127.0.0.1:certKey={self.cert}:privateKey={self.key}"
 
 
 def served_serial(port: int, context: ssl.SSLContext) -> int:

@@ -22,7 +22,15 @@ from typing import Any, Protocol
 
 from asgid.asgi.files import FILE_MESSAGES, file_chunks
 from asgid.errors import ProtocolError, UnexpectedMessage
-from asgid.events import Body, Headers, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import (
+    Body,
+    EarlyHints,
+    Headers,
+    Response,
+    ResponseEvent,
+    StreamClosed,
+    Trailers,
+)
 from asgid.types import Message, Scope
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
@@ -221,9 +229,12 @@ class HTTPCycle:
 
     async def _other_message(self, kind: str, state: CycleState, message: Message) -> None:
         if state is CycleState.AWAITING_START:
-            if kind != "http.response.push":
+            if kind == "http.response.early_hint":
+                self._early_hint(message)
+            elif kind == "http.response.push":
+                self._push(message)
+            else:
                 raise UnexpectedMessage("'http.response.start'", kind)
-            self._push(message)
         elif state is CycleState.STARTED or state is CycleState.STREAMING:
             if kind in FILE_MESSAGES:
                 await self._file_message(kind, message)
@@ -303,6 +314,23 @@ class HTTPCycle:
         push = getattr(self._wire, "push", None)
         if push is not None:
             push(self.stream_id, path, validate_headers(message.get("headers", ())))
+
+    def _early_hint(self, message: Message) -> None:
+        """``http.response.early_hint``: ``links`` become ``link`` fields of a 103 response.
+
+        The wire decides whether it can send one (not to HTTP/1.0 clients, RFC 8297 §3).
+        """
+        links = message.get("links")
+        if not isinstance(links, (list, tuple)) or not all(
+            isinstance(link, bytes) for link in links
+        ):
+            raise ProtocolError(
+                "http.response.early_hint 'links' must be a list of byte strings such as "
+                f"b'</style.css>; rel=preload; as=style', got {links!r:.80}"
+            )
+        if links:
+            headers = validate_headers((b"link", link) for link in links)
+            self._wire.send_event(EarlyHints(self.stream_id, headers))
 
     def _trailers_message(self, message: Message) -> Awaitable[None] | None:
         self._pending_trailers.extend(validate_headers(message.get("headers", ())))

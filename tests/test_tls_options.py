@@ -1,4 +1,4 @@
-"""--ssl-* flags and tls: parameters: bad files exit 2 with one line naming the file; what
+"""--ssl-* flags and https: parameters: bad files exit 2 with one line naming the file; what
 the handshake offers (TLS 1.2+, ALPN, no compression, resumption) as openssl s_client sees it."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def test_bad_files_exit_2_naming_the_file(
 
 
 def test_bad_file_in_a_tls_endpoint_exits_2(pem: dict[str, Path]) -> None:
-    endpoint = f"tls:0:certKey={pem['cert']}:privateKey={pem['other_key']}"
+    endpoint = f"https:0:certKey={pem['cert']}:privateKey={pem['other_key']}"
     result = run_cli(APP, "-e", endpoint)
     assert result.returncode == 2
     assert result.stderr.strip() == (
@@ -96,7 +96,7 @@ def test_flags_map_to_one_tls_listener(pem: dict[str, Path]) -> None:
         certfile=str(pem["cert"]), ca_certs=str(pem["ca"]), cert_reqs="optional"
     )
     (description,) = config.endpoints
-    assert description.startswith("tls:port=8443:interface=0.0.0.0:certKey=")
+    assert description.startswith("https:port=8443:interface=0.0.0.0:certKey=")
     assert tcp_part(description)[0] == "tcp:port=8443:interface=0.0.0.0"
 
 
@@ -182,6 +182,6 @@ def test_handshake_offers_alpn_no_compression_resumption(
 
 
 def test_no_http2_offers_only_http_1_1(pem: dict[str, Path], asgid) -> None:  # type: ignore[no-untyped-def]
-    endpoint = f"tls:0:interface=127.0.0.1:certKey={pem['cert']}:privateKey={pem['key']}"
+    endpoint = f"https:0:interface=127.0.0.1:certKey={pem['cert']}:privateKey={pem['key']}"
     proc = asgid(APP, "--access-log", "/dev/null", "--no-http2", endpoints=[endpoint])
     assert "ALPN protocol: http/1.1" in s_client(proc.port, "-alpn", "h2,http/1.1")

@@ -332,7 +332,7 @@ def _as_argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def _tls_options(add: Callable[..., Any]) -> None:
-    """TLS for the -b/-p listener (uvicorn's names); tls: endpoints take the same settings."""
+    """TLS for the -b/-p listener (uvicorn's names); https: endpoints take the same settings."""
     add("--ssl-certfile", help="certificate (PEM, leaf first, then intermediates): -b/-p speak TLS")
     add("--ssl-keyfile", help="private key (PEM) of --ssl-certfile (default: in the certfile)")
     add(

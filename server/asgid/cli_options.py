@@ -297,6 +297,7 @@ def _reload_options(add: Callable[..., Any]) -> None:
         "--reload-dir",
         action="append",
         dest="reload_dirs",
+        metavar="DIR",
         default=[],
         help="directory to watch, repeatable (default: --app-dir, else the current one)",
     )
@@ -304,6 +305,7 @@ def _reload_options(add: Callable[..., Any]) -> None:
         "--reload-include",
         action="append",
         dest="reload_includes",
+        metavar="GLOB",
         default=[],
         help="glob of files whose change restarts the server, repeatable (default *.py)",
     )
@@ -311,6 +313,7 @@ def _reload_options(add: Callable[..., Any]) -> None:
         "--reload-exclude",
         action="append",
         dest="reload_excludes",
+        metavar="GLOB",
         default=[],
         help="glob of files to ignore, repeatable (wins over --reload-include)",
     )

@@ -124,11 +124,11 @@ def make_project(root: Path, *, debug: bool = True, greeting: str = "hello from 
     return root / "manage.py"
 
 
-class RunserverProcess:
-    """``manage.py runserver`` in its own session (so a test can ^C it like a terminal)."""
+class LoggedProcess:
+    """A command in its own session (so a test can ^C it like a terminal), output kept."""
 
-    def __init__(self, manage_py: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.command = [sys.executable, str(manage_py), "runserver", *args]
+    def __init__(self, command: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.command = command
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
         self.lines: list[str] = []
         self._lock = threading.Lock()
@@ -138,7 +138,7 @@ class RunserverProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**full_env, **(env or {})},
-            cwd=str(manage_py.parent),
+            cwd=str(cwd),
             text=True,
             start_new_session=True,
         )
@@ -187,3 +187,11 @@ class RunserverProcess:
         self._reader.join(5)
         if self.proc.stdout is not None and not self._reader.is_alive():
             self.proc.stdout.close()
+
+
+class RunserverProcess(LoggedProcess):
+    """``manage.py runserver ARGS`` in the project's directory."""
+
+    def __init__(self, manage_py: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        command = [sys.executable, str(manage_py), "runserver", *args]
+        super().__init__(command, cwd=manage_py.parent, env=env)

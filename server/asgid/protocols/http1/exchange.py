@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 
 from asgid.asgi.http import HTTPCycle
 from asgid.asgi.instance import HTTPInstance
-from asgid.events import Body, Request, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import (
+    Body,
+    EarlyHints,
+    Request,
+    Response,
+    ResponseEvent,
+    StreamClosed,
+    Trailers,
+)
 from asgid.protocols.io.headers import date_header
 from asgid.types import Scope
 
@@ -139,6 +147,10 @@ class Exchange:
                 self._proto.closing = True
         elif kind is Trailers and not self._proto.closing:
             self._write_trailers(event.headers)  # type: ignore[union-attr]
+        elif kind is EarlyHints and not self._proto.closing and not self._http10:
+            # RFC 8297 §3 / RFC 9110 §15.2: never a 1xx to an HTTP/1.0 client; dropped.
+            links = b"".join(b"%s: %s\r\n" % pair for pair in event.headers)  # type: ignore[union-attr]
+            self._proto.writer.write(b"HTTP/1.1 103 Early Hints\r\n%s\r\n" % links)
 
     # -- writing ---------------------------------------------------------------------------------
     # Stays one long function: it runs once per response and splitting it adds calls (measured).

@@ -11,9 +11,10 @@ import pytest
 import trustme
 from asgid.cli import config_from_args, parse_args
 from asgid.errors import ConfigError
-from asgid.tls_endpoint import tcp_part
+from asgid.tls_endpoint import split_description, tcp_part
 from asgid.tls_options import TLSOptions, options_from_parameters
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given, strategies as st
 
 from tests.support.server import AsgidProcess, run_cli
 
@@ -118,25 +119,29 @@ def test_endpoint_parameters_round_trip() -> None:
         certfile="/etc/c:1.pem", keyfile="k.pem", keyfile_password="p=w", ca_certs="ca.pem",
         cert_reqs="required", ciphers="ECDHE+AESGCM", min_version="1.3",
     )  # fmt: skip
-    params = dict(field.split("=", 1) for field in _unescaped_fields(options.endpoint_parameters()))
-    assert options_from_parameters(params) == options
+    args, params = split_description("https:8443:" + options.endpoint_parameters())
+    assert args == ["8443"] and options_from_parameters(params) == options
     with pytest.raises(ConfigError, match="has no parameter sslmethod"):
         options_from_parameters({"certKey": "c.pem", "sslmethod": "TLSv1_METHOD"})
 
 
-def _unescaped_fields(text: str) -> list[str]:
-    fields, current, escaped = [], "", False
-    for char in text:
-        if escaped:
-            current, escaped = current + char, False
-        elif char == "\\":
-            escaped = True
-        elif char == ":":
-            fields.append(current)
-            current = ""
-        else:
-            current += char
-    return [*fields, current]
+@given(
+    certfile=st.text(min_size=1).filter(lambda t: t.strip()),
+    password=st.none() | st.text(),
+    ciphers=st.text(min_size=1),
+)
+def test_any_file_name_or_password_survives_the_endpoint_string(
+    certfile: str, password: str | None, ciphers: str
+) -> None:
+    """Values full of ':', '=' and '\\' come back exactly from the string --ssl-* build."""
+    options = TLSOptions(certfile=certfile, keyfile_password=password, ciphers=ciphers)
+    description = f"https:port=0:interface=127.0.0.1:{options.endpoint_parameters()}"
+    args, params = split_description(description)
+    assert args == [] and params.pop("port") == "0" and params.pop("interface") == "127.0.0.1"
+    assert options_from_parameters(params) == options
+    listen, rest = tcp_part(description)
+    assert listen == "tcp:port=0:interface=127.0.0.1"
+    assert options_from_parameters(split_description("https:" + rest)[1]) == options
 
 
 @pytest.fixture(scope="module", params=["uvloop", "asyncio"])

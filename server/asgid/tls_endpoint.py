@@ -80,7 +80,13 @@ class TLSEndpointParser:
 
 
 def parse_tls(reactor: IReactorCore, description: str) -> IStreamServerEndpoint:
-    """A ``https:`` string to its endpoint, without the Twisted plugin scan (see endpoints.py)."""
+    """An ``https:`` string to its endpoint, without the Twisted plugin scan (see endpoints.py)."""
+    args, kwargs = split_description(description)
+    return TLSEndpointParser().parseStreamServer(reactor, *args, **kwargs)
+
+
+def split_description(description: str) -> tuple[list[str], dict[str, str]]:
+    """Positional and ``key=value`` fields of an endpoint string, ``\\:``/``\\=`` escapes undone."""
     args: list[str] = []
     kwargs: dict[str, str] = {}
     for field in _split(description.removeprefix(PREFIX + ":")):
@@ -89,7 +95,7 @@ def parse_tls(reactor: IReactorCore, description: str) -> IStreamServerEndpoint:
             kwargs[_unescape(name)] = _unescape(value)
         elif field:
             args.append(_unescape(field))
-    return TLSEndpointParser().parseStreamServer(reactor, *args, **kwargs)
+    return args, kwargs
 
 
 def _partition_unescaped(field: str) -> tuple[str, str, str]:

@@ -10,18 +10,24 @@ replace the inner protocol the same way, passing on the bytes already received.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IProtocolNegotiationFactory
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from zope.interface import implementer
 
+from asgid.events import Response
 from asgid.protocols.http1.protocol import HTTP1Protocol
+from asgid.protocols.http2.protocol import H2Protocol
+from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.websocket.connection import open_websocket
+from asgid.protocols.websocket.handshake import http_response_head
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress
     from twisted.python.failure import Failure
 
+    from asgid.asgi.scope import ConnectionInfo
     from asgid.events import Request
     from asgid.protocols.io.context import ServerContext
     from asgid.protocols.io.transport import Transport
@@ -38,12 +44,13 @@ class ConnectionSwitcher(Protocol):
 
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
-        self.inner: Any = None
+        self._http1 = HTTP1Protocol(ctx, self)
+        self.inner: Protocol = self._http1
         self._sniffing = True
         self._sniffed = b""
 
     def connectionMade(self) -> None:
-        self.replace(HTTP1Protocol(self.ctx, self))
+        self.replace(self._http1)
 
     def dataReceived(self, data: bytes) -> None:
         if self._sniffing:
@@ -52,9 +59,8 @@ class ConnectionSwitcher(Protocol):
                 return
         self.inner.dataReceived(data)
 
-    def connectionLost(self, reason: Failure | None = None) -> None:
-        if self.inner is not None:
-            self.inner.connectionLost(reason)
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.inner.connectionLost(reason)
 
     def replace(self, protocol: Protocol, data: bytes = b"") -> None:
         """Make ``protocol`` the connection's protocol and give it ``data`` already read."""
@@ -88,12 +94,7 @@ class ConnectionSwitcher(Protocol):
         return data
 
     def _to_http2(self, data: bytes) -> None:
-        from asgid.protocols.http2.protocol import H2Protocol
-
-        old = self.inner
-        old.transport.unregisterProducer()
-        self.ctx.forget(old)
-        old.closing = True
+        self._http1.detach()
         self.replace(H2Protocol(self.ctx), data)
 
     # -- upgrades from HTTP/1.1 ----------------------------------------------------------------
@@ -104,19 +105,26 @@ class ConnectionSwitcher(Protocol):
             return True
         return token == b"h2c" and self.ctx.config.http2 and request.method != b"CONNECT"
 
-    def switch_protocol(self, request: Request, head: bytes, rest: bytes) -> None:
-        """Hand the connection over after HTTP/1.1 parsed an upgrade request."""
+    def switch_protocol(
+        self, request: Request, head: bytes, rest: bytes, conn: ConnectionInfo | None
+    ) -> None:
+        """Hand the connection over after HTTP/1.1 parsed an upgrade request and detached."""
         self._sniffing = False
-        if _upgrade_token(request) == b"websocket":
-            from asgid.protocols.websocket.connection import start_websocket
-
-            start_websocket(self, request, head, rest)
-        else:
-            from asgid.protocols.http2.protocol import H2Protocol
-
+        if _upgrade_token(request) != b"websocket":
             protocol = H2Protocol(self.ctx)
             self.replace(protocol)
             protocol.upgrade_from_http1(request, rest)
+            return
+        if conn is None:
+            conn = connection_info(self.transport, self.ctx)
+        opened = open_websocket(self.ctx, request, head, conn)
+        if isinstance(opened, Response):
+            server = self.ctx.config.server_header
+            answer = http_response_head(opened.status, opened.headers, server, len(opened.body))
+            self.transport.write(answer + opened.body)
+            self.transport.loseConnection()
+            return
+        self.replace(opened, head + rest)
 
 
 def _upgrade_token(request: Request) -> bytes:

@@ -18,7 +18,14 @@ PACKAGES = {
     "asgid_layers": ROOT / "channel_layers" / "asgid_layers",
 }
 # Modules that may use only the standard library (and each other).
-FOUNDATION = {"asgid.config", "asgid.types", "asgid.errors", "asgid.proxy_headers", "asgid.events"}
+FOUNDATION = {
+    "asgid.config",
+    "asgid.types",
+    "asgid.errors",
+    "asgid.proxy_headers",
+    "asgid.events",
+    "asgid.tls_options",  # the TLS part of Config, kept free of OpenSSL
+}
 REACTOR_OWNERS = {"asgid.cli", "asgid.reactor", "asgid.server"}
 WIRES = ("asgid.protocols.http1", "asgid.protocols.http2", "asgid.protocols.websocket")
 
@@ -30,21 +37,31 @@ def _module_name(package: str, base: Path, path: Path) -> str:
     return ".".join(parts)
 
 
-def _imported(module: str, is_package: bool, tree: ast.Module) -> set[str]:
-    """Every module name an import statement in ``tree`` names (relative ones resolved)."""
-    names: set[str] = set()
+def _imported(module: str, is_package: bool, tree: ast.Module) -> list[tuple[str, list[str]]]:
+    """Each import statement in ``tree`` as (module named, [module.name for each name taken])."""
+    found: list[tuple[str, list[str]]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            found += [(alias.name, []) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = module.split(".")
                 anchor = anchor[: len(anchor) - node.level + (1 if is_package else 0)]
                 base = ".".join([*anchor, base] if base else anchor)
+            found.append((base, [f"{base}.{alias.name}" for alias in node.names]))
+    return found
+
+
+def _targets(found: list[tuple[str, list[str]]], known: set[str] | dict[str, object]) -> set[str]:
+    """The modules the statements import: ``from pkg import mod`` is the module ``pkg.mod``
+    (the package itself counts only when a name is not a submodule)."""
+    names: set[str] = set()
+    for base, taken in found:
+        submodules = [name for name in taken if name in known]
+        names.update(submodules)
+        if len(submodules) < len(taken) or not taken:
             names.add(base)
-            # ``from pkg import mod`` imports the module ``pkg.mod`` when there is one.
-            names.update(f"{base}.{alias.name}" for alias in node.names)
     return names
 
 
@@ -58,9 +75,12 @@ def _read() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     internal: dict[str, set[str]] = {}
     external: dict[str, set[str]] = {}
     for name, (is_package, tree) in sources.items():
-        imported = _imported(name, is_package, tree)
+        found = _imported(name, is_package, tree)
+        imported = _targets(found, sources)
         internal[name] = {other for other in imported if other in sources and other != name}
-        external[name] = {other for other in imported if other not in sources}
+        # Outside the packages, "from twisted.internet import reactor" names the module too.
+        every = {base for base, _ in found} | {full for _, taken in found for full in taken}
+        external[name] = {other for other in every if other not in sources}
     return internal, external
 
 
@@ -190,7 +210,11 @@ def test_graph_sees_type_checking_and_relative_imports() -> None:
         "if TYPE_CHECKING:\n    from asgid.protocols.switcher import X\n"
         "from . import sibling\nfrom ..events import Request\n"
     )
-    names = _imported("asgid.protocols.http1.protocol", False, tree)
-    assert "asgid.protocols.switcher" in names
-    assert "asgid.protocols.http1.sibling" in names
-    assert "asgid.protocols.events" in names
+    known = {"asgid.protocols.http1.sibling"}
+    names = _targets(_imported("asgid.protocols.http1.protocol", False, tree), known)
+    assert names == {
+        "typing",
+        "asgid.protocols.switcher",
+        "asgid.protocols.http1.sibling",  # a submodule: not its package
+        "asgid.protocols.events",
+    }

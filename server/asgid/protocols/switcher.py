@@ -10,7 +10,7 @@ replace the inner protocol the same way, passing on the bytes already received.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IProtocolNegotiationFactory
 from twisted.internet.protocol import Factory, Protocol, connectionDone
@@ -44,13 +44,12 @@ class ConnectionSwitcher(Protocol):
 
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
-        self._http1 = HTTP1Protocol(ctx, self)
-        self.inner: Protocol = self._http1
+        self.inner: Any = None  # the current protocol; None once the connection is gone
         self._sniffing = True
         self._sniffed = b""
 
     def connectionMade(self) -> None:
-        self.replace(self._http1)
+        self.replace(HTTP1Protocol(self.ctx, self))
 
     def dataReceived(self, data: bytes) -> None:
         if self._sniffing:
@@ -60,7 +59,10 @@ class ConnectionSwitcher(Protocol):
         self.inner.dataReceived(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.inner.connectionLost(reason)
+        # Let go of the inner protocol, whose own references lead back here.
+        inner, self.inner = self.inner, None
+        if inner is not None:
+            inner.connectionLost(reason)
 
     def replace(self, protocol: Protocol, data: bytes = b"") -> None:
         """Make ``protocol`` the connection's protocol and give it ``data`` already read."""
@@ -94,7 +96,7 @@ class ConnectionSwitcher(Protocol):
         return data
 
     def _to_http2(self, data: bytes) -> None:
-        self._http1.detach()
+        self.inner.detach()  # still HTTP/1.1: only the first bytes choose HTTP/2
         self.replace(H2Protocol(self.ctx), data)
 
     # -- upgrades from HTTP/1.1 ----------------------------------------------------------------

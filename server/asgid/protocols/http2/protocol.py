@@ -135,13 +135,14 @@ class H2Protocol(Protocol):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self.ctx.forget(self)
-        self._idle.cancel()
+        self._idle.close()  # its callback is our bound method: let go of it (no cycle)
         if self._close_timer is not None and self._close_timer.active():
             self._close_timer.cancel()
         self._close_timer = None
         streams, self.streams = self.streams, {}
         for stream in streams.values():
             stream.client_gone()
+        self.flow.release()
 
     def _check_preface(self, data: bytes) -> bool:
         seen = self._preface = (self._preface or b"") + data

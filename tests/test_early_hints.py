@@ -76,3 +76,28 @@ def test_links_that_are_not_bytes_are_an_app_error(server: AsgidProcess) -> None
         response = client.read_response()
     assert response.status == 500
     server.wait_for("'links' must be a list of byte strings")
+
+
+@pytest.mark.parametrize(
+    ("request_line", "interim"),
+    [
+        (
+            b"GET / HTTP/1.1",
+            b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload; as=style\r\n"
+            b"link: </app.js>; rel=preload; as=script\r\n\r\n",
+        ),
+        (b"GET / HTTP/1.0", b""),
+    ],
+)
+def test_interim_bytes_in_memory(request_line: bytes, interim: bytes) -> None:
+    """Exact bytes, request fed one byte at a time (StringTransport + MemoryReactorClock)."""
+    from tests.apps.early_hints import app
+    from tests.test_http1_inmemory import Harness
+
+    harness = Harness(app)
+    try:
+        harness.feed(request_line + b"\r\nHost: x\r\n\r\n")
+        assert harness.output.startswith(interim + b"HTTP/1.1 200 OK\r\n")
+        assert harness.output.count(b"103 Early Hints") == (1 if interim else 0)
+    finally:
+        harness.close()

@@ -29,7 +29,7 @@ DEFAULT_PORT = 8000
 
 EXAMPLES = (
     "tcp:8000:interface=127.0.0.1, tcp6:8000:interface=\\:\\:1, "
-    "ssl:8443:privateKey=key.pem:certKey=cert.pem, tls:8443:certKey=cert.pem:privateKey=key.pem, "
+    "ssl:8443:privateKey=key.pem:certKey=cert.pem, https:8443:certKey=cert.pem:privateKey=key.pem, "
     "unix:/run/asgid.sock:mode=660, "
     "systemd:domain=INET:index=0, haproxy:tcp:8000 or fd:fileno=3"
 )
@@ -55,7 +55,7 @@ def build_descriptions(
     one endpoint each; with none of ``-e/-b/-p/-u/--fd`` asgid listens on 127.0.0.1:8000.
     With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener speaks TLS.
     """
-    listener = "tcp:" if tls is None else "tls:"
+    listener = "tcp:" if tls is None else "https:"
     tail = "" if tls is None else ":" + tls.endpoint_parameters()
     descriptions: list[str] = list(endpoints or [])
     if host or port is not None:
@@ -73,7 +73,7 @@ def build_descriptions(
 
 
 def server_from_string(reactor: Any, description: str) -> Any:
-    """``serverFromString``, except that ``fd:`` and ``tls:`` are always asgid's own parsers.
+    """``serverFromString``, except that ``fd:`` and ``https:`` are always asgid's own parsers.
 
     Twisted picks the first plugin of a prefix it finds, and Daphne installs an ``fd``
     plugin too: where both are installed (common while moving from Daphne), which one
@@ -81,7 +81,7 @@ def server_from_string(reactor: Any, description: str) -> Any:
     also works in editable installs, whose layout hides ``twisted/plugins`` from the scan.
     """
     prefix = description.split(":", 1)[0]
-    if prefix == "tls":
+    if prefix == "https":
         from asgid.tls_endpoint import parse_tls
 
         return parse_tls(reactor, description)
@@ -156,7 +156,7 @@ def validate(descriptions: tuple[str, ...], reactor: Any) -> None:
         try:
             server_from_string(reactor, description)
         except ConfigError:
-            raise  # asgid's own parsers (tls:) already name the file or parameter at fault
+            raise  # asgid's own parsers (https:) already name the file or parameter at fault
         except Exception as exc:  # Twisted raises ValueError, KeyError, OSError, SSL errors...
             reason = _reason(description, exc)
             raise ConfigError(

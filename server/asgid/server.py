@@ -54,7 +54,7 @@ def describe_port(description: str, port: Any) -> str:
 
 
 def _is_tls(description: str) -> bool:
-    return description.removeprefix("haproxy:").startswith(("ssl:", "tls:"))
+    return description.removeprefix("haproxy:").startswith(("ssl:", "tls:", "https:"))
 
 
 def notify_systemd(state: str) -> None:

@@ -49,11 +49,11 @@ def bind_for_workers(config: Config, reactor: Any) -> tuple[list[Any], list[str]
         inner = description.removeprefix(wrapper)
         if inner.startswith("ssl:"):
             raise ConfigError(
-                f"--workers cannot share {description!r}: write it as a tls: endpoint "
-                "(tls:8443:certKey=cert.pem:privateKey=key.pem), which workers share"
+                f"--workers cannot share {description!r}: write it as an https: endpoint "
+                "(https:8443:certKey=cert.pem:privateKey=key.pem), which workers share"
             )
         tls_parameters = None
-        if inner.startswith("tls:"):
+        if inner.startswith("https:"):
             # Bind plain TCP here; every worker wraps it in TLS and loads (and reloads)
             # the certificate itself.
             # Imported here: it brings in Twisted's TLS stack, which plain TCP never needs.
@@ -69,7 +69,7 @@ def bind_for_workers(config: Config, reactor: Any) -> tuple[list[Any], list[str]
         if tls_parameters is None:
             descriptions.append(f"{wrapper}fd:fileno={port.fileno()}")
         else:
-            descriptions.append(f"{wrapper}tls:fileno={port.fileno()}:{tls_parameters}")
+            descriptions.append(f"{wrapper}https:fileno={port.fileno()}:{tls_parameters}")
     return ports, descriptions
 
 

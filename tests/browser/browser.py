@@ -43,9 +43,12 @@ def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        # --no-sandbox: CI containers run as root, where Chromium's sandbox refuses to start.
+        # --no-sandbox: CI containers run as root, where Chromium's sandbox refuses to
+        # start; containers also tend to have a tiny /dev/shm.
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage"],
         )
         try:
             yield browser

@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/python django_demo/manage.py migrate --noinput
-	$(BIN)/asgid -b 127.0.0.1 -p 8000 --app-dir django_demo demo.asgi:application
+	$(BIN)/python django_demo/serve.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

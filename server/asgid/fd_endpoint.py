@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
-from twisted.internet.endpoints import AdoptedStreamServerEndpoint
 from twisted.internet.interfaces import IStreamServerEndpointStringParser
 from twisted.plugin import IPlugin
 from zope.interface import implementer
@@ -27,6 +26,8 @@ class FileDescriptorEndpointParser:
     def parseStreamServer(
         self, reactor: IReactorCore, *args: object, **kwargs: object
     ) -> IStreamServerEndpoint:
+        from twisted.internet.endpoints import AdoptedStreamServerEndpoint
+
         fileno = _fileno(args, kwargs)
         try:
             # Only to learn the address family; detach() leaves the descriptor open.

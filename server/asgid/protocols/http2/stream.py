@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
-from asgid.events import Body, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import Body, EarlyHints, Response, ResponseEvent, StreamClosed, Trailers
 
 if TYPE_CHECKING:
     from asgid.asgi.http import HTTPCycle
@@ -34,6 +34,7 @@ class StreamOwner(Protocol):
     write_paused: bool  # the transport's write buffer is full
 
     def send_response(self, stream: H2Stream, event: Response) -> None: ...
+    def send_early_hints(self, stream: H2Stream, event: EarlyHints) -> None: ...
     def pump(self, stream: H2Stream) -> None: ...
     def push(self, stream: H2Stream, path: str, headers: list[tuple[bytes, bytes]]) -> None: ...
     def acknowledge(self, stream: H2Stream, nbytes: int) -> None: ...
@@ -114,6 +115,10 @@ class H2Stream:
             self.trailers = [(name.lower(), value) for name, value in event.headers]
             self.end_pending = True
             self._proto.pump(self)
+        elif kind is EarlyHints:
+            assert isinstance(event, EarlyHints)
+            if not self.headers_sent:
+                self._proto.send_early_hints(self, event)
         else:
             assert isinstance(event, StreamClosed)
             if not event.complete:

@@ -29,8 +29,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutErr
 from . import elements
 from .config import LayerConfig, parse_config
 from .connection import HostClients, open_cluster, open_host
+from .errors import RedisUnavailable
 from .keys import ShardKeys, local_part, non_local_name, scan_pattern
-from .names import CheckedNames
+from .names import CheckedNames, require_message
 from .readers import LocalReader, NamedFetcher
 from .scripts import Scripts, load_sources
 from .serializers import Serializer
@@ -41,10 +42,6 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R")
 
 _FULL_WARNING_INTERVAL_S = 10.0
-
-
-class RedisUnavailable(RedisConnectionError, ConnectionError):
-    """Redis could not be reached; both redis-py's and the builtin ConnectionError."""
 
 
 @dataclass(frozen=True)
@@ -154,8 +151,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         self._check_channel(channel)
-        if not isinstance(message, dict):
-            raise TypeError(f"message must be a dict, got {type(message).__name__}")
+        require_message(message)
         state = await self._state()
         shard = state.ring.for_channel(channel)
         element = elements.direct(local_part(channel), self._serializer.dumps(message))
@@ -231,6 +227,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 idle_s=max(self.expiry, 1.0),
                 limit=lambda local: int(self.get_capacity(owner + local)),
                 member_set=shard.keys.member_set,
+                label=shard.clients.label,
+                reconnect_timeout_s=self.config.reconnect_timeout,
             )
         return reader
 
@@ -239,7 +237,11 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         if fetcher is None:
             shard = state.ring.for_channel(channel)
             fetcher = state.fetchers[channel] = NamedFetcher(
-                client=shard.clients.blocking, queue=shard.keys.queue(channel), stats=self._stats
+                client=shard.clients.blocking,
+                queue=shard.keys.queue(channel),
+                stats=self._stats,
+                label=shard.clients.label,
+                reconnect_timeout_s=self.config.reconnect_timeout,
             )
         return fetcher
 
@@ -269,6 +271,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """One script call per shard, all shards in parallel, whatever the group size."""
         self._check_group(group)
+        require_message(message)
         state = await self._state()
         if state.readers:
             await self._settle_releases(state, keep=None)

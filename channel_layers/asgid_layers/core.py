@@ -30,6 +30,7 @@ from . import elements
 from .config import LayerConfig, parse_config
 from .connection import HostClients, open_cluster, open_host
 from .errors import RedisUnavailable
+from .heartbeat import Heartbeat
 from .keys import ShardKeys, local_part, non_local_name, scan_pattern
 from .names import CheckedNames, require_message
 from .readers import LocalReader, NamedFetcher
@@ -72,9 +73,15 @@ class _LoopState:
         self.ring = HashRing(shards, tags)
         self.readers: dict[str, LocalReader] = {}
         self.fetchers: dict[str, NamedFetcher] = {}
+        self.heartbeat = Heartbeat(
+            ring=self.ring,
+            process_expiry=config.process_expiry,
+            group_expiry=config.group_expiry,
+        )
         self.finalizer: AsyncGenerator[None, None] | None = None
 
     async def aclose(self) -> None:
+        await self.heartbeat.aclose()
         for fetcher in self.fetchers.values():
             await fetcher.aclose()
         for reader in self.readers.values():
@@ -147,7 +154,9 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def new_channel(self, prefix: str = "specific") -> str:
         state = await self._state()
-        return f"{prefix}.{state.token}!{secrets.token_hex(8)}"
+        owner = f"{prefix}.{state.token}!"
+        state.heartbeat.serve(owner)
+        return owner + secrets.token_hex(8)
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         self._check_channel(channel)
@@ -212,6 +221,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         owner = non_local_name(channel)
         reader = state.readers.get(owner)
         if reader is None:
+            state.heartbeat.serve(owner)
             shard = state.ring.for_channel(owner)
             counts = shard.keys.counts(owner)
 
@@ -281,6 +291,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         def call(shard: Shard) -> Awaitable[list[int]]:
             keys = shard.keys.group_keys(group)
             args = [now, self.group_expiry, math.ceil(self.expiry), self.capacity, payload, group]
+            args.append(self.config.process_expiry)
             return self._call(
                 shard, lambda: shard.scripts.run("group_send", shard.keys.base, keys, args)
             )

@@ -13,4 +13,4 @@ end
 if #ARGV >= 4 then
   redis.call('EXPIRE', processes_key(), tonumber(ARGV[3]))
 end
-return {reap(now, process_expiry, 50), fresh}
+return {reap(now, process_expiry, 500), fresh}

@@ -146,7 +146,7 @@ def main() -> None:
                 child.join()
             server.kill()
             server.wait()
-    header = ("state", "Redis memory / dataset (MiB)", "group_send (ms, mean)", "reclaimed after (s)")
+    header = ("state", "Redis memory / dataset (MiB)", "group_send (ms)", "reclaimed after (s)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     logger.info(

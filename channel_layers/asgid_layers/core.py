@@ -334,6 +334,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             await reader.aclose()
         state.fetchers.clear()
         state.readers.clear()
+        state.heartbeat.forget()
         pattern = scan_pattern(self.config.prefix)
         for host in state.hosts:
             client = host.command

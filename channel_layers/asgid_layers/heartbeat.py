@@ -72,14 +72,19 @@ class Heartbeat:
             logger.info("reclaimed %d process(es) silent for %ss", reclaimed, self._process_expiry)
         for owner in fresh:
             if owner in self._beaten:
-                logger.error(
-                    "%s was silent for longer than process_expiry (%ss) and was reclaimed: "
-                    "its group memberships and queued messages are gone; raise "
-                    "process_expiry if Redis is often out of reach that long",
+                logger.warning(
+                    "%s was no longer registered in Redis: it was out of reach for longer "
+                    "than process_expiry (%ss) and was reclaimed, or Redis lost its data; "
+                    "its group memberships and queued messages are gone (raise "
+                    "process_expiry if Redis is often out of reach that long)",
                     owner,
                     self._process_expiry,
                 )
         self._beaten.update(owners)
+
+    def forget(self) -> None:
+        """After ``flush()``: the registry is gone on purpose, not by reclaim."""
+        self._beaten.clear()
 
     async def aclose(self) -> None:
         await stop_task(self._task)

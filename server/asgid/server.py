@@ -10,6 +10,7 @@ shutdown. A second SIGINT (or a third SIGTERM) exits at once.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -53,7 +54,7 @@ def describe_port(description: str, port: Any) -> str:
 
 
 def _is_tls(description: str) -> bool:
-    return description.removeprefix("haproxy:").startswith(("ssl:", "tls:"))
+    return description.removeprefix("haproxy:").startswith(("ssl:", "tls:", "https:"))
 
 
 def notify_systemd(state: str) -> None:
@@ -69,6 +70,19 @@ def notify_systemd(state: str) -> None:
             sock.sendall(state.encode())
     except OSError as exc:
         logger.warning("could not notify systemd at %s: %s", address, exc)
+
+
+def _freeze_startup_heap() -> None:
+    """Keep what start-up built (the app, its framework, Twisted) out of later collections.
+
+    A full collection walks every tracked object, and a Django app's import leaves hundreds
+    of thousands: each one was a pause of many milliseconds in the request tail. Objects
+    alive now live as long as the process, so they move to the permanent generation
+    (``gc.freeze``, which costs nothing). No collection runs first: start-up leaves only a
+    few dozen unreachable objects, and a full pass before the first request would delay
+    it by more than they are worth. The collector stays on for everything made later.
+    """
+    gc.freeze()
 
 
 class Server:
@@ -121,6 +135,7 @@ class Server:
             await self._cancel_leftover_tasks()
             return
         if await self._listen():
+            _freeze_startup_heap()
             logger.info("asgid ready: serving %s", self.config.app or "the application")
             notify_systemd("READY=1")
             assert self._stop is not None

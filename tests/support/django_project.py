@@ -17,12 +17,7 @@ SETTINGS = """
 DEBUG = {debug}
 SECRET_KEY = "throwaway-test-project"
 ALLOWED_HOSTS = ["*"]
-INSTALLED_APPS = [
-    "asgid",
-    "django.contrib.contenttypes",
-    "django.contrib.staticfiles",
-    "site_app",
-]
+INSTALLED_APPS = {apps!r}
 ROOT_URLCONF = "site_app.urls"
 ASGI_APPLICATION = "proj.asgi.application"
 DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}}}
@@ -110,11 +105,16 @@ def write_views(root: Path, greeting: str) -> None:
     _write(root / "site_app" / "views.py", VIEWS.format(greeting=greeting))
 
 
-def make_project(root: Path, *, debug: bool = True, greeting: str = "hello from django") -> Path:
+APPS = ["asgid", "django.contrib.contenttypes", "django.contrib.staticfiles", "site_app"]
+
+
+def make_project(
+    root: Path, *, debug: bool = True, greeting: str = "hello from django", apps: list[str] = APPS
+) -> Path:
     """Write the project under ``root``; return the path of its ``manage.py``."""
     _write(root / "manage.py", MANAGE)
     _write(root / "proj" / "__init__.py", "")
-    _write(root / "proj" / "settings.py", SETTINGS.format(debug=debug))
+    _write(root / "proj" / "settings.py", SETTINGS.format(debug=debug, apps=apps))
     _write(root / "proj" / "asgi.py", ASGI)
     _write(root / "site_app" / "__init__.py", "")
     _write(root / "site_app" / "consumers.py", CONSUMERS)
@@ -124,11 +124,11 @@ def make_project(root: Path, *, debug: bool = True, greeting: str = "hello from 
     return root / "manage.py"
 
 
-class RunserverProcess:
-    """``manage.py runserver`` in its own session (so a test can ^C it like a terminal)."""
+class LoggedProcess:
+    """A command in its own session (so a test can ^C it like a terminal), output kept."""
 
-    def __init__(self, manage_py: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.command = [sys.executable, str(manage_py), "runserver", *args]
+    def __init__(self, command: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.command = command
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
         self.lines: list[str] = []
         self._lock = threading.Lock()
@@ -138,7 +138,7 @@ class RunserverProcess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env={**full_env, **(env or {})},
-            cwd=str(manage_py.parent),
+            cwd=str(cwd),
             text=True,
             start_new_session=True,
         )
@@ -187,3 +187,11 @@ class RunserverProcess:
         self._reader.join(5)
         if self.proc.stdout is not None and not self._reader.is_alive():
             self.proc.stdout.close()
+
+
+class RunserverProcess(LoggedProcess):
+    """``manage.py runserver ARGS`` in the project's directory."""
+
+    def __init__(self, manage_py: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        command = [sys.executable, str(manage_py), "runserver", *args]
+        super().__init__(command, cwd=manage_py.parent, env=env)

@@ -53,8 +53,10 @@ class ConnectionSwitcher(Protocol):
         self.inner.dataReceived(data)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        if self.inner is not None:
-            self.inner.connectionLost(reason)
+        # Let go of the inner protocol, whose own references lead back here.
+        inner, self.inner = self.inner, None
+        if inner is not None:
+            inner.connectionLost(reason)
 
     def replace(self, protocol: Protocol, data: bytes = b"") -> None:
         """Make ``protocol`` the connection's protocol and give it ``data`` already read."""
@@ -77,10 +79,14 @@ class ConnectionSwitcher(Protocol):
             self._sniffing = False
             self._to_http2(data)
             return b""
-        if data[:24] == H2_PREFACE[: len(data)] and negotiated is None:
-            if len(data) < len(H2_PREFACE):
+        if negotiated is None and (
+            data[:24] == H2_PREFACE[: len(data)] or data.startswith(H2_PREFACE[:14])
+        ):
+            if len(data) < len(H2_PREFACE) and H2_PREFACE.startswith(data):
                 self._sniffed = data  # too short to tell yet
                 return b""
+            # "PRI * HTTP/2.0" is no HTTP/1.1 request (RFC 9113 §3.4 reserves it): a preface
+            # broken after it is answered by HTTP/2, with GOAWAY PROTOCOL_ERROR.
             self._sniffing = False
             self._to_http2(data)
             return b""
@@ -94,6 +100,7 @@ class ConnectionSwitcher(Protocol):
         old.transport.unregisterProducer()
         self.ctx.forget(old)
         old.closing = True
+        old.release()
         self.replace(H2Protocol(self.ctx), data)
 
     # -- upgrades from HTTP/1.1 ----------------------------------------------------------------

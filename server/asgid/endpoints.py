@@ -8,10 +8,11 @@ one as a plugin (``twisted/plugins/asgid_fd.py``) that instantiates the parser b
 
 from __future__ import annotations
 
+import re
 import socket
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IStreamServerEndpointStringParser
 from twisted.plugin import IPlugin
 from zope.interface import implementer
@@ -84,13 +85,69 @@ def server_from_string(reactor: Any, description: str) -> Any:
         from asgid.tls_endpoint import parse_tls
 
         return parse_tls(reactor, description)
+    if prefix == "tcp":
+        plain = _plain_tcp(reactor, description)
+        if plain is not None:
+            return plain
     if prefix == FileDescriptorEndpointParser.prefix:
         # fd: takes only plain digits, so no '\\:' escapes to honour here.
         fields = description.split(":")[1:]
         args = [f for f in fields if "=" not in f]
         kwargs = dict(f.split("=", 1) for f in fields if "=" in f)
         return FileDescriptorEndpointParser().parseStreamServer(reactor, *args, **kwargs)
+    from twisted.internet.endpoints import serverFromString
+
     return serverFromString(reactor, description)  # type: ignore[no-untyped-call]
+
+
+# tcp:PORT or tcp:port=PORT, then interface= and backlog= in any order; '\\:' escapes ':'.
+_TCP_FIELD = re.compile(r"(?:[^:\\]|\\.)+")
+_TCP_KEYS = frozenset({"port", "interface", "backlog"})
+
+
+class PlainTCPEndpoint:
+    """``tcp:`` straight to ``reactor.listenTCP``.
+
+    ``twisted.internet.endpoints`` imports the whole TLS stack (pyOpenSSL, service_identity,
+    idna) and Twisted's plugin scan runs on the first ``serverFromString``; a server
+    that only listens on plain TCP skips both, which shortens start-up and keeps a few
+    MB out of every worker. Anything this does not recognise goes to ``serverFromString``.
+    """
+
+    def __init__(self, reactor: Any, port: int, interface: str, backlog: int) -> None:
+        self._reactor = reactor
+        self.port = port
+        self.interface = interface
+        self.backlog = backlog
+
+    def listen(self, factory: Any) -> Deferred[Any]:
+        return maybeDeferred(
+            self._reactor.listenTCP,
+            self.port,
+            factory,
+            backlog=self.backlog,
+            interface=self.interface,
+        )
+
+
+def _plain_tcp(reactor: Any, description: str) -> PlainTCPEndpoint | None:
+    values: dict[str, str] = {}
+    for index, raw in enumerate(_TCP_FIELD.findall(description[len("tcp:") :])):
+        field = raw.replace("\\:", ":")
+        if "\\" in field:
+            return None
+        key, sep, value = field.partition("=")
+        if not sep:
+            if index:
+                return None
+            key, value = "port", field
+        if key not in _TCP_KEYS or key in values:
+            return None
+        values[key] = value
+    port, backlog = values.get("port", ""), values.get("backlog", "50")
+    if not port.isdigit() or not backlog.isdigit() or int(port) > 65535:
+        return None  # Twisted's parser says what is wrong
+    return PlainTCPEndpoint(reactor, int(port), values.get("interface", ""), int(backlog))
 
 
 def validate(descriptions: tuple[str, ...], reactor: Any) -> None:
@@ -139,6 +196,8 @@ class FileDescriptorEndpointParser:
         probe.detach()
         if kind != socket.SOCK_STREAM:
             raise ValueError(f"fd:fileno={fileno} is not a stream (TCP or unix) socket")
+        from twisted.internet.endpoints import AdoptedStreamServerEndpoint
+
         return AdoptedStreamServerEndpoint(reactor, fileno, family)  # type: ignore[no-untyped-call]
 
 

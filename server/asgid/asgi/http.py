@@ -20,7 +20,7 @@ import re
 from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol
 
-from asgid.asgi.files import FILE_MESSAGES, file_chunks
+from asgid.asgi.files import FILE_MESSAGES, FileSpan, open_file
 from asgid.errors import ProtocolError, UnexpectedMessage
 from asgid.events import (
     Body,
@@ -291,8 +291,31 @@ class HTTPCycle:
         return self._wire.writable(self.stream_id)
 
     async def _file_message(self, kind: str, message: Message) -> None:
-        """pathsend/zerocopysend: the file's chunks as body messages, with backpressure."""
-        chunks, more = file_chunks(kind, message)
+        """pathsend/zerocopysend: the file straight to the kernel where the wire can, else
+        its chunks as body messages, with backpressure either way."""
+        span, more = open_file(kind, message)
+        try:
+            if getattr(self._wire, "can_send_file", False):
+                await self._send_file(span, more)
+            else:
+                await self._send_file_chunks(span, more)
+        finally:
+            span.close()
+
+    async def _send_file(self, span: FileSpan, more: bool) -> None:
+        waiter = self._body_message({"body": b"", "more_body": True})  # the head goes first
+        if waiter is not None:
+            await waiter
+        if span.count and not self._disconnected:
+            send_file = self._wire.send_file  # type: ignore[attr-defined]
+            await send_file(self.stream_id, span.fd, span.offset, span.count)
+        if self._disconnected:
+            raise ClientDisconnected("the client closed the connection")
+        if not more:
+            self._body_message({"body": b"", "more_body": False})
+
+    async def _send_file_chunks(self, span: FileSpan, more: bool) -> None:
+        chunks = span.chunks()
         chunk = next(chunks, b"")
         while True:
             following = next(chunks, None) if chunk else None

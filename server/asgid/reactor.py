@@ -48,13 +48,6 @@ def install(
     return event_loop
 
 
-def installed() -> Any:
-    """The global reactor ``install`` put in place, for an entry point that runs it."""
-    from twisted.internet import reactor
-
-    return reactor
-
-
 def _install(loop: LoopName) -> asyncio.AbstractEventLoop:
     if "twisted.internet.reactor" in sys.modules:
         from twisted.internet import reactor
@@ -134,3 +127,14 @@ def check_reactor_internals(reactor_class: type[Any]) -> None:
             "_readOrWrite, which asgid relies on with uvloop: use --loop asyncio, or install "
             "a Twisted version within the range asgid's pyproject.toml names"
         )
+
+
+def installed() -> Any:
+    """The reactor ``install`` set up, for code that embeds a ``Server`` (Django's runserver).
+
+    Only this module, ``cli`` and ``server`` import ``twisted.internet.reactor``; everything
+    else receives the reactor from them.
+    """
+    from twisted.internet import reactor
+
+    return reactor

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import elements, keys
 
-NAMES = ("send", "release", "group_add", "group_discard", "group_send")
+NAMES = ("send", "release", "group_add", "group_discard", "group_send", "heartbeat")
 COMMON = "common"
 
 

@@ -30,7 +30,6 @@ from asgid.config import Config
 from asgid.endpoints import server_from_string
 from asgid.errors import ConfigError
 from asgid.server import describe_port, notify_systemd
-from asgid.tls_endpoint import tcp_part
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +56,9 @@ def bind_for_workers(config: Config, reactor: Any) -> tuple[list[Any], list[str]
         if inner.startswith("https:"):
             # Bind plain TCP here; every worker wraps it in TLS and loads (and reloads)
             # the certificate itself.
+            # Imported here: it brings in Twisted's TLS stack, which plain TCP never needs.
+            from asgid.tls_endpoint import tcp_part
+
             inner, tls_parameters = tcp_part(inner)
         endpoint = server_from_string(reactor, inner)
         # Listening binds at once (the Deferred fires synchronously); no reactor run needed.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol as Interface
 
 import httptools
 from twisted.internet.abstract import FileDescriptor
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
     from asgid.protocols.io.context import ServerContext
     from asgid.protocols.io.transport import Transport
-    from asgid.protocols.switcher import ConnectionSwitcher
 
 
 logger = logging.getLogger(__name__)
@@ -55,17 +54,29 @@ HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the config
 WATCHED_HEADERS = frozenset({b"host", b"expect", b"te", b"content-length", b"transfer-encoding"})
 
 
+class Upgrades(Interface):
+    """What the connection's switcher offers HTTP/1.1 (``protocols.switcher``)."""
+
+    def wants_upgrade(self, request: Request) -> bool:
+        """Whether ``request`` (which asks to upgrade) is one the server takes over."""
+
+    def switch_protocol(
+        self, request: Request, head: bytes, rest: bytes, conn: ConnectionInfo | None
+    ) -> None:
+        """Take the connection over; HTTP/1.1 has detached itself already."""
+
+
 class HTTP1Protocol(WriteFlow, Protocol):
     """One HTTP/1.x connection."""
 
     transport: Transport  # set by makeConnection
 
-    def __init__(self, ctx: ServerContext, switcher: ConnectionSwitcher | None = None) -> None:
+    def __init__(self, ctx: ServerContext, upgrades: Upgrades | None = None) -> None:
         # server-wide
         self.ctx = ctx
         self.config = ctx.config
         self.loop: asyncio.AbstractEventLoop = ctx.loop
-        self._switcher = switcher
+        self._upgrades = upgrades
         # per connection
         self._parser: Any = httptools.HttpRequestParser(self)  # None once the connection ends
         self._conn: ConnectionInfo | None = None
@@ -164,7 +175,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
         connection ends instead of by a cyclic collection."""
         self._deadline.close()
         self._parser = None
-        self._switcher = None
+        self._upgrades = None
 
     # -- httptools callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -258,8 +269,8 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._in_head = False
         if (
             parser.should_upgrade()
-            and self._switcher is not None
-            and self._switcher.wants_upgrade(request)
+            and self._upgrades is not None
+            and self._upgrades.wants_upgrade(request)
         ):
             self._upgrade_request = request
             return
@@ -444,6 +455,10 @@ class HTTP1Protocol(WriteFlow, Protocol):
         transport.loseWriteConnection()
         self._linger = self.ctx.reactor.callLater(LINGER_S, transport.abortConnection)
 
+    def close(self) -> None:
+        """End the connection once what is written has gone out (e.g. a response cut short)."""
+        self._close()
+
     def _close(self, abort: bool = False) -> None:
         if self.closing:
             return
@@ -484,18 +499,22 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._switch(request, head, rest)
 
     def _switch(self, request: Request, head: bytes, rest: bytes) -> None:
-        assert self._switcher is not None
-        self.closing = True
+        upgrades = self._upgrades
+        assert upgrades is not None  # _upgrade_request is set only when it exists
         self._deferred_upgrade = None
+        self.detach()
+        upgrades.switch_protocol(request, head, rest, self._conn)
+
+    def detach(self) -> None:
+        """Stop serving this transport because another protocol takes it over (an upgrade,
+        or HTTP/2 chosen by ALPN or preface): no timer, no producer, not tracked, reading on."""
+        self.closing = True
         self._deadline.cancel()
         self.ctx.forget(self)
         self.transport.unregisterProducer()
         if self._read_paused:
-            self._read_paused = False
-            self.transport.resumeProducing()
-        switcher = self._switcher
+            self._resume_reading()
         self.release()
-        switcher.switch_protocol(request, head, rest)
 
     # -- graceful shutdown --------------------------------------------------------------------
     def graceful_shutdown(self) -> None:
@@ -505,10 +524,6 @@ class HTTP1Protocol(WriteFlow, Protocol):
 
     def abort(self) -> None:
         self._close(abort=True)
-
-    @property
-    def conn(self) -> ConnectionInfo | None:
-        return self._conn
 
 
 def _split_target(url: bytes) -> tuple[bytes, bytes]:

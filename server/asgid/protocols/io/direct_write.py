@@ -19,16 +19,21 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 from twisted.internet import tcp, unix
-
-if TYPE_CHECKING:
-    from asgid.protocols.io.write_flow import WriteFlow
 
 _DIRECT_TYPES = (tcp.Server, unix.Server)
 _NEEDED = ("socket", "dataBuffer", "_tempDataLen", "connected", "disconnecting")
 SENDFILE_BYTES = 4 * 1024 * 1024  # per os.sendfile call, so one huge file cannot hog the loop
+
+
+class Pausable(Protocol):
+    """The write side of a connection (``WriteFlow``) a file send pauses and waits on."""
+
+    def pauseProducing(self) -> None: ...
+    def wait_writable(self) -> Awaitable[None]: ...
 
 
 class DirectWriter:
@@ -67,7 +72,7 @@ class DirectWriter:
         """Whether ``send_file`` can hand file bytes to the kernel (plain TCP or unix)."""
         return self._socket is not None and hasattr(os, "sendfile")
 
-    async def send_file(self, fd: int, offset: int, count: int, flow: WriteFlow) -> int:
+    async def send_file(self, fd: int, offset: int, count: int, flow: Pausable) -> int:
         """Send ``count`` bytes of ``fd`` from ``offset`` with ``os.sendfile`` (zero copy).
 
         Waits while Twisted still holds earlier bytes (they go first) and whenever the
@@ -98,7 +103,7 @@ class DirectWriter:
             sent_total += sent
         return sent_total
 
-    async def _drained(self, flow: WriteFlow) -> None:
+    async def _drained(self, flow: Pausable) -> None:
         """Wait until the socket takes bytes again: Twisted's write loop calls the paused
         producer's ``resumeProducing`` once its buffer is empty and the socket writable."""
         transport = self._transport

@@ -30,6 +30,7 @@ from asgid.config import Config
 from asgid.endpoints import server_from_string
 from asgid.errors import ConfigError
 from asgid.server import describe_port, notify_systemd
+from asgid.tls_endpoint import tcp_part
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +48,26 @@ def bind_for_workers(config: Config, reactor: Any) -> tuple[list[Any], list[str]
     for description in config.endpoints:
         wrapper = "haproxy:" if description.startswith("haproxy:") else ""
         inner = description.removeprefix(wrapper)
-        if inner.startswith(("ssl:", "tls:")):
+        if inner.startswith("ssl:"):
             raise ConfigError(
-                f"--workers cannot share {description!r}: TLS endpoints are per process; "
-                "terminate TLS in a proxy, or run one asgid per TLS endpoint"
+                f"--workers cannot share {description!r}: write it as a tls: endpoint "
+                "(tls:8443:certKey=cert.pem:privateKey=key.pem), which workers share"
             )
+        tls_parameters = None
+        if inner.startswith("tls:"):
+            # Bind plain TCP here; every worker wraps it in TLS and loads (and reloads)
+            # the certificate itself.
+            inner, tls_parameters = tcp_part(inner)
         endpoint = server_from_string(reactor, inner)
         # Listening binds at once (the Deferred fires synchronously); no reactor run needed.
         result = endpoint.listen(Factory())
         port = _result_now(result, description)
         logger.info("Listening on %s", describe_port(description, port))
         ports.append(port)
-        descriptions.append(f"{wrapper}fd:fileno={port.fileno()}")
+        if tls_parameters is None:
+            descriptions.append(f"{wrapper}fd:fileno={port.fileno()}")
+        else:
+            descriptions.append(f"{wrapper}tls:fileno={port.fileno()}:{tls_parameters}")
     return ports, descriptions
 
 
@@ -94,6 +103,7 @@ class Supervisor:
     def run(self) -> int:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_signal)
+        signal.signal(signal.SIGHUP, self._pass_on_sighup)
         for _ in range(self.config.workers):
             self._spawn()
         try:
@@ -156,6 +166,13 @@ class Supervisor:
                         len(self.workers))  # fmt: skip
             notify_systemd("STOPPING=1")
         self._stop_all(signum)
+
+    def _pass_on_sighup(self, signum: int, _frame: object) -> None:
+        """Every worker reloads its TLS certificates itself (``asgid.tls_context.reload_tls``)."""
+        logger.info("SIGHUP received: passing it on to %d workers", len(self.workers))
+        for proc in self.workers.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGHUP)
 
     def _stop_all(self, signum: int) -> None:
         self.stopping = True

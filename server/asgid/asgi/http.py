@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from asgid.asgi.files import FILE_MESSAGES, file_chunks
 from asgid.errors import ProtocolError, UnexpectedMessage
-from asgid.protocols.events import Body, Headers, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import Body, Headers, Response, ResponseEvent, StreamClosed, Trailers
 from asgid.types import Message, Scope
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
@@ -42,6 +42,28 @@ class HTTPWire(Protocol):
 
     def writable(self, stream_id: int) -> Awaitable[None] | None:
         """None when the stream may be written now, else something to await first."""
+
+
+class _FinishedWire:
+    """The wire of a cycle whose app instance is over: nothing more goes anywhere.
+
+    A cycle and its wire point at each other; dropping the wire when the instance ends
+    turns that reference cycle into plain reference counting, so a served request leaves
+    nothing for the cyclic collector (whose full passes were the tail of every latency
+    percentile).
+    """
+
+    def send_event(self, event: ResponseEvent) -> None:
+        pass
+
+    def body_consumed(self, stream_id: int, nbytes: int) -> None:
+        pass
+
+    def writable(self, stream_id: int) -> Awaitable[None] | None:
+        return None
+
+
+FINISHED_WIRE = _FinishedWire()
 
 
 class CycleState(enum.Enum):
@@ -310,10 +332,9 @@ class HTTPCycle:
 
     def finish(self) -> None:
         """The app instance is over: an unfinished response is aborted on the wire."""
-        if self.state is not CycleState.DONE and not self.respond_error(
+        complete = self.state is CycleState.DONE or self.respond_error(
             500, b"Internal Server Error"
-        ):
-            self.state = CycleState.DONE
-            self._wire.send_event(StreamClosed(self.stream_id, complete=False))
-            return
-        self._wire.send_event(StreamClosed(self.stream_id, complete=True))
+        )
+        self.state = CycleState.DONE
+        wire, self._wire = self._wire, FINISHED_WIRE
+        wire.send_event(StreamClosed(self.stream_id, complete=complete))

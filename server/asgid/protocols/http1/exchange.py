@@ -1,0 +1,291 @@
+"""One HTTP/1.1 request/response on a connection: the ``HTTPWire`` its ASGI cycle talks to.
+
+Framing is chosen here (RFC 9112 §6): the app's Content-Length when it gives one, else
+Content-Length when the whole body came in one message, else chunked for HTTP/1.1 and
+close-delimited for HTTP/1.0. Head and first body chunk go out in one transport write.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+from asgid.asgi.http import HTTPCycle
+from asgid.asgi.instance import HTTPInstance
+from asgid.events import Body, Request, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.protocols.io.headers import date_header
+from asgid.types import Scope
+
+if TYPE_CHECKING:
+    from asgid.protocols.http1.protocol import HTTP1Protocol
+
+logger = logging.getLogger(__name__)
+
+NO_BODY_STATUS = frozenset({204, 304})
+# Response header names the wire must look at; everything else is copied through.
+FRAMING_HEADERS = frozenset(
+    {b"content-length", b"transfer-encoding", b"connection", b"server", b"date"}
+)
+STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+
+
+def status_line(status: int) -> bytes:
+    line = STATUS_LINES.get(status)
+    return line if line is not None else b"HTTP/1.1 %d \r\n" % status
+
+
+class Exchange:
+    """Per-request wire state kept beside the ASGI cycle."""
+
+    # Defaults live on the class: a request sets only what differs from them, which keeps
+    # creating an exchange (once per request) cheap.
+    instance: HTTPInstance | None = None
+    discard_body = False
+    body_bytes = 0
+    declared_length = 0
+    _expect_continue = False
+    _length_left = -1  # body bytes still owed under the app's Content-Length
+    _te_trailers = False
+    _chunked = False
+    _bodiless = False
+    _started_at = 0.0
+    _status = 0
+    _size = 0
+
+    def __init__(
+        self,
+        proto: HTTP1Protocol,
+        scope: Scope,
+        request: Request,
+        keep_alive: bool,
+        watched: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        self._proto = proto
+        self.cycle = HTTPCycle(scope, self, 0, proto.loop)
+        self.keep_alive = keep_alive
+        self._head = request.method == b"HEAD"
+        self._http10 = http10 = request.http_version == "1.0"
+        if watched is not None:
+            for name, value in watched:
+                if name == b"expect":
+                    # RFC 9110 §10.1.1: never a 100 to an HTTP/1.0 client.
+                    self._expect_continue = value.lower() == b"100-continue" and not http10
+                elif name == b"te":
+                    self._te_trailers = b"trailers" in value.lower()
+                elif name == b"content-length" and value.isdigit():
+                    self.declared_length = int(value)
+
+    def start(self) -> None:
+        proto = self._proto
+        self._started_at = time.monotonic()
+        self.instance = HTTPInstance(
+            proto.ctx.app,
+            self.cycle,
+            loop=proto.loop,
+            reactor=proto.ctx.reactor,
+            http_timeout_s=proto.config.http_timeout_s,
+        )
+
+    @property
+    def expect_continue_pending(self) -> bool:
+        """The client waits for ``100 Continue`` before it sends the body."""
+        return self._expect_continue and self.body_bytes == 0
+
+    def client_gone(self) -> None:
+        if self._status:
+            # Only unfinished exchanges hear of the disconnect: this response was cut
+            # short. Log it with the bytes that did go out.
+            self._log_access()
+        if self.instance is not None:
+            self.instance.client_gone(
+                self._proto.ctx.reactor, self._proto.config.application_close_timeout_s
+            )
+        else:
+            self.cycle.disconnect()
+
+    # -- HTTPWire ------------------------------------------------------------------------------
+    def body_consumed(self, stream_id: int, nbytes: int) -> None:
+        if self._expect_continue:
+            # RFC 9110 §10.1.1: 100 only once the app asks for the body it announced, and
+            # not at all when the client sent the body without waiting for it.
+            if nbytes == 0 and self.expect_continue_pending:
+                if not self.cycle.response_started and not self._proto.closing:
+                    self._proto.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self._expect_continue = False
+        self._proto.body_wanted(self)
+
+    def writable(self, stream_id: int) -> Awaitable[None] | None:
+        proto = self._proto
+        if not proto.write_paused or proto.closing:
+            return None
+        return proto.wait_writable()
+
+    def send_event(self, event: ResponseEvent) -> None:
+        kind = type(event)
+        if kind is Response:
+            if not self._proto.closing:
+                self._write_head(event)  # type: ignore[arg-type]
+        elif kind is Body:
+            if not self._proto.closing:
+                self._write_body(event.data, event.end_stream)  # type: ignore[union-attr]
+        elif kind is StreamClosed:
+            if not event.complete and not self._proto.closing:  # type: ignore[union-attr]
+                # The app died mid-response: closing is the only honest signal left.
+                self.keep_alive = False
+                self._proto.transport.loseConnection()
+                self._proto.closing = True
+        elif kind is Trailers and not self._proto.closing:
+            self._write_trailers(event.headers)  # type: ignore[union-attr]
+
+    # -- writing ---------------------------------------------------------------------------------
+    # Stays one long function: it runs once per response and splitting it adds calls (measured).
+    def _write_head(self, event: Response) -> None:
+        _, status, headers, body, end, _, _ = event
+        self._status = status
+        proto = self._proto
+        parts = [STATUS_LINES.get(status) or status_line(status)]
+        special = None
+        for name, value in headers:
+            if name.lower() in FRAMING_HEADERS:
+                special = self._framing_header(name.lower(), value, special)
+            else:
+                parts.append(b"%s: %s\r\n" % (name, value))
+        if special is None:
+            parts.append(proto.server_line)
+            parts.append(date_header.line())
+            has_length = False
+        else:
+            for name, value in special:
+                parts.append(b"%s: %s\r\n" % (name, value))
+            names = {name for name, _ in special}
+            if b"server" not in names:
+                parts.append(proto.server_line)
+            if b"date" not in names:
+                parts.append(date_header.line())
+            has_length = b"content-length" in names
+        bodiless = self._head or status < 200 or status == 204 or status == 304
+        if bodiless:
+            self._bodiless = True
+            self._length_left = -1  # RFC 9110 §9.3.2: HEAD gets the GET length, never a body
+            if self._head and not has_length and end and body:
+                parts.append(b"content-length: %d\r\n" % len(body))
+        elif not has_length:
+            if end:
+                parts.append(b"content-length: %d\r\n" % len(body))
+            elif self._http10:
+                self.keep_alive = False  # HTTP/1.0: the body ends when the connection does
+            else:
+                self._chunked = True
+                parts.append(b"transfer-encoding: chunked\r\n")
+        if end and proto.parsing is self and not proto.may_discard_rest(self):
+            self.keep_alive = False  # say so now; a streamed answer is judged at its end
+        if not self.keep_alive or proto.shutting_down:
+            self.keep_alive = False
+            parts.append(b"connection: close\r\n\r\n")
+        elif self._http10:
+            parts.append(b"connection: keep-alive\r\n\r\n")
+        else:
+            parts.append(b"\r\n")
+        if body and not bodiless:
+            if self._length_left >= 0:
+                body = self._count_length(body)
+            self._size = len(body)
+            if self._chunked:
+                body = b"%x\r\n%s\r\n" % (len(body), body)
+            parts.append(body)
+        if not end:
+            proto.writer.write(b"".join(parts))
+            return
+        if self._chunked:
+            parts.append(b"0\r\n\r\n")
+        proto.writer.write(b"".join(parts))
+        if self._length_left > 0:
+            self._check_length()
+        self._done()
+
+    def _framing_header(
+        self, lname: bytes, value: bytes, special: list[tuple[bytes, bytes]] | None
+    ) -> list[tuple[bytes, bytes]] | None:
+        """Headers the wire must act on; returns the ones to send (names lower-cased)."""
+        if special is None:
+            special = []
+        if lname == b"content-length":
+            if self._length_left < 0:  # one framing only; asgi.http refused non-digit values
+                self._length_left = int(value)
+                special.append((lname, value))
+        elif lname == b"server" or lname == b"date":
+            special.append((lname, value))
+        elif lname == b"connection" and b"close" in value.lower():
+            # Transfer-Encoding and Connection are ours to choose (RFC 9112 §6.1, §9.6);
+            # the app's "close" is honoured.
+            self.keep_alive = False
+        return special
+
+    def _write_body(self, data: bytes, end: bool) -> None:
+        transport = self._proto.writer
+        if data and not self._bodiless:
+            if self._length_left >= 0:
+                data = self._count_length(data)
+            self._size += len(data)
+            if self._chunked:
+                if end:
+                    transport.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+                    self._done()
+                    return
+                transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+            else:
+                transport.write(data)
+        if end:
+            if self._chunked:
+                transport.write(b"0\r\n\r\n")
+            if self._length_left > 0:
+                self._check_length()
+            self._done()
+
+    def _count_length(self, data: bytes) -> bytes:
+        """Hold the app to its own Content-Length: bytes beyond it would be read by the
+        client as the start of the next response (RFC 9112 §6.3)."""
+        left = self._length_left
+        if len(data) > left:
+            logger.error(
+                "ASGI application sent more body than its content-length (%d bytes over); "
+                "dropping the excess and closing the connection",
+                len(data) - left,
+            )
+            data = data[:left]
+            self.keep_alive = False
+            self._bodiless = True  # whatever else it sends is dropped, and logged only once
+        self._length_left = left - len(data)
+        return data
+
+    def _check_length(self) -> None:
+        logger.error(
+            "ASGI application ended its response %d bytes short of its content-length; "
+            "closing the connection",
+            self._length_left,
+        )
+        self.keep_alive = False
+
+    def _write_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        if self._chunked:
+            # RFC 9112 §7.1.2: trailer fields only for a client that sent ``TE: trailers``.
+            fields = (
+                b"".join(b"%s: %s\r\n" % pair for pair in headers) if self._te_trailers else b""
+            )
+            self._proto.writer.write(b"0\r\n" + fields + b"\r\n")
+        self._done()
+
+    def _done(self) -> None:
+        if self._proto.ctx.access_log is not None:
+            self._log_access()
+        self._proto.response_done(self)
+
+    def _log_access(self) -> None:
+        access = self._proto.ctx.access_log
+        if access is not None:
+            access.http(
+                self.cycle.scope, self._status, self._size, time.monotonic() - self._started_at
+            )

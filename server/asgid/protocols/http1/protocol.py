@@ -1,0 +1,481 @@
+"""HTTP/1.1 over httptools (llhttp): keep-alive, pipelining, limits, timeouts; hands upgrades off.
+
+Theory of operation: httptools calls back per request part; a finished request head
+becomes a ``Request`` event and an ``HTTPCycle``, whose wire is an ``Exchange`` here.
+Pipelined requests wait in a queue and their app instances start one at a time, so
+responses go out strictly in request order (RFC 9112 §9.3.2). While a request waits, or
+while the app has not taken what is buffered, reading stops (``transport.pauseProducing``):
+memory is bounded by one read plus the high-water mark, whatever the client sends. Writes
+go through the transport's buffer; when it is full Twisted calls our ``pauseProducing``
+and the app's ``send()`` waits until ``resumeProducing``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import httptools
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.protocol import Protocol
+
+from asgid.asgi.scope import ConnectionInfo, build_http_scope
+from asgid.events import Request
+from asgid.protocols.http1.errors import RejectRequest, error_response, reject_from_parser
+from asgid.protocols.http1.exchange import Exchange
+from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.io.deadline import Deadline
+from asgid.protocols.io.direct_write import DirectWriter
+from asgid.protocols.io.write_flow import WriteFlow
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from twisted.internet.interfaces import IDelayedCall
+    from twisted.python.failure import Failure
+
+    from asgid.protocols.io.context import ServerContext
+    from asgid.protocols.io.transport import Transport
+    from asgid.protocols.switcher import ConnectionSwitcher
+
+
+logger = logging.getLogger(__name__)
+
+LINGER_S = 2.0  # how long input is drained after an error answer before the socket closes
+HIGH_WATER = 64 * 1024  # request body bytes buffered for the app before reading pauses
+HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the configured limits
+WATCHED_HEADERS = frozenset({b"host", b"expect", b"te", b"content-length", b"transfer-encoding"})
+
+
+class HTTP1Protocol(WriteFlow, Protocol):
+    """One HTTP/1.x connection."""
+
+    transport: Transport  # set by makeConnection
+
+    def __init__(self, ctx: ServerContext, switcher: ConnectionSwitcher | None = None) -> None:
+        # server-wide
+        self.ctx = ctx
+        self.config = ctx.config
+        self.loop: asyncio.AbstractEventLoop = ctx.loop
+        self._switcher = switcher
+        # per connection
+        self._parser: Any = httptools.HttpRequestParser(self)  # None once the connection ends
+        self._conn: ConnectionInfo | None = None
+        self._exchanges: deque[Exchange] = deque()  # [0] is the one whose app runs
+        self._read_paused = False
+        self.closing = False
+        self.shutting_down = False
+        self._input_done = False  # no further request will be read on this connection
+        self._rejection: RejectRequest | None = None  # sent once earlier responses are out
+        self._deadline = Deadline(ctx.reactor, self._on_deadline)
+        self._deferred_upgrade: tuple[Request, bytes, bytes] | None = None
+        self._linger: IDelayedCall | None = None  # ends a connection closed after an error
+        self._head_limit = (
+            self.config.limit_request_line_bytes
+            + self.config.limit_request_header_bytes
+            + HEAD_SLACK
+        )
+        # per request being parsed
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._watched: list[tuple[bytes, bytes]] | None = None  # headers the wire acts on
+        server = self.config.server_header
+        self.server_line = b"server: %s\r\n" % server if server is not None else b""
+        self._limit_headers = self.config.limit_request_headers
+        self._limit_header_bytes = self.config.limit_request_header_bytes
+        self._in_head = False
+        self._head_bytes = 0
+        self.parsing: Exchange | None = None  # the request whose body is being read
+        self._upgrade_request: Request | None = None
+        self._head_chunks: list[bytes] | None = []
+        self._data = b""
+
+    # -- Twisted Protocol ----------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        self.writer = DirectWriter(self.transport)
+        self.ctx.track(self)
+        self.transport.registerProducer(self, True)
+        self._deadline.arm("headers", self.config.timeout_request_headers_s)
+        self.shutting_down = self.ctx.shutting_down
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.closing or self._input_done:
+            return
+        if self._in_head:
+            # httptools buffers a header line until it ends: bound that buffer ourselves, or
+            # one endless header value would grow it without limit.
+            self._head_bytes += len(data)
+            if self._head_bytes > self._head_limit:
+                self._reject(RejectRequest(431, "Request Header Fields Too Large"))
+                return
+        if self._head_chunks is not None:
+            self._head_chunks.append(data)
+        self._data = data
+        try:
+            self._parser.feed_data(data)
+            if self._in_head and self._deadline.kind != "headers":
+                self._deadline.arm("headers", self.config.timeout_request_headers_s)
+        except httptools.HttpParserUpgrade as exc:
+            self._upgrade(data, exc.args[0])
+        except httptools.HttpParserCallbackError as exc:
+            if self._input_done and self._rejection is None:
+                return
+            error = exc.__context__
+            if not isinstance(error, RejectRequest):
+                logger.error("unexpected error while reading a request", exc_info=error)
+                error = RejectRequest(500, "Internal Server Error")
+            self._reject(error)
+        except httptools.HttpParserError as exc:
+            if self._input_done:
+                # e.g. llhttp's "Data after Connection: close": the request before it is
+                # still owed its response, and nothing after it will be read.
+                return
+            self._reject(reject_from_parser(exc))
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        if self._linger is not None and self._linger.active():
+            self._linger.cancel()
+        self.closing = True
+        self.ctx.forget(self)
+        for exchange in self._exchanges:
+            exchange.client_gone()
+        self._exchanges.clear()
+        self._wake_writer()
+        self.release()
+
+    def release(self) -> None:
+        """Drop what refers back to this protocol (the parser's and the deadline's callbacks
+        are its bound methods), so that it is freed by reference counting when the
+        connection ends instead of by a cyclic collection."""
+        self._deadline.close()
+        self._parser = None
+        self._switcher = None
+
+    # -- httptools callbacks -----------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        # The head deadline is armed by dataReceived only when a head spans reads: a head
+        # that arrives whole (nearly every one) costs no timer work at all.
+        self._url = b""
+        self._headers = []
+        self._watched = None
+        self._in_head = True
+        self._head_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self.config.limit_request_line_bytes:
+            raise RejectRequest(414, "URI Too Long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # Called for every header of every request: limits are checked once the head is
+        # complete (the head-byte budget in dataReceived bounds memory until then).
+        pair = (name.lower(), value)
+        self._headers.append(pair)
+        if pair[0] in WATCHED_HEADERS:
+            # Noted here so the head checks and the exchange need not scan every header.
+            if self._watched is None:
+                self._watched = [pair]
+            else:
+                self._watched.append(pair)
+
+    def _check_head_limits(self) -> None:
+        headers = self._headers
+        if len(headers) > self._limit_headers:
+            raise RejectRequest(431, "Request Header Fields Too Large")
+        limit = self._limit_header_bytes
+        # What was read during this head bounds its size; count exactly only past the limit.
+        if self._head_bytes + len(self._data) > limit:
+            if sum(len(name) + len(value) + 4 for name, value in headers) > limit:
+                raise RejectRequest(431, "Request Header Fields Too Large")
+
+    def _check_head(self, version: str) -> None:
+        """What llhttp lets through but HTTP/1.1 forbids (RFC 9112 §2.3, §3.2, §6.1)."""
+        if version != "1.1" and version != "1.0":
+            raise RejectRequest(505, "HTTP Version Not Supported")
+        hosts = 0
+        for name, value in self._watched or ():
+            if name == b"host":
+                hosts += 1
+            elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
+                # Only chunked is decoded here; any other coding would reach the app raw.
+                raise RejectRequest(501, "Not Implemented: transfer coding " + repr(value)[1:])
+        if hosts > 1 or (hosts == 0 and version == "1.1"):
+            raise RejectRequest(400, "Bad Request: exactly one Host header field is required")
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        url = self._url
+        if b"#" in url:
+            url = url.split(b"#", 1)[0]  # a fragment is the client's business (RFC 9110 §4.2.5)
+        if url[:1] == b"/":
+            raw_path, _, query = url.partition(b"?")
+        else:
+            raw_path, query = _split_target(url)
+        self._check_head_limits()
+        version = parser.get_http_version()
+        self._check_head(version)
+        request = Request(0, version, parser.get_method(), raw_path, query, self._headers)
+        if self._deadline.kind == "headers":
+            self._deadline.kind = ""
+        self._in_head = False
+        if (
+            parser.should_upgrade()
+            and self._switcher is not None
+            and self._switcher.wants_upgrade(request)
+        ):
+            self._upgrade_request = request
+            return
+        self._head_chunks = None
+        self._new_exchange(request, parser.should_keep_alive())
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.parsing
+        if exchange is None:
+            return
+        exchange.body_bytes += len(body)
+        limit = self.config.max_request_body_bytes
+        if limit and exchange.body_bytes > limit:
+            raise RejectRequest(413, "Content Too Large")
+        if exchange.discard_body:
+            return
+        exchange.cycle.feed_body(body)
+        if not self._read_paused and exchange.cycle.buffered_bytes > HIGH_WATER:
+            self._pause_reading()
+
+    def on_message_complete(self) -> None:
+        exchange = self.parsing
+        if exchange is not None:
+            self.parsing = None
+            exchange.cycle.feed_end()
+            if not exchange.keep_alive:
+                # RFC 9112 §9.6: nothing after a request with "Connection: close" (or an
+                # HTTP/1.0 one without keep-alive) is a request we will answer.
+                self._input_done = True
+            elif exchange.discard_body:
+                # Its response went out before the body ended; the connection can go on now.
+                self._after_response()
+        self._head_chunks = [self._data]
+
+    # -- request dispatch ------------------------------------------------------------------------
+    def _new_exchange(self, request: Request, keep_alive: bool) -> None:
+        conn = self._conn
+        if conn is None:
+            # Read lazily: over TLS, the handshake (and so the tls extension) is done only now.
+            conn = self._conn = connection_info(self.transport, self.ctx)
+        scope = build_http_scope(request, conn, self.config, self.ctx.state)
+        exchange = Exchange(
+            self, scope, request, keep_alive and not self.shutting_down, self._watched
+        )
+        limit = self.config.max_request_body_bytes
+        if limit and exchange.declared_length > limit:
+            raise RejectRequest(413, "Content Too Large")
+        self.parsing = exchange
+        self._exchanges.append(exchange)
+        if len(self._exchanges) == 1:
+            exchange.start()
+        elif not self._read_paused:
+            # A pipelined request waits for the one before it; stop reading until then.
+            self._pause_reading()
+
+    def body_wanted(self, exchange: Exchange) -> None:
+        """The app took buffered body: read on if nothing else holds reading back."""
+        if (
+            self._read_paused
+            and len(self._exchanges) <= 1
+            and exchange.cycle.buffered_bytes <= HIGH_WATER // 2
+            and self._deferred_upgrade is None
+        ):
+            self._resume_reading()
+
+    def may_discard_rest(self, exchange: Exchange) -> bool:
+        """Whether the unread rest of ``exchange``'s body is worth reading past to keep the
+        connection (RFC 9112 §9.3: else close it after the response)."""
+        if exchange is not self.parsing:
+            return True  # the body is complete
+        if exchange.expect_continue_pending:
+            return False  # the client may never send a body we did not ask for
+        left = exchange.declared_length - exchange.body_bytes
+        return exchange.declared_length > 0 and left <= HIGH_WATER
+
+    def response_done(self, exchange: Exchange) -> None:
+        """The head exchange's response is fully written."""
+        if self._exchanges and self._exchanges[0] is exchange:
+            self._exchanges.popleft()
+        if not exchange.keep_alive or (
+            exchange is self.parsing and not self.may_discard_rest(exchange)
+        ):
+            self._close()
+        elif exchange is self.parsing:
+            # The app answered before the request body ended: read and drop the rest, so
+            # the next request on this connection is parsed from the right place.
+            exchange.discard_body = True
+            if self._read_paused:
+                self._resume_reading()
+            # Nothing waits on that rest any more: a client that stalls is an idle one.
+            self._deadline.arm("idle", self.config.timeout_keep_alive_s)
+        else:
+            self._after_response()
+
+    def _after_response(self) -> None:
+        if self._exchanges:
+            self._exchanges[0].start()
+            if len(self._exchanges) == 1 and self._read_paused:
+                self._resume_reading()
+        elif self._rejection is not None:
+            self._send_rejection(self._rejection)
+        elif self._deferred_upgrade is not None:
+            self._switch(*self._deferred_upgrade)
+        elif self.shutting_down:
+            self._close()
+        else:
+            if self._read_paused:
+                self._resume_reading()
+            self._deadline.arm("idle", self.config.timeout_keep_alive_s)
+
+    # -- flow control, timers, closing -------------------------------------------------------------
+    def _pause_reading(self) -> None:
+        self._read_paused = True
+        self.transport.pauseProducing()
+
+    def _resume_reading(self) -> None:
+        self._read_paused = False
+        self.transport.resumeProducing()
+
+    def _on_deadline(self, kind: str) -> None:
+        if self.closing:
+            return
+        if kind == "idle" and not self._exchanges:
+            self._close()
+        elif kind == "headers":
+            if self._read_paused or self._exchanges:
+                # The rest of the head waits behind earlier pipelined requests, not on a
+                # slow client: its clock starts again once we read again.
+                self._deadline.arm("headers", self.config.timeout_request_headers_s)
+            elif not self._in_head:
+                self._close()  # not a byte of a request yet: nothing to answer
+            else:
+                logger.info("dropping a connection whose request head did not arrive in time")
+                self._reject(RejectRequest(408, "Request Timeout"))
+
+    def _reject(self, error: RejectRequest) -> None:
+        if self.closing:
+            return
+        parsing, self.parsing = self.parsing, None
+        self._input_done = True
+        self._in_head = False
+        if parsing is not None and parsing.discard_body:
+            self._close()  # its response is out already; a second answer would be unasked for
+            return
+        exchanges = self._exchanges
+        if parsing is not None and len(exchanges) > 1 and exchanges[-1] is parsing:
+            exchanges.pop()  # a pipelined request that never started: the error answers it
+        if exchanges and exchanges[0] is not parsing:
+            # Earlier pipelined requests are owed their responses first (RFC 9112 §9.3.2).
+            self._rejection = error
+            return
+        self._send_rejection(error)
+
+    def _send_rejection(self, error: RejectRequest) -> None:
+        self._rejection = None
+        if not self._exchanges or not self._exchanges[0].cycle.response_started:
+            logger.info("rejected a request: %s %s", error.status, error.reason)
+            self.writer.write(error_response(error, self.config.server_header))
+        self._linger_close()
+
+    def _linger_close(self) -> None:
+        """Close after an error answer without losing it to a TCP reset.
+
+        A client still sending (an upload we refused) would make an immediate close send
+        RST, and a reset can destroy the answer before the client reads it (RFC 9112
+        §9.6). So the write side closes first, input is read and dropped, and the
+        connection ends when the client closes its side or after ``LINGER_S``.
+        """
+        transport = self.transport
+        if self.closing or not isinstance(transport, FileDescriptor):
+            self._close()  # TLS and wrapped transports have no half-close of their own
+            return
+        self.closing = True  # dataReceived drops what still arrives
+        self._deadline.cancel()
+        if self._read_paused:
+            self._resume_reading()
+        transport.loseWriteConnection()
+        self._linger = self.ctx.reactor.callLater(LINGER_S, transport.abortConnection)
+
+    def _close(self, abort: bool = False) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self._deadline.cancel()
+        if abort:
+            self.transport.abortConnection()
+            return
+        if not isinstance(self.transport, FileDescriptor):
+            # Twisted's TLS wrapper sends close_notify only once no producer is registered,
+            # then waits for the peer's; without these two lines "Connection: close" over
+            # TLS left the connection open until the client gave up.
+            self.transport.unregisterProducer()
+            self._linger = self.ctx.reactor.callLater(LINGER_S, self.transport.abortConnection)
+        self.transport.loseConnection()
+
+    # -- hand-offs ----------------------------------------------------------------------------
+    def _upgrade(self, data: bytes, offset: int) -> None:
+        request, self._upgrade_request = self._upgrade_request, None
+        if request is None:
+            # An upgrade we do not speak was served as plain HTTP; go on parsing what
+            # follows with a fresh parser (llhttp stops for good at an upgrade).
+            self._parser = httptools.HttpRequestParser(self)
+            self._head_chunks = []
+            if offset < len(data):
+                self.dataReceived(data[offset:])
+            return
+        chunks = self._head_chunks or [data]
+        received = b"".join(chunks[:-1]) + data[:offset]
+        # The head starts at its request line; earlier bytes belong to pipelined requests.
+        start = received.rfind(request.method + b" ")
+        head = received[max(start, 0) :]
+        rest = data[offset:]
+        if self._exchanges:
+            self._deferred_upgrade = (request, head, rest)
+            if not self._read_paused:
+                self._pause_reading()
+            return
+        self._switch(request, head, rest)
+
+    def _switch(self, request: Request, head: bytes, rest: bytes) -> None:
+        assert self._switcher is not None
+        self.closing = True
+        self._deferred_upgrade = None
+        self._deadline.cancel()
+        self.ctx.forget(self)
+        self.transport.unregisterProducer()
+        if self._read_paused:
+            self._read_paused = False
+            self.transport.resumeProducing()
+        switcher = self._switcher
+        self.release()
+        switcher.switch_protocol(request, head, rest)
+
+    # -- graceful shutdown --------------------------------------------------------------------
+    def graceful_shutdown(self) -> None:
+        self.shutting_down = True
+        if not self._exchanges and self.parsing is None:
+            self._close()
+
+    def abort(self) -> None:
+        self._close(abort=True)
+
+    @property
+    def conn(self) -> ConnectionInfo | None:
+        return self._conn
+
+
+def _split_target(url: bytes) -> tuple[bytes, bytes]:
+    """Absolute-form (``http://host/p?q``) and asterisk-form targets (RFC 9112 §3.2)."""
+    if url == b"*":
+        return b"*", b""
+    try:
+        parsed: Any = httptools.parse_url(url)
+    except httptools.HttpParserInvalidURLError:
+        raise RejectRequest(400, "Bad Request: invalid request target") from None
+    return parsed.path or b"/", parsed.query or b""

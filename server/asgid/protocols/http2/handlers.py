@@ -1,0 +1,151 @@
+"""Handlers for ``h2`` events, one small function per event type, and their dispatch table.
+
+Each handler translates one event into calls on the ``H2Protocol`` (streams, flow
+control, flood budgets); none of them writes to the transport: the protocol flushes once
+after the whole batch of events a read produced.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from h2.errors import ErrorCodes
+from h2.events import (
+    ConnectionTerminated,
+    DataReceived,
+    Event,
+    PingReceived,
+    PriorityUpdated,
+    RemoteSettingsChanged,
+    RequestReceived,
+    StreamEnded,
+    StreamReset,
+    WindowUpdated,
+)
+from h2.settings import SettingCodes
+
+from asgid.protocols.http2.headers import request_from_headers
+from asgid.protocols.http2.stream import H2Stream
+from asgid.protocols.http2.websocket import is_websocket_connect, start_websocket_stream
+
+if TYPE_CHECKING:
+    from asgid.protocols.http2.protocol import H2Protocol
+
+logger = logging.getLogger("asgid.protocols.http2.protocol")
+
+
+def on_request(proto: H2Protocol, event: RequestReceived) -> None:
+    stream_id = event.stream_id
+    if proto.goaway_sent or proto.ctx.shutting_down:
+        # RFC 9113 §6.8: streams after our GOAWAY are refused, the client may retry them.
+        proto.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+        return
+    fields = event.headers or []
+    request = request_from_headers(stream_id, fields)
+    if request is not None and request.method == b"CONNECT" and is_websocket_connect(fields):
+        stream = proto.streams[stream_id] = H2Stream(proto, stream_id, head=False)
+        start_websocket_stream(proto, stream, request, proto.conn_info())
+        return
+    if request is None:
+        proto.h2.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+        return
+    proto.open_stream(request, ended=event.stream_ended is not None)
+    priority = event.priority_updated
+    if priority is not None:
+        on_priority(proto, priority)
+
+
+def on_data(proto: H2Protocol, event: DataReceived) -> None:
+    stream = proto.streams.get(event.stream_id)
+    data = event.data or b""
+    credit = event.flow_controlled_length or 0
+    if not data and event.stream_ended is None:
+        proto.guard.empty_data.spend(proto.guard.now())
+    if stream is not None and stream.websocket is not None:
+        stream.websocket.data_received(data, credit)
+        return
+    if stream is None or stream.done or stream.cycle is None or not data:
+        # Nobody will read it: give the credit back now.
+        if credit:
+            proto.h2.acknowledge_received_data(credit, event.stream_id)
+        return
+    if credit > len(data):
+        proto.h2.acknowledge_received_data(credit - len(data), event.stream_id)  # padding
+    stream.body_bytes += len(data)
+    limit = proto.config.max_request_body_bytes
+    if limit and stream.body_bytes > limit:
+        _body_too_large(proto, stream, credit)
+        return
+    stream.cycle.feed_body(data)
+
+
+def _body_too_large(proto: H2Protocol, stream: H2Stream, credit: int) -> None:
+    """--max-request-body: 413 while the response has not started, else RST_STREAM."""
+    proto.h2.acknowledge_received_data(credit, stream.stream_id)
+    assert stream.cycle is not None
+    if not stream.cycle.respond_error(413, b"Content Too Large"):
+        proto.h2.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
+        proto.gone(stream)
+
+
+def on_stream_ended(proto: H2Protocol, event: StreamEnded) -> None:
+    stream = proto.streams.get(event.stream_id)
+    if stream is None:
+        return
+    if stream.websocket is not None:
+        stream.websocket.stream_ended()
+    elif stream.cycle is not None:
+        stream.cycle.feed_end()
+
+
+def on_reset(proto: H2Protocol, event: StreamReset) -> None:
+    if event.remote_reset:
+        proto.guard.resets.spend(proto.guard.now())
+    stream = proto.streams.get(event.stream_id)
+    if stream is not None:
+        proto.forget(stream)
+        stream.client_gone()
+    proto.maybe_finish_shutdown()
+
+
+def on_window(proto: H2Protocol, event: WindowUpdated) -> None:
+    proto.flow.windows_opened(event.stream_id or None)
+
+
+def on_settings(proto: H2Protocol, event: RemoteSettingsChanged) -> None:
+    proto.guard.settings.spend(proto.guard.now())
+    if SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
+        proto.flow.windows_opened(None)
+
+
+def on_ping(proto: H2Protocol, event: PingReceived) -> None:
+    proto.guard.pings.spend(proto.guard.now())
+
+
+def on_priority(proto: H2Protocol, event: PriorityUpdated) -> None:
+    proto.guard.priorities.spend(proto.guard.now())
+    if event.stream_id is not None:
+        proto.flow.prioritize(
+            event.stream_id, event.depends_on or 0, event.weight or 16, bool(event.exclusive)
+        )
+
+
+def on_terminated(proto: H2Protocol, event: ConnectionTerminated) -> None:
+    # h2 refuses every frame after the peer's GOAWAY, so open streams cannot finish.
+    logger.debug("peer sent GOAWAY (%s)", event.error_code)
+    proto.close_transport()
+
+
+DISPATCH: dict[type[Event], Callable[[H2Protocol, Any], None]] = {
+    RequestReceived: on_request,
+    DataReceived: on_data,
+    StreamEnded: on_stream_ended,
+    StreamReset: on_reset,
+    WindowUpdated: on_window,
+    RemoteSettingsChanged: on_settings,
+    PingReceived: on_ping,
+    PriorityUpdated: on_priority,
+    ConnectionTerminated: on_terminated,
+}

@@ -1,0 +1,70 @@
+"""Header translation for HTTP/2: request header lists to ``Request`` events, ``Response``
+events to HTTP/2 response header lists (RFC 9113 §8.2-8.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from http import HTTPStatus
+
+from asgid.events import Request, Response
+from asgid.protocols.io.headers import date_header
+
+STATUS = {s.value: str(s.value).encode() for s in HTTPStatus}
+
+# RFC 9113 §8.2.2: connection-specific fields must not appear in an HTTP/2 message.
+CONNECTION_HEADERS = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
+)
+
+
+def request_from_headers(stream_id: int, fields: Iterable[tuple[bytes, bytes]]) -> Request | None:
+    """The request a validated HEADERS block stands for; None without :method or :path."""
+    method = raw_path = authority = None
+    query = b""
+    headers: list[tuple[bytes, bytes]] = []
+    cookies: list[bytes] = []
+    for name, value in fields:
+        if name[:1] == b":":
+            if name == b":method":
+                method = value
+            elif name == b":path":
+                raw_path, _, query = value.partition(b"?")
+            elif name == b":authority":
+                authority = value
+        elif name == b"cookie":
+            cookies.append(value)
+        else:
+            headers.append((name, value))
+    if cookies:
+        # RFC 9113 §8.2.3: split cookie fields are joined for the application.
+        headers.append((b"cookie", b"; ".join(cookies)))
+    if method is None or raw_path is None:
+        return None
+    return Request(stream_id, "2", method, raw_path, query, headers, authority)
+
+
+def response_headers(
+    event: Response, server_header: bytes | None, *, bodiless: bool
+) -> list[tuple[bytes, bytes]]:
+    """``:status`` first, names lower-cased, connection-specific fields dropped, and
+    ``server``/``date``/``content-length`` added when the app left them out."""
+    headers = [(b":status", STATUS.get(event.status) or str(event.status).encode())]
+    has_server = has_date = has_length = False
+    for name, value in event.headers:
+        name = name.lower()
+        if name in CONNECTION_HEADERS:
+            continue
+        if name == b"server":
+            has_server = True
+        elif name == b"date":
+            has_date = True
+        elif name == b"content-length":
+            has_length = True
+        headers.append((name, value))
+    if not has_server and server_header is not None:
+        headers.append((b"server", server_header))
+    if not has_date:
+        headers.append((b"date", date_header.value()))
+    if event.end_stream and not has_length and not bodiless:
+        headers.append((b"content-length", b"%d" % len(event.body)))
+    return headers

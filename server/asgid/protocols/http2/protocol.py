@@ -1,0 +1,392 @@
+"""HTTP/2 over h2: streams, flow control, priority, GOAWAY; one ASGI ``HTTPCycle`` per stream.
+
+Theory of operation: ``h2`` turns bytes into events; each event goes to a small handler
+(``http2.handlers``, a dispatch table). A request's HEADERS become a ``Request`` event, a
+scope and an ``HTTPCycle`` whose wire is an ``H2Stream``; an extended CONNECT becomes a
+WebSocket (``http2.websocket``). Request DATA is fed to the cycle and its flow-control
+credit is returned only as the app consumes it (RFC 9113 §5.2), so memory per stream is
+bounded by the window we advertise. Response data goes out through the ``FlowScheduler``
+within the peer's windows. Everything ``h2`` queues is written with one transport write
+per batch: at the end of each ``dataReceived``, and once per event-loop turn for what the
+apps' ``send()`` calls queued.
+
+Errors: any ``h2`` protocol error (and any flood budget running out) ends the connection
+with GOAWAY carrying the error's code (RFC 9113 §5.4.1), after which the transport is
+closed; over TLS a peer that never answers close_notify is cut off after a short grace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.errors import ErrorCodes
+from h2.exceptions import H2Error
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.protocol import Protocol
+from zope.interface import implementer
+
+from asgid.asgi.http import HTTPCycle
+from asgid.asgi.instance import HTTPInstance
+from asgid.asgi.scope import ConnectionInfo, build_http_scope
+from asgid.events import Request, Response
+from asgid.protocols.http2.errors import error_code, goaway, preface_verdict, without_h2_goaway
+from asgid.protocols.http2.flow import FlowScheduler
+from asgid.protocols.http2.guard import FloodDetected, FloodGuard
+from asgid.protocols.http2.handlers import DISPATCH
+from asgid.protocols.http2.headers import response_headers
+from asgid.protocols.http2.setup import (
+    H2C_SWITCHING,
+    h2c_settings,
+    h2c_stream_request,
+    start_connection,
+)
+from asgid.protocols.http2.stream import H2Stream
+from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.io.direct_write import DirectWriter
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from twisted.internet.interfaces import IDelayedCall
+    from twisted.python.failure import Failure
+
+    from asgid.protocols.io.context import ServerContext
+    from asgid.protocols.io.transport import Transport
+
+logger = logging.getLogger(__name__)
+
+CLOSE_GRACE_S = 1.0  # how long a closing TLS connection may wait for the peer's close_notify
+
+
+@implementer(IPushProducer)
+class H2Protocol(Protocol):
+    """One HTTP/2 connection (TLS with ALPN ``h2``, or cleartext h2c)."""
+
+    transport: Transport  # set by makeConnection
+
+    def __init__(self, ctx: ServerContext) -> None:
+        # server-wide
+        self.ctx = ctx
+        self.config = ctx.config
+        self.loop: asyncio.AbstractEventLoop = ctx.loop
+        # per connection
+        self.h2 = H2Connection(
+            H2Configuration(
+                client_side=False,
+                header_encoding=None,
+                validate_inbound_headers=True,
+                normalize_inbound_headers=False,
+                validate_outbound_headers=False,
+                normalize_outbound_headers=False,
+            )
+        )
+        self.flow = FlowScheduler(self.h2, on_complete=self._response_done, on_gone=self.gone)
+        self.guard = FloodGuard()
+        self.streams: dict[int, H2Stream] = {}
+        self._conn: ConnectionInfo | None = None
+        self._started = False
+        self._upgrade_body = 0  # bytes of an ``Upgrade: h2c`` request body still to come
+        self._preface: bytes | None = b""  # the first bytes, until the first frame's type is known
+        self.write_paused = False
+        self._flush_pending = False
+        self.closed = False  # no more frames go out
+        self.goaway_sent = False
+        self._close_timer: IDelayedCall | None = None
+        self._idle_timer: IDelayedCall | None = None
+        self._idle_deadline = 0.0
+
+    # -- Twisted Protocol ----------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        self.writer = DirectWriter(self.transport)
+        self.ctx.track(self)
+        self.transport.registerProducer(self, True)
+        self._arm_idle()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if not self._started:
+            self._start()
+        if self._upgrade_body:
+            data = self._upgrade_body_received(data)
+            if not data:
+                return
+        if self._preface is not None and not self._check_preface(data):
+            return
+        try:
+            events = self.h2.receive_data(data)
+            for event in events:
+                handler = DISPATCH.get(type(event))
+                if handler is not None:
+                    handler(self, event)
+            self.flow.pump_waiting()
+        except FloodDetected as exc:
+            self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
+            return
+        except H2Error as exc:
+            self._connection_error(error_code(exc), str(exc), h2_closed=True)
+            return
+        self.flush_now()
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.closed = True
+        self.ctx.forget(self)
+        for timer in (self._close_timer, self._idle_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._close_timer = self._idle_timer = None
+        streams, self.streams = self.streams, {}
+        for stream in streams.values():
+            stream.client_gone()
+        self.flow.release()
+
+    def _check_preface(self, data: bytes) -> bool:
+        seen = self._preface = (self._preface or b"") + data
+        verdict = preface_verdict(seen)
+        if verdict is None:
+            return True
+        self._preface = None
+        if not verdict:
+            self._connection_error(ErrorCodes.PROTOCOL_ERROR, "the preface must end with SETTINGS")
+        return verdict
+
+    # -- IPushProducer: the transport's write buffer is full / drained -------------------------
+    def pauseProducing(self) -> None:
+        self.write_paused = True
+        for stream in self.streams.values():
+            if stream.websocket is not None:
+                stream.websocket.hold_writes()
+
+    def resumeProducing(self) -> None:
+        self.write_paused = False
+        for stream in list(self.streams.values()):
+            if not stream.pending:
+                stream.wake()
+
+    def stopProducing(self) -> None:
+        self.resumeProducing()
+
+    # -- start-up ---------------------------------------------------------------------------------
+    def _start(self, upgrade_settings: bytes | None = None) -> None:
+        self._started = True
+        start_connection(self.h2, self.config, upgrade_settings)
+
+    def upgrade_from_http1(self, request: Request, rest: bytes) -> None:
+        """``Upgrade: h2c`` (RFC 7540 §3.2): answer 101, then serve the request as stream 1."""
+        settings = h2c_settings(request)
+        self.transport.write(H2C_SWITCHING)
+        try:
+            self._start(settings)
+        except H2Error as exc:
+            self._connection_error(ErrorCodes.PROTOCOL_ERROR, f"bad HTTP2-Settings: {exc}")
+            return
+        upgraded, self._upgrade_body = h2c_stream_request(request)
+        self.open_stream(upgraded, ended=self._upgrade_body == 0)
+        self.flush_now()
+        if rest:
+            self.dataReceived(rest)
+
+    def _upgrade_body_received(self, data: bytes) -> bytes:
+        """Give the upgrade request's body to stream 1; return the HTTP/2 bytes after it."""
+        body, data = data[: self._upgrade_body], data[self._upgrade_body :]
+        self._upgrade_body -= len(body)
+        stream = self.streams.get(1)
+        if stream is not None and stream.cycle is not None:
+            stream.cycle.feed_body(body)
+            if not self._upgrade_body:
+                stream.cycle.feed_end()
+        return data
+
+    # -- streams --------------------------------------------------------------------------------
+    def conn_info(self) -> ConnectionInfo:
+        conn = self._conn
+        if conn is None and self.transport is not None:
+            # Read lazily: over TLS the handshake (and so the tls extension) is done only now.
+            conn = self._conn = connection_info(self.transport, self.ctx)
+        assert conn is not None
+        return conn
+
+    def open_stream(self, request: Request, *, ended: bool) -> None:
+        scope = build_http_scope(request, self.conn_info(), self.config, self.ctx.state)
+        if not self.h2.remote_settings.enable_push:
+            scope["extensions"].pop("http.response.push", None)
+        stream = H2Stream(self, request.stream_id, head=request.method == b"HEAD")
+        cycle = stream.cycle = HTTPCycle(scope, stream, request.stream_id, self.loop)
+        if ended:
+            cycle.feed_end()
+        self.streams[request.stream_id] = stream
+        stream.instance = HTTPInstance(
+            self.ctx.app,
+            cycle,
+            loop=self.loop,
+            reactor=self.ctx.reactor,
+            http_timeout_s=self.config.http_timeout_s,
+        )
+
+    def send_response(self, stream: H2Stream, event: Response) -> None:
+        """The app's response head (with its first body chunk, if any)."""
+        if self.closed:
+            return
+        headers = response_headers(event, self.config.server_header, bodiless=stream.bodiless)
+        stream.queue(event.body, event.end_stream)
+        only_head = event.end_stream and not stream.pending
+        try:
+            self.h2.send_headers(stream.stream_id, headers, end_stream=only_head)
+        except H2Error:
+            self.gone(stream)
+            return
+        stream.headers_sent = True
+        if only_head:
+            stream.end_sent = True
+            self._response_done(stream)
+        elif stream.pending:
+            self.flow.pump(stream)
+        self.flush()
+
+    def push(self, stream: H2Stream, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+        """Server push (RFC 9113 §8.4): PUSH_PROMISE, then serve the promised GET like a request."""
+        h2 = self.h2
+        if self.closed or self.goaway_sent or not h2.remote_settings.enable_push:
+            return
+        assert stream.cycle is not None
+        scope = stream.cycle.scope
+        authority = next((value for name, value in scope["headers"] if name == b"host"), b"")
+        target = path.encode("utf-8")
+        promised = h2.get_next_available_stream_id()
+        pseudo = [(b":method", b"GET"), (b":path", target), (b":scheme", scope["scheme"].encode())]
+        try:
+            h2.push_stream(
+                stream.stream_id, promised, [*pseudo, (b":authority", authority), *headers]
+            )
+        except H2Error as exc:
+            logger.debug("push of %s not possible: %s", path, exc)
+            return
+        raw_path, _, query = target.partition(b"?")
+        request = Request(promised, "2", b"GET", raw_path, query, list(headers), authority)
+        self.open_stream(request, ended=True)
+        self.flush()
+
+    def pump(self, stream: H2Stream) -> None:
+        if not self.closed:
+            self.flow.pump(stream)
+            self.flush()
+
+    def acknowledge(self, stream: H2Stream, nbytes: int) -> None:
+        """The app took ``nbytes`` of request body: return that much flow-control credit."""
+        if not self.closed:
+            self.h2.acknowledge_received_data(nbytes, stream.stream_id)
+            self.flush()
+
+    def cancel_stream(self, stream: H2Stream, code: int = ErrorCodes.INTERNAL_ERROR) -> None:
+        """The app ended without finishing its response (or a WebSocket aborted): RST_STREAM."""
+        self.forget(stream)
+        if not self.closed:
+            try:
+                self.h2.reset_stream(stream.stream_id, code)
+            except H2Error:
+                pass
+            self.flush()
+        self.maybe_finish_shutdown()
+
+    def _response_done(self, stream: H2Stream) -> None:
+        stream.done = True
+        stream.log_done()
+        self.forget(stream)
+        # RFC 9113 §8.1: a complete response may end the request early; stop its upload.
+        if stream.stream_id in self.h2.streams and not self.h2.streams[stream.stream_id].closed:
+            try:
+                self.h2.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
+            except H2Error:
+                pass
+        self.maybe_finish_shutdown()
+
+    def gone(self, stream: H2Stream) -> None:
+        """``h2`` says the stream is closed under us (e.g. reset by the peer mid-write)."""
+        self.forget(stream)
+        stream.client_gone()
+
+    def forget(self, stream: H2Stream) -> None:
+        self.streams.pop(stream.stream_id, None)
+        self.flow.forget(stream.stream_id)
+        if not self.streams:
+            self._arm_idle()
+
+    def _arm_idle(self) -> None:
+        """No stream open: GOAWAY after --timeout-keep-alive unless one opens meanwhile."""
+        self._idle_deadline = time.monotonic() + self.config.timeout_keep_alive_s
+        if self._idle_timer is None and not self.closed:
+            self._idle_timer = self.ctx.reactor.callLater(
+                self.config.timeout_keep_alive_s, self._on_idle_timer
+            )
+
+    def _on_idle_timer(self) -> None:
+        # One timer per connection, moved lazily (as in HTTP/1.1) instead of re-scheduled.
+        self._idle_timer = None
+        if self.closed or self.streams:
+            return
+        remaining = self._idle_deadline - time.monotonic()
+        if remaining > 0.001:
+            self._idle_timer = self.ctx.reactor.callLater(remaining, self._on_idle_timer)
+        else:
+            self.graceful_shutdown()
+
+    # -- writing and closing -------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write what h2 queued, once per event-loop turn: the apps of several streams often
+        answer in the same turn, and one write (one TLS record run) beats one per stream."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.loop.call_soon(self.flush_now)
+
+    def flush_now(self) -> None:
+        self._flush_pending = False
+        data = self.h2.data_to_send()
+        if data and not self.closed:
+            self.writer.write(data)
+
+    def _connection_error(self, code: int, detail: str, *, h2_closed: bool = False) -> None:
+        """GOAWAY with ``code`` after whatever is queued, then close the transport."""
+        logger.info("HTTP/2 connection error %s: %s", ErrorCodes(code).name, detail)
+        data = self.h2.data_to_send()
+        if h2_closed:
+            data = without_h2_goaway(data)
+        self.transport.write(data + goaway(self.h2.highest_inbound_stream_id, code))
+        self.close_transport()
+
+    def close_transport(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        streams, self.streams = self.streams, {}
+        for stream in streams.values():
+            stream.client_gone()
+        self.transport.loseConnection()
+        # Over TLS loseConnection waits for the peer's close_notify; do not wait forever.
+        self._close_timer = self.ctx.reactor.callLater(CLOSE_GRACE_S, self.abort)
+
+    def maybe_finish_shutdown(self) -> None:
+        if self.goaway_sent and not self.streams and not self.closed:
+            self.flush_now()
+            self.close_transport()
+
+    # -- graceful shutdown -----------------------------------------------------------------------
+    def graceful_shutdown(self) -> None:
+        """GOAWAY NO_ERROR naming the last stream we serve; close once those are done."""
+        if self.closed or self.goaway_sent:
+            return
+        self.goaway_sent = True
+        if not self._started:
+            self.close_transport()
+            return
+        self.flush_now()
+        # Written by hand: h2's close_connection() would refuse the open streams' frames.
+        self.transport.write(goaway(self.h2.highest_inbound_stream_id))
+        self.maybe_finish_shutdown()
+
+    def abort(self) -> None:
+        self.closed = True
+        self.transport.abortConnection()

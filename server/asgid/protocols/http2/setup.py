@@ -1,0 +1,64 @@
+"""HTTP/2 connection start-up: our SETTINGS and connection window, and h2c's stream 1."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from h2.settings import SettingCodes, Settings
+
+from asgid.events import Request
+
+if TYPE_CHECKING:
+    from h2.connection import H2Connection
+
+    from asgid.config import Config
+
+CONNECTION_WINDOW_STREAMS = 16  # connection window = this many stream windows
+H2C_SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
+_H2C_ONLY = (b"connection", b"upgrade", b"http2-settings")  # hop-by-hop fields of the upgrade
+
+
+def start_connection(h2: H2Connection, config: Config, upgrade_settings: bytes | None) -> None:
+    """Send our SETTINGS (RFC 9113 §3.4) and open the connection window."""
+    # Initial values count from the start; a SETTINGS change would count only once acked.
+    h2.local_settings = Settings(
+        client=False,
+        initial_values={
+            SettingCodes.MAX_CONCURRENT_STREAMS: config.h2_max_concurrent_streams,
+            SettingCodes.MAX_HEADER_LIST_SIZE: config.h2_max_header_list_bytes,
+            SettingCodes.INITIAL_WINDOW_SIZE: config.h2_initial_window_bytes,
+            SettingCodes.ENABLE_PUSH: 0,
+            SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,  # RFC 8441 WebSockets
+        },
+    )
+    # RFC 9113 §10.5.1 / CVE-2016-6581 (HPACK bomb): decoded header lists are bounded.
+    h2.decoder.max_header_list_size = config.h2_max_header_list_bytes
+    if upgrade_settings is None:
+        h2.initiate_connection()
+    else:
+        h2.initiate_upgrade_connection(upgrade_settings)
+    # The connection window starts at 65,535 whatever we say (RFC 9113 §6.9.2); widen
+    # it so one stream's unread body cannot starve the others.
+    extra = config.h2_initial_window_bytes * CONNECTION_WINDOW_STREAMS - 65535
+    if extra > 0:
+        h2.increment_flow_control_window(extra)
+
+
+def h2c_settings(request: Request) -> bytes:
+    """The ``HTTP2-Settings`` field of an ``Upgrade: h2c`` request (RFC 7540 §3.2.1)."""
+    settings = b""
+    for name, value in request.headers:
+        if name == b"http2-settings":
+            settings = value
+    return settings
+
+
+def h2c_stream_request(request: Request) -> tuple[Request, int]:
+    """The upgrade request as stream 1, and how many body bytes follow it as HTTP/1.1."""
+    headers = [(name, value) for name, value in request.headers if name not in _H2C_ONLY]
+    upgraded = Request(
+        1, "2", request.method, request.raw_path, request.query_string, headers, None
+    )
+    length = next((v for n, v in request.headers if n == b"content-length"), b"0")
+    # RFC 7540 §3.2: the upgrade request's body comes as HTTP/1.1 bytes before the preface.
+    return upgraded, int(length) if length.isdigit() else 0

@@ -1,0 +1,146 @@
+"""Server factory and per-connection switcher: ALPN, h2c preface/upgrade, WebSocket hand-off.
+
+The factory builds one ``ConnectionSwitcher`` per connection. The switcher starts every
+connection as HTTP/1.1 (so the request-head timeout runs from the first moment) and
+decides on the first bytes: ALPN ``h2`` over TLS or the HTTP/2 connection preface over
+TCP (RFC 9113 §3.3-3.4) hands the connection to HTTP/2. Later upgrades (WebSocket, h2c)
+replace the inner protocol the same way, passing on the bytes already received.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.interfaces import IProtocolNegotiationFactory
+from twisted.internet.protocol import Factory, Protocol
+from zope.interface import implementer
+
+from asgid.protocols.http1.protocol import HTTP1Protocol
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IAddress
+    from twisted.python.failure import Failure
+
+    from asgid.events import Request
+    from asgid.protocols.io.context import ServerContext
+    from asgid.protocols.io.transport import Transport
+
+logger = logging.getLogger(__name__)
+
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class ConnectionSwitcher(Protocol):
+    """The transport's protocol for the whole connection; forwards to the current inner one."""
+
+    transport: Transport  # set by makeConnection
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.inner: Any = None
+        self._sniffing = True
+        self._sniffed = b""
+
+    def connectionMade(self) -> None:
+        self.replace(HTTP1Protocol(self.ctx, self))
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._sniffing:
+            data = self._sniff(data)
+            if not data:
+                return
+        self.inner.dataReceived(data)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        # Let go of the inner protocol, whose own references lead back here.
+        inner, self.inner = self.inner, None
+        if inner is not None:
+            inner.connectionLost(reason)
+
+    def replace(self, protocol: Protocol, data: bytes = b"") -> None:
+        """Make ``protocol`` the connection's protocol and give it ``data`` already read."""
+        self.inner = protocol
+        protocol.makeConnection(self.transport)  # type: ignore[no-untyped-call]  # Twisted: untyped
+        if data:
+            protocol.dataReceived(data)
+
+    # -- choosing HTTP/2 ---------------------------------------------------------------------
+    def _sniff(self, data: bytes) -> bytes:
+        """Return the bytes to give HTTP/1.1; empty when they went elsewhere or wait."""
+        if self._sniffed:
+            data = self._sniffed + data
+            self._sniffed = b""
+        if not self.ctx.config.http2:
+            self._sniffing = False
+            return data
+        negotiated = getattr(self.transport, "negotiatedProtocol", None)
+        if negotiated == b"h2":
+            self._sniffing = False
+            self._to_http2(data)
+            return b""
+        if data[:24] == H2_PREFACE[: len(data)] and negotiated is None:
+            if len(data) < len(H2_PREFACE):
+                self._sniffed = data  # too short to tell yet
+                return b""
+            self._sniffing = False
+            self._to_http2(data)
+            return b""
+        self._sniffing = False
+        return data
+
+    def _to_http2(self, data: bytes) -> None:
+        from asgid.protocols.http2.protocol import H2Protocol
+
+        old = self.inner
+        old.transport.unregisterProducer()
+        self.ctx.forget(old)
+        old.closing = True
+        old.release()
+        self.replace(H2Protocol(self.ctx), data)
+
+    # -- upgrades from HTTP/1.1 ----------------------------------------------------------------
+    def wants_upgrade(self, request: Request) -> bool:
+        """Whether ``request`` (which asks to upgrade) is one this server takes over."""
+        token = _upgrade_token(request)
+        if token == b"websocket":
+            return True
+        return token == b"h2c" and self.ctx.config.http2 and request.method != b"CONNECT"
+
+    def switch_protocol(self, request: Request, head: bytes, rest: bytes) -> None:
+        """Hand the connection over after HTTP/1.1 parsed an upgrade request."""
+        self._sniffing = False
+        if _upgrade_token(request) == b"websocket":
+            from asgid.protocols.websocket.connection import start_websocket
+
+            start_websocket(self, request, head, rest)
+        else:
+            from asgid.protocols.http2.protocol import H2Protocol
+
+            protocol = H2Protocol(self.ctx)
+            self.replace(protocol)
+            protocol.upgrade_from_http1(request, rest)
+
+
+def _upgrade_token(request: Request) -> bytes:
+    for name, value in request.headers:
+        if name == b"upgrade":
+            return value.strip().lower()
+    return b""
+
+
+@implementer(IProtocolNegotiationFactory)
+class ASGIServerFactory(Factory):
+    """One factory for every endpoint of a server."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
+        return ConnectionSwitcher(self.ctx)
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """ALPN offer for TLS endpoints (Twisted's TLS wrapper asks the factory)."""
+        if self.ctx.config.http2:
+            return [b"h2", b"http/1.1"]
+        return [b"http/1.1"]

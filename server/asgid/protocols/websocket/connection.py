@@ -1,0 +1,372 @@
+"""Autobahn protocol that takes a ready scope and speaks ASGI ``websocket.*``.
+
+Theory of operation: HTTP/1.1 parsed the upgrade request; ``start_websocket`` re-checks
+the raw head (see ``websocket.handshake``), then installs a ``WebSocketConnection`` on
+the same transport and gives it the head exactly as received, so Autobahn does the
+handshake and all framing (RFC 6455). Autobahn's ``onConnect`` returns a Deferred that
+fires when the app answers (``websocket.accept``), or the connection is refused with a
+plain HTTP response (close before accept: 403; a denial response; no answer in time).
+Reading is paused while the app decides, and again whenever the cycle's inbox is full;
+``websocket.send`` waits while the transport's write buffer is full (IPushProducer).
+
+The hot path avoids Autobahn's conveniences that cost per message: its per-read and
+per-write debug-log argument formatting and the Deferred it fires per message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import TYPE_CHECKING, Any, cast
+
+from autobahn.twisted.websocket import WebSocketServerProtocol
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.protocol import connectionDone
+
+from asgid.asgi.http import ClientDisconnected
+from asgid.asgi.scope import build_websocket_scope
+from asgid.asgi.websocket import WebSocketCycle, WebSocketInstance
+from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.io.direct_write import DirectWriter
+from asgid.protocols.io.write_flow import WriteFlow
+from asgid.protocols.websocket.autobahn import (
+    autobahn_factory,
+    close_frame_failure,
+    header_text,
+)
+from asgid.protocols.websocket.handshake import head_problem, http_response_head
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from twisted.internet.interfaces import IDelayedCall
+    from twisted.python.failure import Failure
+
+    from asgid.events import Headers, Request
+    from asgid.protocols.io.context import ServerContext
+    from asgid.protocols.io.transport import Transport
+    from asgid.protocols.switcher import ConnectionSwitcher
+
+logger = logging.getLogger(__name__)
+
+_OPEN = WebSocketServerProtocol.STATE_OPEN
+_CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
+_CLOSING = WebSocketServerProtocol.STATE_CLOSING
+CLOSE_HANDSHAKE_S = 3.0  # how long our Close waits for the peer's before TCP is closed
+
+
+def start_websocket(
+    switcher: ConnectionSwitcher, request: Request, head: bytes, rest: bytes
+) -> None:
+    """Hand an HTTP/1.1 upgrade request over to a new ``WebSocketConnection``."""
+    ctx = switcher.ctx
+    problem = head_problem(head)
+    if problem is not None:
+        logger.info("refusing a WebSocket handshake: %s", problem)
+        body = b"Bad Request: " + problem.encode("ascii", "backslashreplace")
+        headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        server = ctx.config.server_header
+        switcher.transport.write(http_response_head(400, headers, server, len(body)) + body)
+        switcher.transport.loseConnection()
+        return
+    conn = getattr(switcher.inner, "conn", None) or connection_info(switcher.transport, ctx)
+    scope = build_websocket_scope(request, conn, ctx.config, ctx.state)
+    protocol = WebSocketConnection(ctx, cast("dict[str, Any]", scope))
+    protocol.factory = autobahn_factory(ctx)
+    switcher.replace(protocol, head + rest)
+
+
+# Autobahn's own bases disagree on the types of ``peer`` and ``_transport_details``; mypy
+# reports it here only because this class has more than one base.
+class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[misc]
+    """One WebSocket: Autobahn does the protocol, a ``WebSocketCycle`` the ASGI side."""
+
+    # set by makeConnection: a TCP/TLS transport, or a ``StreamTransport`` over HTTP/2
+    transport: Transport
+
+    def __init__(self, ctx: ServerContext, scope: dict[str, Any]) -> None:
+        super().__init__()
+        # server-wide
+        self.ctx = ctx
+        self.loop: asyncio.AbstractEventLoop = ctx.loop
+        self.scope = scope
+        # per connection
+        self.cycle: WebSocketCycle | None = None
+        self.instance: WebSocketInstance | None = None
+        self._handshake: Deferred[Any] | None = None
+        self._timer: IDelayedCall | None = None  # connect timeout, then lifetime
+        self._ping_timer: IDelayedCall | None = None  # next ping, then its pong deadline
+        self._close_timer: IDelayedCall | None = None  # our Close awaits the peer's
+        self._ping_payload: bytes | None = None
+        self._started = time.monotonic()
+        self._accepted = False
+        self._refused = False
+        self._handshake_paused = False
+        self._inbox_paused = False
+
+    # -- Twisted Protocol ----------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        self._writer = DirectWriter(self.transport)
+        super().connectionMade()
+        self.ctx.track(self)
+        self.transport.registerProducer(self, True)
+
+    def dataReceived(self, data: bytes) -> None:
+        # Straight to Autobahn: its own dataReceived formats log arguments on every read.
+        self._dataReceived(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        super().connectionLost(reason)
+        self.ctx.forget(self)
+        self._cancel_timer()
+        for timer in (self._ping_timer, self._close_timer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._ping_timer = self._close_timer = None
+        self._wake_writer()
+        # Autobahn resolves is_closed with the connection itself: a Deferred held by the
+        # connection whose result is the connection, a cycle per WebSocket. Nothing waits
+        # on these once the connection is lost.
+        self.is_open = self.is_closed = succeed(None)
+
+    def sendCloseFrame(
+        self, code: int | None = None, reasonUtf8: bytes | None = None, isReply: bool = False
+    ) -> None:
+        super().sendCloseFrame(code=code, reasonUtf8=reasonUtf8, isReply=isReply)
+        if self.closedByMe and self.state == _CLOSING and self._close_timer is None:
+            # RFC 6455 §7.1.1: after our Close, wait a bounded time for the peer's, then
+            # end the TCP connection with a FIN, so our Close frame is still delivered.
+            self._close_timer = self.ctx.reactor.callLater(
+                CLOSE_HANDSHAKE_S, self._on_close_handshake_timeout
+            )
+
+    def _on_close_handshake_timeout(self) -> None:
+        self._close_timer = None
+        if self.state != WebSocketServerProtocol.STATE_CLOSED:
+            self.wasClean = False
+            self.wasCloseHandshakeTimeout = True
+            self.wasNotCleanReason = "peer did not finish the closing handshake in time"
+            self.dropConnection(abort=False)
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        # Autobahn's sendData formats debug-log arguments on every write; the plain case
+        # needs none of its queueing.
+        if sync or chopsize or self.send_queue:
+            super().sendData(data, sync, chopsize)
+        else:
+            self._writer.write(data)
+
+    # -- Autobahn callbacks ------------------------------------------------------------------------
+    def onConnect(self, request: Any) -> Deferred[Any]:  # type: ignore[override]
+        self._pause(handshake=True)
+        self.cycle = WebSocketCycle(self.scope, self, self.loop)
+        self.instance = WebSocketInstance(self.ctx.app, self.cycle, self.loop)
+        self._handshake = Deferred()
+        self._set_timer(self.ctx.config.websocket_connect_timeout_s, self._on_connect_timeout)
+        return self._handshake
+
+    def onMessageBegin(self, isBinary: bool) -> None:
+        self.message_is_binary = isBinary
+        self.message_data = []
+        self.message_data_total_length = 0
+
+    def onMessageFrameData(self, payload: bytes) -> None:
+        if not self.failedByMe:
+            self.message_data.append(payload)
+
+    def onMessageFrameEnd(self) -> None:
+        pass  # frames went straight into message_data
+
+    def onMessageEnd(self) -> None:
+        # Autobahn's own onMessageEnd also fires an observer event (a Deferred per message).
+        parts = self.message_data
+        self.message_data = []
+        if not self.failedByMe and self.cycle is not None:
+            payload = parts[0] if len(parts) == 1 else b"".join(parts)
+            self.cycle.feed_message(payload, self.message_is_binary)
+
+    def onCloseFrame(self, code: int | None, reasonRaw: bytes | None) -> bool | None:
+        # Autobahn answers a bad Close (§7.4: reserved code, §8.1: invalid UTF-8 reason)
+        # and then aborts the TCP connection, which can discard its own answer; fail it
+        # here instead and let the Close frame flush before the FIN.
+        failure = close_frame_failure(code, reasonRaw)
+        if failure is not None and self.state == _OPEN:
+            self._fail_connection(*failure)
+            self.dropConnection(abort=False)
+            return True
+        if self.failedByMe and self.state == _CLOSING:
+            self.dropConnection(abort=False)
+            return True
+        result: bool | None = super().onCloseFrame(code, reasonRaw)  # type: ignore[arg-type]
+        return result
+
+    def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        cycle = self.cycle
+        if cycle is None:
+            return
+        if not wasClean:
+            code, reason = 1006, ""  # RFC 6455 §7.1.5: closed without a Close frame
+        elif code is None:
+            code = 1005  # §7.1.5: the Close frame had no status code
+        cycle.disconnect(code, reason or "")
+        if self.instance is not None:
+            self.instance.client_gone(self.loop, self.ctx.config.application_close_timeout_s)
+        if self._accepted and self.ctx.access_log is not None:
+            self.ctx.access_log.websocket(
+                "WSDISCONNECT", self.scope, time.monotonic() - self._started
+            )
+
+    # -- WebSocketWire: called by the cycle --------------------------------------------------------
+    def accept(self, subprotocol: str | None, headers: Headers) -> None:
+        handshake, self._handshake = self._handshake, None
+        if handshake is None or self.state != _CONNECTING:
+            raise ClientDisconnected("the WebSocket handshake is over; cannot accept")
+        self._cancel_timer()
+        if subprotocol is None:
+            subprotocol = self._default_subprotocol()
+        extra: dict[str, list[str]] = {}
+        for name, value in headers:
+            extra.setdefault(name.decode("ascii"), []).append(header_text(value))
+        self._accepted = True
+        handshake.callback((subprotocol, extra))  # Autobahn writes 101 and opens
+        if self.ctx.access_log is not None:
+            self.ctx.access_log.websocket("WSCONNECT", self.scope, None)
+        self._resume(handshake=True)
+        timeout = self.ctx.config.websocket_timeout_s
+        if timeout is not None and timeout >= 0:
+            self._set_timer(timeout, self._on_lifetime_timeout)
+        self._schedule_ping()
+        if self.ctx.shutting_down:
+            self.close(1001, b"server shutting down")
+
+    def deny(self, status: int, headers: Headers, body: bytes, end: bool) -> None:
+        if self.state == _CONNECTING and not self._refused:
+            self._refused = True
+            self._handshake = None
+            self._cancel_timer()
+            length = len(body) if end else None
+            server = self.ctx.config.server_header
+            self.transport.write(http_response_head(status, headers, server, length) + body)
+            if self.ctx.access_log is not None:
+                self.ctx.access_log.websocket("WSREJECT", self.scope, None)
+        elif self._refused and body:
+            self.transport.write(body)
+        if end:
+            self.dropConnection(abort=False)
+
+    def send_message(self, data: bytes, binary: bool) -> asyncio.Future[None] | None:
+        if self.state != _OPEN:
+            raise ClientDisconnected("the WebSocket is closing; cannot send")
+        compress = self._perMessageCompress
+        if compress is None:
+            self.sendFrame(opcode=2 if binary else 1, payload=data)
+        else:
+            # Autobahn's sendMessage would also apply the *incoming* size limit to what
+            # the app sends; the limit is about what we accept, so frame it here.
+            compress.start_compress_message()
+            data = compress.compress_message_data(data) + compress.end_compress_message()
+            self.sendFrame(opcode=2 if binary else 1, payload=data, rsv=4)
+        if not self.write_paused:
+            return None
+        return self.wait_writable()
+
+    def close(self, code: int, reason: bytes) -> None:
+        if self.state == _OPEN:
+            self.sendCloseFrame(code=code, reasonUtf8=reason or None, isReply=False)
+
+    def pause_reading(self) -> None:
+        self._pause(inbox=True)
+
+    def resume_reading(self) -> None:
+        self._resume(inbox=True)
+
+    # -- flow control, timers ----------------------------------------------------------------------
+    def _pause(self, *, handshake: bool = False, inbox: bool = False) -> None:
+        was_paused = self._handshake_paused or self._inbox_paused
+        self._handshake_paused |= handshake
+        self._inbox_paused |= inbox
+        if not was_paused and self.transport is not None:
+            self.transport.pauseProducing()
+
+    def _resume(self, *, handshake: bool = False, inbox: bool = False) -> None:
+        was_paused = self._handshake_paused or self._inbox_paused
+        if handshake:
+            self._handshake_paused = False
+        if inbox:
+            self._inbox_paused = False
+        if was_paused and not (self._handshake_paused or self._inbox_paused):
+            self.transport.resumeProducing()
+
+    def _default_subprotocol(self) -> str | None:
+        """``--ws-protocol``: the first subprotocol the client offered that the server lists."""
+        for offered in self.scope["subprotocols"]:
+            if offered in self.ctx.config.ws_protocols:
+                return str(offered)
+        return None
+
+    def _set_timer(self, seconds: float, action: Any) -> None:
+        self._cancel_timer()
+        self._timer = self.ctx.reactor.callLater(seconds, action)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+    def _on_connect_timeout(self) -> None:
+        self._timer = None
+        if self.state == _CONNECTING and not self._refused:
+            logger.warning(
+                "application did not answer the WebSocket handshake for %s within %ss",
+                self.scope["path"],
+                self.ctx.config.websocket_connect_timeout_s,
+            )
+            self.deny(503, [], b"Service Unavailable: the application did not answer", True)
+
+    # -- keepalive (--ping-interval / --ping-timeout) ---------------------------------------------
+    # Autobahn's own auto-ping runs on a batched timer that rounds delays down to whole
+    # seconds; these are exact, one timer per connection.
+    def _schedule_ping(self) -> None:
+        interval = self.ctx.config.ping_interval_s
+        if interval > 0 and self.state == _OPEN:
+            self._ping_timer = self.ctx.reactor.callLater(interval, self._send_keepalive)
+
+    def _send_keepalive(self) -> None:
+        self._ping_timer = None
+        if self.state != _OPEN:
+            return
+        self._ping_payload = os.urandom(8)
+        self.sendPing(self._ping_payload)
+        timeout = self.ctx.config.ping_timeout_s
+        if timeout > 0:
+            self._ping_timer = self.ctx.reactor.callLater(timeout, self._on_ping_timeout)
+        else:
+            self._schedule_ping()
+
+    def onPong(self, payload: bytes) -> None:
+        if self._ping_payload is not None and payload == self._ping_payload:
+            self._ping_payload = None
+            if self._ping_timer is not None and self._ping_timer.active():
+                self._ping_timer.cancel()
+            self._schedule_ping()
+
+    def _on_ping_timeout(self) -> None:
+        self._ping_timer = None
+        logger.info("dropping a WebSocket whose peer did not answer a ping in time")
+        self.wasNotCleanReason = "ping timeout"
+        self.dropConnection(abort=True)
+
+    def _on_lifetime_timeout(self) -> None:
+        self._timer = None
+        self.close(1000, b"")  # --websocket_timeout, as Daphne closes it
+
+    # -- graceful shutdown -------------------------------------------------------------------------
+    def graceful_shutdown(self) -> None:
+        # Connecting sockets finish their handshake (bounded by the connect timeout);
+        # accept() then closes them at once.
+        if self.state == _OPEN:
+            self.close(1001, b"server shutting down")  # RFC 6455 §7.4.1: going away
+
+    def abort(self) -> None:
+        self.transport.abortConnection()

@@ -4,6 +4,10 @@ Two clients per host and loop: ``command`` for short commands (redis-py's
 default socket timeout applies) and ``blocking`` for blocking pops, whose socket
 timeout is longer than the block time. redis-py 8's 5 s socket timeout equals
 channels_redis' 5 s pop and killed idle receives (channels_redis#422).
+
+Plain hosts also get the hot path of ``wire.py``: one pipelined connection for
+script calls (``wire``) and one connection per reader for its blocking pops
+(``blocking_wire()``), with the same timeouts.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialBackoff
 
 from .config import HostSpec
+from .wire import Target, WireConnection
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +32,9 @@ logger = logging.getLogger(__name__)
 BLOCK_S = 2
 # Socket timeout of blocking clients: the block time plus slack for a slow network.
 _BLOCKING_SOCKET_TIMEOUT_S = BLOCK_S + 10
+# redis-py's default socket timeout, kept for the script calls of wire.py.
+_COMMAND_TIMEOUT_S = 5.0
+_CONNECT_TIMEOUT_S = 2.0
 # Large on purpose: concurrency is bounded by callers, and redis-py 8's default
 # cap of 100 made >100 concurrent receives fail in channels_redis.
 _MAX_CONNECTIONS = 10_000
@@ -36,7 +44,7 @@ def _defaults() -> dict[str, Any]:
     # redis-py 8 retries 10 times with up to 1 s backoff; a few quick retries bound
     # the time until "Redis is down" surfaces as ConnectionError.
     return {
-        "socket_connect_timeout": 2,
+        "socket_connect_timeout": _CONNECT_TIMEOUT_S,
         "retry": Retry(ExponentialBackoff(cap=0.25, base=0.02), 3),
         "decode_responses": False,
     }
@@ -50,8 +58,22 @@ class HostClients:
     command: Any
     blocking: Any
     extra: list[Any] = field(default_factory=list)
+    target: Target | None = None  # set for plain hosts: wire.py serves the hot path
+    wire: WireConnection | None = None
+
+    def blocking_wire(self) -> WireConnection | None:
+        """A new connection of its own for one reader's blocking pops (plain hosts)."""
+        if self.target is None:
+            return None
+        return WireConnection(
+            self.target,
+            timeout_s=_BLOCKING_SOCKET_TIMEOUT_S,
+            connect_timeout_s=_CONNECT_TIMEOUT_S,
+        )
 
     async def aclose(self) -> None:
+        if self.wire is not None:
+            await self.wire.aclose()
         for client in (self.command, self.blocking, *self.extra):
             try:
                 if isinstance(client, RedisCluster):
@@ -67,7 +89,13 @@ def open_host(spec: HostSpec) -> HostClients:
     if spec.master_name:
         return _open_sentinel(spec)
     clients = [_plain(spec, blocking=flag) for flag in (False, True)]
-    return HostClients(spec.label, clients[0], clients[1])
+    target = Target.from_spec(spec.url, spec.address, dict(spec.kwargs))
+    wire = None
+    if target is not None:
+        wire = WireConnection(
+            target, timeout_s=_COMMAND_TIMEOUT_S, connect_timeout_s=_CONNECT_TIMEOUT_S
+        )
+    return HostClients(spec.label, clients[0], clients[1], target=target, wire=wire)
 
 
 def _plain(spec: HostSpec, *, blocking: bool) -> Redis:

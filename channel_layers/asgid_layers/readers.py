@@ -18,6 +18,7 @@ from .buffers import ChannelBuffer
 from .member_sets import MemberSets
 from .retry import NETWORK_ERRORS, Retrying, stop_task
 from .stats import LayerStats
+from .wire import WireConnection
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class LocalReader:
         self,
         *,
         client: Any,
+        popper: Any,
         queue: str,
         release: Callable[[dict[str, int]], Awaitable[None]],
         stats: LayerStats,
@@ -45,6 +47,7 @@ class LocalReader:
         member_set: Callable[[str], str],
     ) -> None:
         self._client, self._queue, self._release = client, queue, release
+        self._popper = popper  # a connection of its own on plain hosts (wire.py)
         self._stats, self._idle_s, self._limit = stats, idle_s, limit
         self._sets = MemberSets(client=client, key=member_set, stats=stats)
         self.buffers: dict[str, ChannelBuffer] = {}
@@ -122,7 +125,7 @@ class LocalReader:
     async def _run(self) -> None:
         retry = Retrying(self._stats, f"reader of {self._queue}")
         while not self.closing:
-            items = await retry.pop(self._client, self._queue, _BATCH)
+            items = await retry.pop(self._popper, self._queue, _BATCH)
             if items is None:
                 self._sets.clear()
                 continue
@@ -143,6 +146,10 @@ class LocalReader:
                     self._sets.follow(element)
             await self._sets.forget_retired()
             self._sweep()
+            if items:
+                # The receivers just woken run before the next pop is written, so
+                # a reply they send (ping-pong) leaves first.
+                await asyncio.sleep(0)
 
     def _deliver(self, targets: Sequence[str], payload: bytes) -> None:
         # All buffers share the immutable bytes; each receive() deserializes its
@@ -187,6 +194,8 @@ class LocalReader:
         self.closing = True
         for task in (self._task, self._flush_task):
             await stop_task(task)
+        if isinstance(self._popper, WireConnection):
+            await self._popper.aclose()
 
 
 class NamedFetcher:

@@ -20,7 +20,7 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import hiredis
 from redis.asyncio.connection import parse_url
@@ -109,8 +109,13 @@ class _Protocol(asyncio.Protocol):
         self.lost: Exception | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not registered as asyncio.Transport subclasses.
+        self._transport = cast(asyncio.Transport, transport)
+
+    def attach(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop may call connection_made only after create_connection returned.
+        if self._transport is None:
+            self.connection_made(transport)
 
     def call(self, packed: bytes) -> asyncio.Future[Any]:
         if self.lost is not None:
@@ -212,9 +217,10 @@ class WireConnection:
         else:
             opening = loop.create_connection(factory, target.host, target.port)
         try:
-            _, protocol = await asyncio.wait_for(opening, self._connect_timeout_s)
+            transport, protocol = await asyncio.wait_for(opening, self._connect_timeout_s)
         except (OSError, asyncio.TimeoutError) as exc:
             raise RedisConnectionError(f"cannot connect to Redis at {target}: {exc}") from exc
+        protocol.attach(transport)
         try:
             for command in target.handshake():
                 await protocol.call(command)

@@ -21,6 +21,7 @@ from websockets.sync.client import connect
 
 from tests.support.django_project import RunserverProcess, make_project, write_views
 from tests.support.net import free_port
+from tests.support.server import REPO
 
 pytest.importorskip("channels")
 
@@ -129,12 +130,39 @@ def test_ctrl_c_ends_cleanly(runserver: Start, reload: bool) -> None:
         httpx.get(f"http://{address}/")
 
 
-def test_bad_certificate_options_are_refused(runserver: Start, tmp_path: Path) -> None:
-    server, _address = runserver("--cert-file", str(tmp_path / "missing.pem"), ready="Error")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--cert-file", "cert.pem"), "--cert-file and --key-file go together"),
+        (("--self-signed", "--noasgi"), "--noasgi serves plain HTTP"),
+        (("--http_timeout", "0"), "--http-timeout must be a positive number of seconds"),
+    ],
+)
+def test_bad_options_are_refused_before_serving(
+    runserver: Start, args: tuple[str, ...], message: str
+) -> None:
+    server, _address = runserver(*args, ready="Error")
     assert server.proc.wait(30) == 1
-    assert "--cert-file and --key-file go together" in server.output
+    assert message in server.output
+    assert "Traceback" not in server.output
 
 
 def test_importing_asgid_imports_nothing_of_django() -> None:
     code = "import sys, asgid, asgid.cli; sys.exit('django' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0
+
+
+def test_check_says_when_staticfiles_would_shadow_asgid(tmp_path: Path) -> None:
+    apps = ["django.contrib.contenttypes", "django.contrib.staticfiles", "asgid", "site_app"]
+    manage_py = make_project(tmp_path / "site", apps=apps)
+    result = subprocess.run(
+        [sys.executable, str(manage_py), "check"],
+        cwd=str(manage_py.parent),
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "asgid.E001" in result.stderr
+    assert 'Move "asgid" above "django.contrib.staticfiles"' in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -10,12 +11,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from asgid.certs import write_pair
 
+from tests.support.net import free_port
 from tests.support.server import AsgidProcess, run_cli
 
 pytest.importorskip("watchfiles")
 
 READY = "asgid ready"
+# The old process logs this once it stopped accepting: only the new one answers after it.
+DRAINING = "SIGTERM received: finishing in-flight requests"
 
 APP = """
 import asyncio
@@ -75,6 +80,7 @@ def test_file_change_restarts_and_serves_the_new_code(
     assert httpx.get(server.url).text == "v1"
     _write_app(app_dir, "v2")
     _wait_count(server, READY, 2)
+    _wait_count(server, DRAINING, 1)
     assert httpx.get(server.url).text == "v2"
     # Files outside the include globs do not restart anything.
     (app_dir / "notes.txt").write_text("not python")
@@ -104,6 +110,7 @@ def test_restart_lets_in_flight_requests_finish(asgid: Start, app_dir: Path) -> 
     server.wait_for("slow request started")
     _write_app(app_dir, "v2")
     _wait_count(server, READY, 2)
+    _wait_count(server, DRAINING, 1)
     # The old process is draining: the new one already answers with the new code.
     assert httpx.get(server.url).text == "v2"
     (app_dir / "release").write_text("")
@@ -142,3 +149,18 @@ def test_missing_reload_dir_is_refused(tmp_path: Path) -> None:
     result = run_cli("examples.hello:app", "--reload", "--reload-dir", str(tmp_path / "nope"))
     assert result.returncode == 2
     assert "no such directory" in result.stderr
+
+
+def test_unshareable_ssl_endpoint_restarts_after_the_old_process(
+    asgid: Start, app_dir: Path, tmp_path: Path
+) -> None:
+    """ssl: sockets stay in each child, so the new child binds the port again."""
+    cert, key = write_pair(tmp_path / "tls")
+    endpoint = f"ssl:{free_port()}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    server = asgid("reloadapp:app", "--reload", "--app-dir", str(app_dir), endpoints=[endpoint])
+    _wait_count(server, READY, 1)
+    verify = ssl.create_default_context(cafile=str(cert))
+    assert httpx.get(server.url, verify=verify).text == "v1"
+    _write_app(app_dir, "v2")
+    _wait_count(server, READY, 2)
+    assert httpx.get(server.url, verify=verify).text == "v2"

@@ -14,7 +14,7 @@ from typing import Any
 from . import elements, keys
 from .wire import WireConnection, WireScript
 
-NAMES = ("send", "release", "group_add", "group_discard", "group_send")
+NAMES = ("send", "release", "group_add", "group_discard", "group_send", "heartbeat")
 COMMON = "common"
 
 

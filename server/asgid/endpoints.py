@@ -1,26 +1,22 @@
-"""Build and validate Twisted endpoint strings from ``-e/-b/-p/-u/--fd``; the ``fd:`` parser.
+"""Build and validate Twisted endpoint strings from ``-e/-b/-p/-u/--fd``; plain ``tcp:`` fast.
 
 Every ``-e`` string goes to Twisted's ``serverFromString``, so any endpoint a Twisted plugin
 provides works (``tcp:``, ``tcp6:``, ``ssl:``, ``unix:``, ``systemd:``, ``haproxy:``...).
 ``fd:fileno=N`` is Daphne's inherited-socket endpoint; Twisted has none, so asgid ships
-one as a plugin (``twisted/plugins/asgid_fd.py``) that instantiates the parser below.
+one (``fd_endpoint.py``), also as a plugin (``twisted/plugins/asgid_fd.py``).
 """
 
 from __future__ import annotations
 
-import socket
+import re
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
-from twisted.internet.interfaces import IStreamServerEndpointStringParser
-from twisted.plugin import IPlugin
-from zope.interface import implementer
+from twisted.internet.defer import Deferred, maybeDeferred
 
 from asgid.errors import ConfigError
+from asgid.fd_endpoint import FileDescriptorEndpointParser
 
 if TYPE_CHECKING:
-    from twisted.internet.interfaces import IReactorCore, IStreamServerEndpoint
-
     from asgid.tls_options import TLSOptions
 
 DEFAULT_HOST = "127.0.0.1"
@@ -28,7 +24,7 @@ DEFAULT_PORT = 8000
 
 EXAMPLES = (
     "tcp:8000:interface=127.0.0.1, tcp6:8000:interface=\\:\\:1, "
-    "ssl:8443:privateKey=key.pem:certKey=cert.pem, tls:8443:certKey=cert.pem:privateKey=key.pem, "
+    "ssl:8443:privateKey=key.pem:certKey=cert.pem, https:8443:certKey=cert.pem:privateKey=key.pem, "
     "unix:/run/asgid.sock:mode=660, "
     "systemd:domain=INET:index=0, haproxy:tcp:8000 or fd:fileno=3"
 )
@@ -54,7 +50,7 @@ def build_descriptions(
     one endpoint each; with none of ``-e/-b/-p/-u/--fd`` asgid listens on 127.0.0.1:8000.
     With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener speaks TLS.
     """
-    listener = "tcp:" if tls is None else "tls:"
+    listener = "tcp:" if tls is None else "https:"
     tail = "" if tls is None else ":" + tls.endpoint_parameters()
     descriptions: list[str] = list(endpoints or [])
     if host or port is not None:
@@ -72,7 +68,7 @@ def build_descriptions(
 
 
 def server_from_string(reactor: Any, description: str) -> Any:
-    """``serverFromString``, except that ``fd:`` and ``tls:`` are always asgid's own parsers.
+    """``serverFromString``, except that ``fd:`` and ``https:`` are always asgid's own parsers.
 
     Twisted picks the first plugin of a prefix it finds, and Daphne installs an ``fd``
     plugin too: where both are installed (common while moving from Daphne), which one
@@ -80,17 +76,73 @@ def server_from_string(reactor: Any, description: str) -> Any:
     also works in editable installs, whose layout hides ``twisted/plugins`` from the scan.
     """
     prefix = description.split(":", 1)[0]
-    if prefix == "tls":
+    if prefix == "https":
         from asgid.tls_endpoint import parse_tls
 
         return parse_tls(reactor, description)
+    if prefix == "tcp":
+        plain = _plain_tcp(reactor, description)
+        if plain is not None:
+            return plain
     if prefix == FileDescriptorEndpointParser.prefix:
         # fd: takes only plain digits, so no '\\:' escapes to honour here.
         fields = description.split(":")[1:]
         args = [f for f in fields if "=" not in f]
         kwargs = dict(f.split("=", 1) for f in fields if "=" in f)
         return FileDescriptorEndpointParser().parseStreamServer(reactor, *args, **kwargs)
+    from twisted.internet.endpoints import serverFromString
+
     return serverFromString(reactor, description)  # type: ignore[no-untyped-call]
+
+
+# tcp:PORT or tcp:port=PORT, then interface= and backlog= in any order; '\\:' escapes ':'.
+_TCP_FIELD = re.compile(r"(?:[^:\\]|\\.)+")
+_TCP_KEYS = frozenset({"port", "interface", "backlog"})
+
+
+class PlainTCPEndpoint:
+    """``tcp:`` straight to ``reactor.listenTCP``.
+
+    ``twisted.internet.endpoints`` imports the whole TLS stack (pyOpenSSL, service_identity,
+    idna) and Twisted's plugin scan runs on the first ``serverFromString``; a server
+    that only listens on plain TCP skips both, which shortens start-up and keeps a few
+    MB out of every worker. Anything this does not recognise goes to ``serverFromString``.
+    """
+
+    def __init__(self, reactor: Any, port: int, interface: str, backlog: int) -> None:
+        self._reactor = reactor
+        self.port = port
+        self.interface = interface
+        self.backlog = backlog
+
+    def listen(self, factory: Any) -> Deferred[Any]:
+        return maybeDeferred(
+            self._reactor.listenTCP,
+            self.port,
+            factory,
+            backlog=self.backlog,
+            interface=self.interface,
+        )
+
+
+def _plain_tcp(reactor: Any, description: str) -> PlainTCPEndpoint | None:
+    values: dict[str, str] = {}
+    for index, raw in enumerate(_TCP_FIELD.findall(description[len("tcp:") :])):
+        field = raw.replace("\\:", ":")
+        if "\\" in field:
+            return None
+        key, sep, value = field.partition("=")
+        if not sep:
+            if index:
+                return None
+            key, value = "port", field
+        if key not in _TCP_KEYS or key in values:
+            return None
+        values[key] = value
+    port, backlog = values.get("port", ""), values.get("backlog", "50")
+    if not port.isdigit() or not backlog.isdigit() or int(port) > 65535:
+        return None  # Twisted's parser says what is wrong
+    return PlainTCPEndpoint(reactor, int(port), values.get("interface", ""), int(backlog))
 
 
 def validate(descriptions: tuple[str, ...], reactor: Any) -> None:
@@ -99,7 +151,7 @@ def validate(descriptions: tuple[str, ...], reactor: Any) -> None:
         try:
             server_from_string(reactor, description)
         except ConfigError:
-            raise  # asgid's own parsers (tls:) already name the file or parameter at fault
+            raise  # asgid's own parsers (https:) already name the file or parameter at fault
         except Exception as exc:  # Twisted raises ValueError, KeyError, OSError, SSL errors...
             reason = _reason(description, exc)
             raise ConfigError(
@@ -117,33 +169,3 @@ def _reason(description: str, exc: Exception) -> str:
     if isinstance(exc, AttributeError) and description.startswith("systemd:"):
         return "domain= must be INET, INET6 or UNIX"
     return str(exc) or type(exc).__name__
-
-
-@implementer(IPlugin, IStreamServerEndpointStringParser)
-class FileDescriptorEndpointParser:
-    """``fd:fileno=N``: listen on an already bound and listening socket inherited as fd N."""
-
-    prefix = "fd"
-
-    def parseStreamServer(
-        self, reactor: IReactorCore, *args: object, **kwargs: object
-    ) -> IStreamServerEndpoint:
-        fileno = _fileno(args, kwargs)
-        try:
-            # Only to learn the address family; detach() leaves the descriptor open.
-            probe = socket.socket(fileno=fileno)
-        except OSError as exc:
-            raise ValueError(f"fd:fileno={fileno} is not an open socket ({exc.strerror})") from None
-        family = probe.family
-        kind = probe.type
-        probe.detach()
-        if kind != socket.SOCK_STREAM:
-            raise ValueError(f"fd:fileno={fileno} is not a stream (TCP or unix) socket")
-        return AdoptedStreamServerEndpoint(reactor, fileno, family)  # type: ignore[no-untyped-call]
-
-
-def _fileno(args: tuple[object, ...], kwargs: dict[str, object]) -> int:
-    raw = kwargs.get("fileno", args[0] if args else None)
-    if not isinstance(raw, str) or not raw.isdigit():
-        raise ValueError("write fd:fileno=N with N the number of an inherited listening socket")
-    return int(raw)

@@ -41,8 +41,6 @@ class Response(NamedTuple):
     headers: Headers
     body: bytes = b""
     end_stream: bool = False
-    trailers: bool = False
-    has_body: bool = False  # the app already sent its first body message
 
 
 class Body(NamedTuple):
@@ -67,4 +65,11 @@ class StreamClosed(NamedTuple):
     complete: bool = True
 
 
-ResponseEvent = Response | Body | Trailers | StreamClosed
+class EarlyHints(NamedTuple):
+    """An interim ``103 Early Hints`` (RFC 8297): ``link`` fields sent before the response."""
+
+    stream_id: int
+    headers: Headers
+
+
+ResponseEvent = Response | Body | Trailers | StreamClosed | EarlyHints

@@ -30,7 +30,6 @@ from asgid.config import Config
 from asgid.endpoints import server_from_string
 from asgid.errors import ConfigError
 from asgid.server import describe_port, notify_systemd
-from asgid.tls_endpoint import tcp_part
 
 logger = logging.getLogger(__name__)
 
@@ -50,13 +49,16 @@ def bind_for_workers(config: Config, reactor: Any) -> tuple[list[Any], list[str]
         inner = description.removeprefix(wrapper)
         if inner.startswith("ssl:"):
             raise ConfigError(
-                f"--workers cannot share {description!r}: write it as a tls: endpoint "
-                "(tls:8443:certKey=cert.pem:privateKey=key.pem), which workers share"
+                f"--workers cannot share {description!r}: write it as an https: endpoint "
+                "(https:8443:certKey=cert.pem:privateKey=key.pem), which workers share"
             )
         tls_parameters = None
-        if inner.startswith("tls:"):
+        if inner.startswith("https:"):
             # Bind plain TCP here; every worker wraps it in TLS and loads (and reloads)
             # the certificate itself.
+            # Imported here: it brings in Twisted's TLS stack, which plain TCP never needs.
+            from asgid.tls_endpoint import tcp_part
+
             inner, tls_parameters = tcp_part(inner)
         endpoint = server_from_string(reactor, inner)
         # Listening binds at once (the Deferred fires synchronously); no reactor run needed.
@@ -67,7 +69,7 @@ def bind_for_workers(config: Config, reactor: Any) -> tuple[list[Any], list[str]
         if tls_parameters is None:
             descriptions.append(f"{wrapper}fd:fileno={port.fileno()}")
         else:
-            descriptions.append(f"{wrapper}tls:fileno={port.fileno()}:{tls_parameters}")
+            descriptions.append(f"{wrapper}https:fileno={port.fileno()}:{tls_parameters}")
     return ports, descriptions
 
 

@@ -20,9 +20,17 @@ import re
 from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol
 
-from asgid.asgi.files import FILE_MESSAGES, file_chunks
+from asgid.asgi.files import FILE_MESSAGES, FileSpan, open_file
 from asgid.errors import ProtocolError, UnexpectedMessage
-from asgid.events import Body, Headers, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import (
+    Body,
+    EarlyHints,
+    Headers,
+    Response,
+    ResponseEvent,
+    StreamClosed,
+    Trailers,
+)
 from asgid.types import Message, Scope
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
@@ -38,9 +46,9 @@ class HTTPWire(Protocol):
 
     def send_event(self, event: ResponseEvent) -> None: ...
 
-    def body_consumed(self, stream_id: int, nbytes: int) -> None: ...
+    def body_consumed(self, nbytes: int) -> None: ...
 
-    def writable(self, stream_id: int) -> Awaitable[None] | None:
+    def writable(self) -> Awaitable[None] | None:
         """None when the stream may be written now, else something to await first."""
 
 
@@ -56,10 +64,10 @@ class _FinishedWire:
     def send_event(self, event: ResponseEvent) -> None:
         pass
 
-    def body_consumed(self, stream_id: int, nbytes: int) -> None:
+    def body_consumed(self, nbytes: int) -> None:
         pass
 
-    def writable(self, stream_id: int) -> Awaitable[None] | None:
+    def writable(self) -> Awaitable[None] | None:
         return None
 
 
@@ -179,7 +187,7 @@ class HTTPCycle:
                 # Nothing left to read: the next event this request can have is its end.
                 await self._wait()
                 continue
-            self._wire.body_consumed(self.stream_id, 0)
+            self._wire.body_consumed(0)
             await self._wait()
         return {"type": "http.disconnect"}
 
@@ -193,7 +201,7 @@ class HTTPCycle:
         if not more:
             self._final_delivered = True
         if nbytes:
-            self._wire.body_consumed(self.stream_id, nbytes)
+            self._wire.body_consumed(nbytes)
         return {"type": "http.request", "body": data, "more_body": more}
 
     # -- ASGI send ---------------------------------------------------------------------------
@@ -221,9 +229,12 @@ class HTTPCycle:
 
     async def _other_message(self, kind: str, state: CycleState, message: Message) -> None:
         if state is CycleState.AWAITING_START:
-            if kind != "http.response.push":
+            if kind == "http.response.early_hint":
+                self._early_hint(message)
+            elif kind == "http.response.push":
+                self._push(message)
+            else:
                 raise UnexpectedMessage("'http.response.start'", kind)
-            self._push(message)
         elif state is CycleState.STARTED or state is CycleState.STREAMING:
             if kind in FILE_MESSAGES:
                 await self._file_message(kind, message)
@@ -266,9 +277,7 @@ class HTTPCycle:
             state = CycleState.TRAILERS if trailers else CycleState.DONE
         end = state is CycleState.DONE
         if self.state is CycleState.STARTED:
-            event: ResponseEvent = Response(
-                self.stream_id, self._status, self._headers, body, end, trailers, True
-            )
+            event: ResponseEvent = Response(self.stream_id, self._status, self._headers, body, end)
         else:
             event = Body(self.stream_id, body, end)
         self.state = state
@@ -277,11 +286,34 @@ class HTTPCycle:
             if self._waiter is not None:
                 self._wake()
             return None
-        return self._wire.writable(self.stream_id)
+        return self._wire.writable()
 
     async def _file_message(self, kind: str, message: Message) -> None:
-        """pathsend/zerocopysend: the file's chunks as body messages, with backpressure."""
-        chunks, more = file_chunks(kind, message)
+        """pathsend/zerocopysend: the file straight to the kernel where the wire can, else
+        its chunks as body messages, with backpressure either way."""
+        span, more = open_file(kind, message)
+        try:
+            if getattr(self._wire, "can_send_file", False):
+                await self._send_file(span, more)
+            else:
+                await self._send_file_chunks(span, more)
+        finally:
+            span.close()
+
+    async def _send_file(self, span: FileSpan, more: bool) -> None:
+        waiter = self._body_message({"body": b"", "more_body": True})  # the head goes first
+        if waiter is not None:
+            await waiter
+        if span.count and not self._disconnected:
+            send_file = self._wire.send_file  # type: ignore[attr-defined]
+            await send_file(self.stream_id, span.fd, span.offset, span.count)
+        if self._disconnected:
+            raise ClientDisconnected("the client closed the connection")
+        if not more:
+            self._body_message({"body": b"", "more_body": False})
+
+    async def _send_file_chunks(self, span: FileSpan, more: bool) -> None:
+        chunks = span.chunks()
         chunk = next(chunks, b"")
         while True:
             following = next(chunks, None) if chunk else None
@@ -302,7 +334,24 @@ class HTTPCycle:
             raise ProtocolError(f"http.response.push 'path' must start with '/', got {path!r}")
         push = getattr(self._wire, "push", None)
         if push is not None:
-            push(self.stream_id, path, validate_headers(message.get("headers", ())))
+            push(path, validate_headers(message.get("headers", ())))
+
+    def _early_hint(self, message: Message) -> None:
+        """``http.response.early_hint``: ``links`` become ``link`` fields of a 103 response.
+
+        The wire decides whether it can send one (not to HTTP/1.0 clients, RFC 8297 §3).
+        """
+        links = message.get("links")
+        if not isinstance(links, (list, tuple)) or not all(
+            isinstance(link, bytes) for link in links
+        ):
+            raise ProtocolError(
+                "http.response.early_hint 'links' must be a list of byte strings such as "
+                f"b'</style.css>; rel=preload; as=style', got {links!r:.80}"
+            )
+        if links:
+            headers = validate_headers((b"link", link) for link in links)
+            self._wire.send_event(EarlyHints(self.stream_id, headers))
 
     def _trailers_message(self, message: Message) -> Awaitable[None] | None:
         self._pending_trailers.extend(validate_headers(message.get("headers", ())))
@@ -325,7 +374,7 @@ class HTTPCycle:
                 (b"content-length", str(len(detail)).encode("ascii")),
             ]
             self._wire.send_event(
-                Response(self.stream_id, status, headers, detail, end_stream=True, has_body=True)
+                Response(self.stream_id, status, headers, detail, end_stream=True)
             )
         self._wake()
         return True

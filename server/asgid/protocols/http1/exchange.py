@@ -11,20 +11,31 @@ import logging
 import time
 from collections.abc import Awaitable
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from asgid.asgi.http import HTTPCycle
 from asgid.asgi.instance import HTTPInstance
-from asgid.events import Body, Request, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import (
+    Body,
+    EarlyHints,
+    Request,
+    Response,
+    ResponseEvent,
+    StreamClosed,
+    Trailers,
+)
 from asgid.protocols.io.headers import date_header
 from asgid.types import Scope
 
 if TYPE_CHECKING:
-    from asgid.protocols.http1.protocol import HTTP1Protocol
+    import asyncio
+
+    from asgid.config import Config
+    from asgid.protocols.io.context import ServerContext
+    from asgid.protocols.io.direct_write import DirectWriter
 
 logger = logging.getLogger(__name__)
 
-NO_BODY_STATUS = frozenset({204, 304})
 # Response header names the wire must look at; everything else is copied through.
 FRAMING_HEADERS = frozenset(
     {b"content-length", b"transfer-encoding", b"connection", b"server", b"date"}
@@ -35,6 +46,27 @@ STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) fo
 def status_line(status: int) -> bytes:
     line = STATUS_LINES.get(status)
     return line if line is not None else b"HTTP/1.1 %d \r\n" % status
+
+
+class Connection(Protocol):
+    """What an exchange uses of its ``HTTP1Protocol``, declared here so as not to import it."""
+
+    ctx: ServerContext
+    config: Config
+    loop: asyncio.AbstractEventLoop
+    writer: DirectWriter
+    server_line: bytes  # b"" when no server header is configured
+    closing: bool
+    shutting_down: bool
+    write_paused: bool
+    parsing: Exchange | None  # the exchange whose request body is being read
+
+    def wait_writable(self) -> Awaitable[None]: ...
+    def pauseProducing(self) -> None: ...
+    def body_wanted(self, exchange: Exchange) -> None: ...
+    def may_discard_rest(self, exchange: Exchange) -> bool: ...
+    def response_done(self, exchange: Exchange) -> None: ...
+    def close(self) -> None: ...
 
 
 class Exchange:
@@ -57,7 +89,7 @@ class Exchange:
 
     def __init__(
         self,
-        proto: HTTP1Protocol,
+        proto: Connection,
         scope: Scope,
         request: Request,
         keep_alive: bool,
@@ -107,7 +139,7 @@ class Exchange:
             self.cycle.disconnect()
 
     # -- HTTPWire ------------------------------------------------------------------------------
-    def body_consumed(self, stream_id: int, nbytes: int) -> None:
+    def body_consumed(self, nbytes: int) -> None:
         if self._expect_continue:
             # RFC 9110 §10.1.1: 100 only once the app asks for the body it announced, and
             # not at all when the client sent the body without waiting for it.
@@ -117,11 +149,40 @@ class Exchange:
             self._expect_continue = False
         self._proto.body_wanted(self)
 
-    def writable(self, stream_id: int) -> Awaitable[None] | None:
+    def writable(self) -> Awaitable[None] | None:
         proto = self._proto
         if not proto.write_paused or proto.closing:
             return None
         return proto.wait_writable()
+
+    @property
+    def can_send_file(self) -> bool:
+        """File bodies go to the kernel with ``os.sendfile`` (plain TCP, not TLS)."""
+        return self._proto.writer.can_send_file
+
+    async def send_file(self, stream_id: int, fd: int, offset: int, count: int) -> None:
+        """Body bytes straight from a file, after the head (``http.response.pathsend``)."""
+        proto = self._proto
+        if self._bodiless or proto.closing:
+            return
+        if self._length_left >= 0:
+            count = self._allow(count)
+        if count <= 0:
+            return
+        writer = proto.writer
+        if self._chunked:
+            writer.write(b"%x\r\n" % count)
+        sent = await writer.send_file(fd, offset, count, proto)
+        self._size += sent
+        if sent < count:
+            if not proto.closing:
+                # The file was shorter than its span: the framing promised more bytes.
+                logger.error("file body ended %d bytes early; closing the connection", count - sent)
+                self.keep_alive = False
+                proto.close()
+            return
+        if self._chunked:
+            writer.write(b"\r\n")
 
     def send_event(self, event: ResponseEvent) -> None:
         kind = type(event)
@@ -135,15 +196,18 @@ class Exchange:
             if not event.complete and not self._proto.closing:  # type: ignore[union-attr]
                 # The app died mid-response: closing is the only honest signal left.
                 self.keep_alive = False
-                self._proto.transport.loseConnection()
-                self._proto.closing = True
+                self._proto.close()
         elif kind is Trailers and not self._proto.closing:
             self._write_trailers(event.headers)  # type: ignore[union-attr]
+        elif kind is EarlyHints and not self._proto.closing and not self._http10:
+            # RFC 8297 §3 / RFC 9110 §15.2: never a 1xx to an HTTP/1.0 client; dropped.
+            links = b"".join(b"%s: %s\r\n" % pair for pair in event.headers)  # type: ignore[union-attr]
+            self._proto.writer.write(b"HTTP/1.1 103 Early Hints\r\n%s\r\n" % links)
 
     # -- writing ---------------------------------------------------------------------------------
     # Stays one long function: it runs once per response and splitting it adds calls (measured).
     def _write_head(self, event: Response) -> None:
-        _, status, headers, body, end, _, _ = event
+        _, status, headers, body, end = event
         self._status = status
         proto = self._proto
         parts = [STATUS_LINES.get(status) or status_line(status)]
@@ -246,20 +310,25 @@ class Exchange:
             self._done()
 
     def _count_length(self, data: bytes) -> bytes:
+        allowed = self._allow(len(data))
+        return data if allowed == len(data) else data[:allowed]
+
+    def _allow(self, nbytes: int) -> int:
         """Hold the app to its own Content-Length: bytes beyond it would be read by the
-        client as the start of the next response (RFC 9112 §6.3)."""
+        client as the start of the next response (RFC 9112 §6.3). How many of ``nbytes``
+        may go out."""
         left = self._length_left
-        if len(data) > left:
+        if nbytes > left:
             logger.error(
                 "ASGI application sent more body than its content-length (%d bytes over); "
                 "dropping the excess and closing the connection",
-                len(data) - left,
+                nbytes - left,
             )
-            data = data[:left]
+            nbytes = left
             self.keep_alive = False
             self._bodiless = True  # whatever else it sends is dropped, and logged only once
-        self._length_left = left - len(data)
-        return data
+        self._length_left = left - nbytes
+        return nbytes
 
     def _check_length(self) -> None:
         logger.error(

@@ -18,7 +18,6 @@ closed; over TLS a peer that never answers close_notify is cut off after a short
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from h2.config import H2Configuration
@@ -32,7 +31,7 @@ from zope.interface import implementer
 from asgid.asgi.http import HTTPCycle
 from asgid.asgi.instance import HTTPInstance
 from asgid.asgi.scope import ConnectionInfo, build_http_scope
-from asgid.events import Request, Response
+from asgid.events import EarlyHints, Request, Response
 from asgid.protocols.http2.errors import error_code, goaway, preface_verdict, without_h2_goaway
 from asgid.protocols.http2.flow import FlowScheduler
 from asgid.protocols.http2.guard import FloodDetected, FloodGuard
@@ -45,7 +44,9 @@ from asgid.protocols.http2.setup import (
     start_connection,
 )
 from asgid.protocols.http2.stream import H2Stream
+from asgid.protocols.http2.websocket import start_websocket_stream
 from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.io.deadline import Deadline
 from asgid.protocols.io.direct_write import DirectWriter
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class H2Protocol(Protocol):
             )
         )
         self.flow = FlowScheduler(self.h2, on_complete=self._response_done, on_gone=self.gone)
-        self.guard = FloodGuard()
+        self.guard = FloodGuard(ctx.reactor)
         self.streams: dict[int, H2Stream] = {}
         self._conn: ConnectionInfo | None = None
         self._started = False
@@ -96,8 +97,7 @@ class H2Protocol(Protocol):
         self.closed = False  # no more frames go out
         self.goaway_sent = False
         self._close_timer: IDelayedCall | None = None
-        self._idle_timer: IDelayedCall | None = None
-        self._idle_deadline = 0.0
+        self._idle = Deadline(ctx.reactor, self._on_idle)
 
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -135,10 +135,10 @@ class H2Protocol(Protocol):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self.ctx.forget(self)
-        for timer in (self._close_timer, self._idle_timer):
-            if timer is not None and timer.active():
-                timer.cancel()
-        self._close_timer = self._idle_timer = None
+        self._idle.close()  # its callback is our bound method: let go of it (no cycle)
+        if self._close_timer is not None and self._close_timer.active():
+            self._close_timer.cancel()
+        self._close_timer = None
         streams, self.streams = self.streams, {}
         for stream in streams.values():
             stream.client_gone()
@@ -227,6 +227,11 @@ class H2Protocol(Protocol):
             http_timeout_s=self.config.http_timeout_s,
         )
 
+    def open_websocket_stream(self, request: Request) -> None:
+        """An extended CONNECT (RFC 8441): the stream carries a WebSocket."""
+        stream = self.streams[request.stream_id] = H2Stream(self, request.stream_id, head=False)
+        start_websocket_stream(self, stream, request, self.conn_info())
+
     def send_response(self, stream: H2Stream, event: Response) -> None:
         """The app's response head (with its first body chunk, if any)."""
         if self.closed:
@@ -245,6 +250,18 @@ class H2Protocol(Protocol):
             self._response_done(stream)
         elif stream.pending:
             self.flow.pump(stream)
+        self.flush()
+
+    def send_early_hints(self, stream: H2Stream, event: EarlyHints) -> None:
+        """RFC 8297 over HTTP/2: an interim HEADERS frame with ``:status 103``, stream open."""
+        if self.closed:
+            return
+        headers = [(b":status", b"103"), *((n.lower(), v) for n, v in event.headers)]
+        try:
+            self.h2.send_headers(stream.stream_id, headers, end_stream=False)
+        except H2Error as exc:
+            logger.debug("103 Early Hints on stream %d not possible: %s", stream.stream_id, exc)
+            return
         self.flush()
 
     def push(self, stream: H2Stream, path: str, headers: list[tuple[bytes, bytes]]) -> None:
@@ -317,21 +334,12 @@ class H2Protocol(Protocol):
 
     def _arm_idle(self) -> None:
         """No stream open: GOAWAY after --timeout-keep-alive unless one opens meanwhile."""
-        self._idle_deadline = time.monotonic() + self.config.timeout_keep_alive_s
-        if self._idle_timer is None and not self.closed:
-            self._idle_timer = self.ctx.reactor.callLater(
-                self.config.timeout_keep_alive_s, self._on_idle_timer
-            )
+        if not self.closed:
+            # One timer per connection, moved lazily (as in HTTP/1.1), not re-scheduled.
+            self._idle.arm("idle", self.config.timeout_keep_alive_s)
 
-    def _on_idle_timer(self) -> None:
-        # One timer per connection, moved lazily (as in HTTP/1.1) instead of re-scheduled.
-        self._idle_timer = None
-        if self.closed or self.streams:
-            return
-        remaining = self._idle_deadline - time.monotonic()
-        if remaining > 0.001:
-            self._idle_timer = self.ctx.reactor.callLater(remaining, self._on_idle_timer)
-        else:
+    def _on_idle(self, kind: str) -> None:
+        if not self.closed and not self.streams:
             self.graceful_shutdown()
 
     # -- writing and closing -------------------------------------------------------------------

@@ -11,17 +11,43 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from asgid.events import Body, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import Body, EarlyHints, Response, ResponseEvent, StreamClosed, Trailers
 
 if TYPE_CHECKING:
     from asgid.asgi.http import HTTPCycle
     from asgid.asgi.instance import HTTPInstance
-    from asgid.protocols.http2.protocol import H2Protocol
-    from asgid.protocols.http2.websocket import StreamTransport
+    from asgid.config import Config
+    from asgid.protocols.io.context import ServerContext
 
 NO_BODY_STATUS = frozenset({204, 304})
+
+
+class StreamOwner(Protocol):
+    """What a stream uses of its ``H2Protocol``, declared here so as not to import it."""
+
+    ctx: ServerContext
+    config: Config
+    loop: asyncio.AbstractEventLoop
+    closed: bool  # no more frames go out
+    write_paused: bool  # the transport's write buffer is full
+
+    def send_response(self, stream: H2Stream, event: Response) -> None: ...
+    def send_early_hints(self, stream: H2Stream, event: EarlyHints) -> None: ...
+    def pump(self, stream: H2Stream) -> None: ...
+    def push(self, stream: H2Stream, path: str, headers: list[tuple[bytes, bytes]]) -> None: ...
+    def acknowledge(self, stream: H2Stream, nbytes: int) -> None: ...
+    def cancel_stream(self, stream: H2Stream, code: int = ...) -> None: ...
+
+
+class StreamWebSocket(Protocol):
+    """The RFC 8441 side of a stream that carries a WebSocket (``http2.websocket``)."""
+
+    def data_received(self, data: bytes, credit: int) -> None: ...
+    def stream_ended(self) -> None: ...
+    def hold_writes(self) -> None: ...
+    def writable_again(self) -> None: ...
 
 
 class H2Stream:
@@ -48,7 +74,7 @@ class H2Stream:
         "_size",
     )
 
-    def __init__(self, proto: H2Protocol, stream_id: int, *, head: bool) -> None:
+    def __init__(self, proto: StreamOwner, stream_id: int, *, head: bool) -> None:
         self.stream_id = stream_id
         self._proto = proto
         self.cycle: HTTPCycle | None = None
@@ -63,7 +89,7 @@ class H2Stream:
         self.done = False
         self.bodiless = head
         self.body_bytes = 0  # request body received, for --max-request-body
-        self.websocket: StreamTransport | None = None  # RFC 8441 streams only
+        self.websocket: StreamWebSocket | None = None  # RFC 8441 streams only
         self._waiter: asyncio.Future[None] | None = None
         # access log
         self._started_at = time.monotonic()
@@ -89,16 +115,20 @@ class H2Stream:
             self.trailers = [(name.lower(), value) for name, value in event.headers]
             self.end_pending = True
             self._proto.pump(self)
+        elif kind is EarlyHints:
+            assert isinstance(event, EarlyHints)
+            if not self.headers_sent:
+                self._proto.send_early_hints(self, event)
         else:
             assert isinstance(event, StreamClosed)
             if not event.complete:
                 self._proto.cancel_stream(self)
 
-    def body_consumed(self, stream_id: int, nbytes: int) -> None:
+    def body_consumed(self, nbytes: int) -> None:
         if nbytes:
             self._proto.acknowledge(self, nbytes)
 
-    def writable(self, stream_id: int) -> Awaitable[None] | None:
+    def writable(self) -> Awaitable[None] | None:
         if self.done or self._proto.closed:
             return None
         if not self.pending and not self._proto.write_paused:
@@ -107,7 +137,7 @@ class H2Stream:
             self._waiter = self._proto.loop.create_future()
         return self._waiter
 
-    def push(self, stream_id: int, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+    def push(self, path: str, headers: list[tuple[bytes, bytes]]) -> None:
         self._proto.push(self, path, headers)
 
     # -- used by H2Protocol ----------------------------------------------------------------

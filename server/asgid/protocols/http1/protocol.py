@@ -20,16 +20,18 @@ import httptools
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.protocol import Protocol
 
-from asgid.asgi.scope import ConnectionInfo, build_http_scope
+from asgid.asgi.scope import ConnectionInfo
 from asgid.events import Request
 from asgid.protocols.http1.errors import RejectRequest, error_response, reject_from_parser
 from asgid.protocols.http1.exchange import Exchange
 from asgid.protocols.http1.head import (
     ChunkFraming,
+    check_head,
+    check_head_size,
     loose_request_line,
     request_line_start,
+    split_target,
     strip_value,
-    valid_host,
 )
 from asgid.protocols.io.connection_info import connection_info
 from asgid.protocols.io.deadline import Deadline
@@ -98,8 +100,6 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._watched: list[tuple[bytes, bytes]] | None = None  # headers the wire acts on
-        server = self.config.server_header
-        self.server_line = b"server: %s\r\n" % server if server is not None else b""
         self._limit_headers = self.config.limit_request_headers
         self._limit_header_bytes = self.config.limit_request_header_bytes
         self._in_head = False
@@ -209,53 +209,17 @@ class HTTP1Protocol(WriteFlow, Protocol):
             else:
                 self._watched.append(pair)
 
-    def _check_head_limits(self) -> None:
-        headers = self._headers
-        if len(headers) > self._limit_headers:
-            raise RejectRequest(431, "Request Header Fields Too Large")
-        limit = self._limit_header_bytes
-        # What was read during this head bounds its size; count exactly only past the limit.
-        if self._head_bytes + len(self._data) > limit:
-            if sum(len(name) + len(value) + 4 for name, value in headers) > limit:
-                raise RejectRequest(431, "Request Header Fields Too Large")
-
-    def _check_head(self, version: str) -> bool:
-        """What llhttp lets through but HTTP/1.1 forbids (RFC 9112 §2.3, §3.2, §6.1);
-        returns whether the body is chunked."""
-        if version != "1.1" and version != "1.0":
-            raise RejectRequest(505, "HTTP Version Not Supported")
-        hosts = 0
-        chunked = False
-        for name, value in self._watched or ():
-            if name == b"host":
-                hosts += 1
-                if not valid_host(value):
-                    raise RejectRequest(400, "Bad Request: invalid Host header field")
-            elif name == b"transfer-encoding":
-                if value.lower() != b"chunked":
-                    # Only chunked is decoded here; any other coding would reach the app raw.
-                    raise RejectRequest(501, "Not Implemented: transfer coding " + repr(value)[1:])
-                if version == "1.0":
-                    # RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
-                    # framing (an HTTP/1.0 proxy in front would not have decoded it).
-                    raise RejectRequest(400, "Bad Request: Transfer-Encoding in HTTP/1.0")
-                chunked = True
-        if hosts > 1 or (hosts == 0 and version == "1.1"):
-            raise RejectRequest(400, "Bad Request: exactly one Host header field is required")
-        return chunked
-
     def on_headers_complete(self) -> None:
         parser = self._parser
-        url = self._url
-        if b"#" in url:
-            url = url.split(b"#", 1)[0]  # a fragment is the client's business (RFC 9110 §4.2.5)
-        if url[:1] == b"/":
-            raw_path, _, query = url.partition(b"?")
-        else:
-            raw_path, query = _split_target(url)
-        self._check_head_limits()
+        raw_path, query = split_target(self._url)
+        check_head_size(
+            self._headers,
+            max_headers=self._limit_headers,
+            max_bytes=self._limit_header_bytes,
+            bytes_read=self._head_bytes + len(self._data),
+        )
         version = parser.get_http_version()
-        chunked = self._check_head(version)
+        chunked = check_head(version, self._watched)
         method = parser.get_method()
         chunks = self._head_chunks or [self._data]
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -316,9 +280,8 @@ class HTTP1Protocol(WriteFlow, Protocol):
         if conn is None:
             # Read lazily: over TLS, the handshake (and so the tls extension) is done only now.
             conn = self._conn = connection_info(self.transport, self.ctx)
-        scope = build_http_scope(request, conn, self.config, self.ctx.state)
         exchange = Exchange(
-            self, scope, request, keep_alive and not self.shutting_down, self._watched
+            self, request, conn, keep_alive and not self.shutting_down, self._watched
         )
         limit = self.config.max_request_body_bytes
         if limit and exchange.declared_length > limit:
@@ -524,14 +487,3 @@ class HTTP1Protocol(WriteFlow, Protocol):
 
     def abort(self) -> None:
         self._close(abort=True)
-
-
-def _split_target(url: bytes) -> tuple[bytes, bytes]:
-    """Absolute-form (``http://host/p?q``) and asterisk-form targets (RFC 9112 §3.2)."""
-    if url == b"*":
-        return b"*", b""
-    try:
-        parsed: Any = httptools.parse_url(url)
-    except httptools.HttpParserInvalidURLError:
-        raise RejectRequest(400, "Bad Request: invalid request target") from None
-    return parsed.path or b"/", parsed.query or b""

@@ -28,9 +28,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from zope.interface import implementer
 
-from asgid.asgi.http import HTTPCycle
-from asgid.asgi.instance import HTTPInstance
-from asgid.asgi.scope import ConnectionInfo, build_http_scope
+from asgid.asgi.scope import ConnectionInfo
 from asgid.events import EarlyHints, Request, Response
 from asgid.protocols.http2.errors import error_code, goaway, preface_verdict, without_h2_goaway
 from asgid.protocols.http2.flow import FlowScheduler
@@ -48,6 +46,7 @@ from asgid.protocols.http2.websocket import start_websocket_stream
 from asgid.protocols.io.connection_info import connection_info
 from asgid.protocols.io.deadline import Deadline
 from asgid.protocols.io.direct_write import DirectWriter
+from asgid.protocols.io.requests import new_cycle, start_app
 
 if TYPE_CHECKING:
     import asyncio
@@ -211,21 +210,14 @@ class H2Protocol(Protocol):
         return conn
 
     def open_stream(self, request: Request, *, ended: bool) -> None:
-        scope = build_http_scope(request, self.conn_info(), self.config, self.ctx.state)
-        if not self.h2.remote_settings.enable_push:
-            scope["extensions"].pop("http.response.push", None)
         stream = H2Stream(self, request.stream_id, head=request.method == b"HEAD")
-        cycle = stream.cycle = HTTPCycle(scope, stream, request.stream_id, self.loop)
+        cycle = stream.cycle = new_cycle(self.ctx, request, self.conn_info(), stream)
+        if not self.h2.remote_settings.enable_push:
+            cycle.scope["extensions"].pop("http.response.push", None)
         if ended:
             cycle.feed_end()
         self.streams[request.stream_id] = stream
-        stream.instance = HTTPInstance(
-            self.ctx.app,
-            cycle,
-            loop=self.loop,
-            reactor=self.ctx.reactor,
-            http_timeout_s=self.config.http_timeout_s,
-        )
+        stream.instance = start_app(self.ctx, cycle)
 
     def open_websocket_stream(self, request: Request) -> None:
         """An extended CONNECT (RFC 8441): the stream carries a WebSocket."""
@@ -236,7 +228,7 @@ class H2Protocol(Protocol):
         """The app's response head (with its first body chunk, if any)."""
         if self.closed:
             return
-        headers = response_headers(event, self.config.server_header, bodiless=stream.bodiless)
+        headers = response_headers(event, self.ctx.default_fields, bodiless=stream.bodiless)
         stream.queue(event.body, event.end_stream)
         only_head = event.end_stream and not stream.pending
         try:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
 from asgid.events import Body, EarlyHints, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.protocols.io.requests import client_gone, log_access
 
 if TYPE_CHECKING:
     from asgid.asgi.http import HTTPCycle
@@ -167,15 +168,9 @@ class H2Stream:
         self.wake()
         if self.websocket is not None:
             self.websocket.stream_ended()
-        if self.instance is not None:
-            config = self._proto.config
-            self.instance.client_gone(self._proto.ctx.reactor, config.application_close_timeout_s)
-        elif self.cycle is not None:
-            self.cycle.disconnect()
+        if self.cycle is not None:
+            client_gone(self._proto.ctx, self.cycle, self.instance)
 
     def log_done(self) -> None:
-        access = self._proto.ctx.access_log
-        if access is not None and self.cycle is not None:
-            access.http(
-                self.cycle.scope, self._status, self._size, time.monotonic() - self._started_at
-            )
+        if self.cycle is not None:
+            log_access(self._proto.ctx, self.cycle, self._status, self._size, self._started_at)

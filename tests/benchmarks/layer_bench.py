@@ -18,7 +18,8 @@ a different layer each round, so a slow phase of a shared machine hits all layer
 Reported: the median over rounds per cell, and asgid_layers' per-round ratio to each
 channels_redis layer as median [min-max]. The full run rewrites the ``## Channel
 layer`` section of docs/benchmarks.md (``--no-write`` only prints) and writes every
-round's figures to tests/benchmarks/results/layer.json.
+round's figures to tests/benchmarks/results/layers.json (always, also with
+``--no-write``), which report.py turns into plots.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -45,7 +47,7 @@ sys.path.insert(0, str(HERE))
 from layer_workloads import Factory, Measure, group_draining, pairs, ping_pong  # noqa: E402
 
 PEERS = HERE / ".venv-peers" / "layer-target"
-RESULTS = HERE / "results" / "layer.json"
+RESULTS = HERE / "results" / "layers.json"  # read by report.py for the plots
 OURS, CORE, PUBSUB = "asgid_layers", "channels_redis core", "channels_redis pubsub"
 logger = logging.getLogger("layer_bench")
 
@@ -168,6 +170,44 @@ def _ratio_cell(values: list[float]) -> str:
     return f"{statistics.median(values):.2f}x [{min(values):.2f}-{max(values):.2f}]"
 
 
+def results_json(results: Results, lost: dict[str, int], rounds: int) -> dict[str, Any]:
+    """The figures in the shape report.py reads (medians per layer, one row per unit)."""
+    import platform
+
+    import redis
+
+    rows = [
+        {
+            "scenario": work,
+            "unit": unit,
+            "higher_is_better": not unit.startswith(("ms", "CPU")),
+            "values": {name: statistics.median(v) for name, v in cells.items()},
+            "rounds": cells,
+        }
+        for work, units in results.items()
+        for unit, cells in units.items()
+    ]
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "versions": {"channels_redis": _peer_version(), "redis-py": redis.__version__,
+                     "redis-server": _server_version(), "python": platform.python_version()},
+        "rounds": rounds,
+        "lost": lost,
+        "rows": rows,
+    }  # fmt: skip
+
+
+def _peer_version() -> str:
+    found = sorted(PEERS.glob("channels_redis-*.dist-info"))
+    return found[0].name.removesuffix(".dist-info").split("-")[1] if found else "?"
+
+
+def _server_version() -> str:
+    out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+    return out.split("v=")[1].split()[0] if "v=" in out else "?"
+
+
 def table(results: Results, lost: dict[str, int]) -> str:
     names = list(lost)
     lines = [
@@ -193,13 +233,9 @@ def section_body(table_text: str, rounds: int) -> str:
 
     import redis
 
-    peers = sorted(p.name for p in PEERS.glob("channels_redis-*.dist-info"))
-    version = peers[0].removesuffix(".dist-info").replace("-", " ") if peers else "channels_redis"
-    server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True)
-    redis_version = server.stdout.split("v=")[1].split()[0] if "v=" in server.stdout else "?"
     return (
-        f"asgid_layers beside {version} (core and pubsub), all on redis-py "
-        f"{redis.__version__} with hiredis, redis-server {redis_version} on CPU 1, the "
+        f"asgid_layers beside channels_redis {_peer_version()} (core and pubsub), all on "
+        f"redis-py {redis.__version__} with hiredis, redis-server {_server_version()} on CPU 1, the "
         f"layers on CPU 0, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d')}. {rounds} interleaved rounds; cells are medians, "
         "ratios are per round, median [range]. Two layer instances in one event loop play "
@@ -236,9 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 proc.wait()
     text = table(results, lost)
     logging.getLogger("layer_bench.table").info("%s", text)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results_json(results, lost, rounds), indent=1))
     if not args.no_write and not args.quick:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps({"results": results, "lost": lost}, indent=1))
         from _peers import write_section
 
         write_section("Channel layer", section_body(text, rounds))

@@ -225,24 +225,61 @@ def table(results: Results, lost: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
-NOTES_PATH = HERE / "layer_notes.md"
+NOTES = """\
+What each workload is:
+
+* ping-pong: one message bounced between two process-local channels, as two
+  consumers in a request/reply exchange; round trips/s, one message at a time.
+* 10 sender/receiver pairs: ten senders each streaming to its own receiver.
+* group_send to N draining members: N channels of one process in one group, each
+  drained by its own task in the sender's event loop, as consumers of one server
+  process are. "ms per call" is the sender's `await group_send(...)`, which then
+  includes the deliveries the loop runs meanwhile; "deliveries/s" runs from the
+  first send until every member has every message.
+* CPU µs: this process's CPU time per round trip or delivery, the steadier figure
+  on a shared machine (Redis' own time is not in it).
+
+Why the figures are what they are:
+
+* asgid_layers delivers exactly once: a direct send is one `EVALSHA` (capacity
+  check, push, counts) and the receiving process's reader takes it with a
+  blocking pop (`BLMPOP`, up to 512 at a time), so a message costs Redis two
+  commands where a pub/sub layer costs one `PUBLISH` and one push, and nothing
+  is kept for a receiver that is not listening (at-most-once).
+* What closed the gap is the client side. Through redis-py each command cost a
+  pool checkout under a lock, a task for the write timeout, a timer for the read
+  timeout and per-argument checks: more Python time than Redis spent in our
+  script. On plain hosts the layer now writes its per-message commands as
+  pre-encoded bytes on pipelined connections and matches replies with hiredis
+  (`asgid_layers/wire.py`); a reader that has just woken receivers lets them run
+  before it writes its next pop, so a reply they send leaves first. Python
+  function calls per ping-pong round trip went from 2,047 to 724 (channels_redis
+  pubsub: 1,119), per delivery to 1,000 draining members from 72 to 43 (pubsub:
+  43.5); counted with cProfile, which does not depend on the machine's load.
+* group_send's script queues one element per receiving process naming the
+  group's member set there, whatever the group's size; the process's reader fans
+  it out. channels_redis core reads the whole member list into Python and runs a
+  script over every member channel, so its call cost grows with the group.
+"""
 
 
-def section_body(table_text: str, rounds: int) -> str:
+def section_body(table_text: str, rounds: int, pinned: bool) -> str:
     import platform
 
     import redis
 
+    where = "redis-server on CPU 1, the layers on CPU 0" if pinned else "not pinned"
     return (
         f"asgid_layers beside channels_redis {_peer_version()} (core and pubsub), all on "
-        f"redis-py {redis.__version__} with hiredis, redis-server {_server_version()} on CPU 1, the "
-        f"layers on CPU 0, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"redis-py {redis.__version__} with hiredis, redis-server {_server_version()} "
+        f"({where}), Python {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d')}. {rounds} interleaved rounds; cells are medians, "
-        "ratios are per round, median [range]. Two layer instances in one event loop play "
-        "two processes; capacity is set high so only speed is measured.\n\n"
+        "ratios are per round, median [range], above 1 when asgid_layers is better. Two "
+        "layer instances in one asyncio event loop play two processes; capacity is set "
+        "high so only speed is measured.\n\n"
         "Rerun: `.venv/bin/python tests/benchmarks/layer_bench.py` (about 3 minutes; "
         "installs channels_redis itself and starts its own redis-server).\n\n"
-        f"{table_text}\n\n{NOTES_PATH.read_text()}"
+        f"{table_text}\n\n{NOTES}"
     )
 
 
@@ -277,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_write and not args.quick:
         from _peers import write_section
 
-        write_section("Channel layer", section_body(text, rounds))
+        write_section("Channel layer", section_body(text, rounds, pinned))
     return 1 if lost[OURS] else 0
 
 

@@ -97,3 +97,10 @@ def test_tls_endpoints_cannot_be_shared(tmp_path):
     result = run_cli(APP, "--workers", "2", "-e", endpoint)
     assert result.returncode == 2
     assert "--workers cannot share" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_worker_endpoints_variable_must_be_a_json_list():
+    result = run_cli(APP, env={"ASGID_WORKER_ENDPOINTS": "fd:fileno=3 fd:fileno=4"})
+    assert result.returncode == 2
+    assert "ASGID_WORKER_ENDPOINTS must be a JSON list" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -11,6 +11,11 @@ went stale when Redis restarted), where it cannot have run. A command that
 timed out may have run in Redis with its reply lost on the way back; sending it
 again would deliver it twice, so the caller gets the error instead (and the
 background readers retry their own pops).
+
+Plain hosts also get the hot path of ``wire.py``: one pipelined connection for
+script calls (``wire``) and one connection per reader for its blocking pops
+(``blocking_wire()``), with the same timeouts; they never send a command twice
+(a lost connection fails the calls waiting on it, the next call reconnects).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from .config import HostSpec
+from .wire import Target, WireConnection
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +47,7 @@ _BLOCKING_SOCKET_TIMEOUT_S = BLOCK_S + 28
 # Socket timeout of short commands: a send over a silently cut link fails with
 # RedisUnavailable after this instead of hanging for TCP's minutes.
 _COMMAND_SOCKET_TIMEOUT_S = 5
+_CONNECT_TIMEOUT_S = 2
 # Large on purpose: concurrency is bounded by callers, and redis-py 8's default
 # cap of 100 made >100 concurrent receives fail in channels_redis.
 _MAX_CONNECTIONS = 10_000
@@ -51,7 +58,7 @@ def _defaults() -> dict[str, Any]:
     # command whose reply was lost after it ran would run twice (see above).
     # redis.TimeoutError is not a ConnectionError, so it is not retried.
     return {
-        "socket_connect_timeout": 2,
+        "socket_connect_timeout": _CONNECT_TIMEOUT_S,
         "socket_timeout": _COMMAND_SOCKET_TIMEOUT_S,
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         "decode_responses": False,
@@ -66,8 +73,22 @@ class HostClients:
     command: Any
     blocking: Any
     extra: list[Any] = field(default_factory=list)
+    target: Target | None = None  # set for plain hosts: wire.py serves the hot path
+    wire: WireConnection | None = None
+
+    def blocking_wire(self) -> WireConnection | None:
+        """A new connection of its own for one reader's blocking pops (plain hosts)."""
+        if self.target is None:
+            return None
+        return WireConnection(
+            self.target,
+            timeout_s=_BLOCKING_SOCKET_TIMEOUT_S,
+            connect_timeout_s=_CONNECT_TIMEOUT_S,
+        )
 
     async def aclose(self) -> None:
+        if self.wire is not None:
+            await self.wire.aclose()
         for client in (self.command, self.blocking, *self.extra):
             try:
                 if isinstance(client, RedisCluster):
@@ -83,7 +104,13 @@ def open_host(spec: HostSpec) -> HostClients:
     if spec.master_name:
         return _open_sentinel(spec)
     clients = [_plain(spec, blocking=flag) for flag in (False, True)]
-    return HostClients(spec.label, clients[0], clients[1])
+    target = Target.from_spec(spec.url, spec.address, dict(spec.kwargs))
+    wire = None
+    if target is not None:
+        wire = WireConnection(
+            target, timeout_s=_COMMAND_SOCKET_TIMEOUT_S, connect_timeout_s=_CONNECT_TIMEOUT_S
+        )
+    return HostClients(spec.label, clients[0], clients[1], target=target, wire=wire)
 
 
 def _plain(spec: HostSpec, *, blocking: bool) -> Redis:

@@ -69,6 +69,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         forwarded_allow_ips=args.forwarded_allow_ips,
         websocket_timeout_s=args.websocket_timeout,
         websocket_connect_timeout_s=args.websocket_connect_timeout,
+        websocket_send_timeout_s=args.websocket_send_timeout,
         ping_interval_s=args.ping_interval,
         ping_timeout_s=args.ping_timeout,
         websocket_max_message_bytes=args.websocket_max_message_size,
@@ -195,10 +196,12 @@ def run(config: Config, argv: Sequence[str] = ()) -> int:
     """Import the app, install the reactor and serve; return the process exit status."""
     from asgid import endpoints, logging as asgid_logging, reactor as reactor_setup
     from asgid.importer import import_app
+    from asgid.protocols.websocket.autobahn import check_autobahn_internals
 
     try:
         # As Daphne: -v 3 also turns on asyncio debug.
         reactor_setup.install(config.loop, threads=config.asgi_threads, debug=config.verbosity >= 3)
+        check_autobahn_internals()
         if config.reload and not _is_reload_child():
             return _reload(config, argv)
         app = import_app(config.app, factory=config.factory, app_dir=config.app_dir)

@@ -81,7 +81,7 @@ class PathFilter:
 
 def share_sockets(config: Config, reactor: Any) -> tuple[list[Any], str | None]:
     """Bind the endpoints here for the children to adopt; ``None`` when TLS forbids it."""
-    from asgid.supervisor import bind_for_workers
+    from asgid.supervisor import bind_for_workers, encode_worker_endpoints
 
     try:
         ports, descriptions = bind_for_workers(config, reactor)
@@ -90,7 +90,7 @@ def share_sockets(config: Config, reactor: Any) -> tuple[list[Any], str | None]:
         logger.info("each server process binds its own ssl: endpoints: a restart waits "
                     "for the old process to finish")  # fmt: skip
         return [], None
-    return ports, " ".join(descriptions)
+    return ports, encode_worker_endpoints(descriptions)
 
 
 class Reloader:

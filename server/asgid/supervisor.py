@@ -4,8 +4,9 @@ Theory of operation: the supervisor binds every endpoint once (through Twisted's
 endpoint parsers, so ``tcp:``, ``tcp6:``, ``unix:``, ``systemd:``, ``fd:`` and a
 ``haproxy:`` wrapper behave exactly as in one process) but never runs the reactor; it only
 owns the sockets. Each worker is a fresh ``python -m asgid`` with the same command line,
-told through ``ASGID_WORKER_ENDPOINTS`` to adopt the inherited sockets (``fd:fileno=N``)
-instead. The kernel hands each new connection to whichever worker accepts first.
+told through ``ASGID_WORKER_ENDPOINTS`` (a JSON list of endpoint strings, since a
+certificate path may hold spaces or colons) to adopt the inherited sockets
+(``fd:fileno=N``) instead. The kernel hands each new connection to whichever worker accepts first.
 
 Workers report readiness with sd_notify(3) to a datagram socket the supervisor holds; once
 all are ready the supervisor tells systemd ``READY=1`` itself (``NotifyAccess=main``). A
@@ -16,6 +17,7 @@ workers, which drain gracefully.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -91,7 +93,7 @@ class Supervisor:
         self.config = config
         self.argv = list(argv)
         self.fds = tuple(fds)
-        self.descriptions = " ".join(descriptions)
+        self.descriptions = encode_worker_endpoints(descriptions)
         self.workers: dict[int, subprocess.Popen[bytes]] = {}
         self.ready_count = 0  # READY=1 messages; replacements of dead workers send more
         self.stopping = False
@@ -183,7 +185,23 @@ class Supervisor:
                 proc.send_signal(signum)
 
 
+def encode_worker_endpoints(descriptions: Sequence[str]) -> str:
+    """The value of ``ASGID_WORKER_ENDPOINTS``: JSON keeps any character of a file name."""
+    return json.dumps(list(descriptions))
+
+
 def worker_endpoints(environ: dict[str, str]) -> tuple[str, ...] | None:
     """The endpoints a worker adopts from its supervisor, or None outside a supervisor."""
     raw = environ.get(WORKER_ENDPOINTS_ENV)
-    return tuple(raw.split()) if raw else None
+    if not raw:
+        return None
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, list) or not all(isinstance(d, str) for d in decoded):
+        raise ConfigError(
+            f"{WORKER_ENDPOINTS_ENV} must be a JSON list of endpoint strings (it is set by "
+            f"the asgid supervisor; unset it to run a single process), not {raw!r}"
+        )
+    return tuple(decoded)

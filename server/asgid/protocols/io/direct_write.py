@@ -13,6 +13,11 @@ buffer attributes this relies on; TLS and wrapped transports (PROXY protocol) ke
 Twisted's path. Whatever the socket does not take at once — a partial send, EAGAIN, an
 error — goes to ``transport.write``, which queues it or reports the lost connection as
 usual.
+
+Once the connection was told to end — ``loseConnection``, ``loseWriteConnection`` or
+``abortConnection`` — nothing more is written, on either path: after an abort Twisted's
+state still says "connected", and a direct send there would put bytes on the wire the
+caller asked never to send.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ from typing import Any, Protocol
 from twisted.internet import tcp, unix
 
 _DIRECT_TYPES = (tcp.Server, unix.Server)
-_NEEDED = ("socket", "dataBuffer", "_tempDataLen", "connected", "disconnecting")
+_NEEDED = (
+    "socket", "dataBuffer", "_tempDataLen", "connected", "disconnecting",
+    "_writeDisconnecting", "_writeDisconnected", "_aborting",
+)  # fmt: skip
 SENDFILE_BYTES = 4 * 1024 * 1024  # per os.sendfile call, so one huge file cannot hog the loop
 
 
@@ -34,6 +42,16 @@ class Pausable(Protocol):
 
     def pauseProducing(self) -> None: ...
     def wait_writable(self) -> Awaitable[None]: ...
+
+
+def _told_to_end(transport: Any) -> bool:
+    """loseConnection, loseWriteConnection or abortConnection was called."""
+    return bool(
+        transport.disconnecting
+        or transport._aborting
+        or transport._writeDisconnecting
+        or transport._writeDisconnected
+    )
 
 
 class DirectWriter:
@@ -49,14 +67,13 @@ class DirectWriter:
     def write(self, data: bytes) -> None:
         transport = self._transport
         sock = self._socket
-        if (
-            sock is None
-            or transport.dataBuffer
-            or transport._tempDataLen
-            or not transport.connected
-            or transport.disconnecting
-        ):
+        if sock is None:
             transport.write(data)
+            return
+        if _told_to_end(transport):
+            return  # told to end: a write now is one the caller asked never to send
+        if transport.dataBuffer or transport._tempDataLen or not transport.connected:
+            transport.write(data)  # behind what Twisted holds (or gone: Twisted drops it)
             return
         try:
             sent = sock.send(data)
@@ -84,7 +101,7 @@ class DirectWriter:
         transport = self._transport
         assert sock is not None
         while count > 0:
-            if not transport.connected or transport.disconnecting:
+            if not transport.connected or _told_to_end(transport):
                 break
             if transport.dataBuffer or transport._tempDataLen:
                 await self._drained(flow)

@@ -67,7 +67,7 @@ class _LoopState:
             self.hosts = [open_host(spec) for spec in config.hosts]
             tags = [hashlib.sha1(h.label.encode()).hexdigest()[:8] for h in self.hosts]
             shards = [
-                Shard(ShardKeys(config.prefix, t), h, Scripts(h.command, sources))
+                Shard(ShardKeys(config.prefix, t), h, Scripts(h.command, sources, h.wire))
                 for t, h in zip(tags, self.hosts, strict=True)
             ]
         self.ring = HashRing(shards, tags)
@@ -231,6 +231,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
             reader = state.readers[owner] = LocalReader(
                 client=shard.clients.blocking,
+                popper=shard.clients.blocking_wire() or shard.clients.blocking,
                 queue=shard.keys.queue(owner),
                 release=release,
                 stats=self._stats,

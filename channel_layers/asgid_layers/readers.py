@@ -19,6 +19,7 @@ from .errors import RedisUnavailable
 from .member_sets import MemberSets
 from .retry import NETWORK_ERRORS, Retrying, stop_task
 from .stats import LayerStats
+from .wire import WireConnection
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class LocalReader:
         self,
         *,
         client: Any,
+        popper: Any,
         queue: str,
         release: Callable[[dict[str, int]], Awaitable[None]],
         stats: LayerStats,
@@ -65,6 +67,7 @@ class LocalReader:
         reconnect_timeout_s: float,
     ) -> None:
         self._client, self._queue, self._release = client, queue, release
+        self._popper = popper  # a connection of its own on plain hosts (wire.py)
         self._stats, self._idle_s, self._limit = stats, idle_s, limit
         self._sets = MemberSets(client=client, key=member_set, stats=stats)
         self._retry = Retrying(
@@ -148,7 +151,7 @@ class LocalReader:
     async def _run(self) -> None:
         retry = self._retry
         while not self.closing:
-            items = await retry.pop(self._client, self._queue, _BATCH)
+            items = await retry.pop(self._popper, self._queue, _BATCH)
             if items is None:
                 self._sets.clear()
                 continue
@@ -169,6 +172,10 @@ class LocalReader:
                     self._sets.follow(element)
             await self._sets.forget_retired()
             self._sweep()
+            if items:
+                # The receivers just woken run before the next pop is written, so
+                # a reply they send (ping-pong) leaves first.
+                await asyncio.sleep(0)
 
     def _deliver(self, targets: Sequence[str], payload: bytes) -> None:
         # All buffers share the immutable bytes; each receive() deserializes its
@@ -214,6 +221,8 @@ class LocalReader:
         for task in (self._task, self._flush_task):
             await stop_task(task)
         self._retry.stop()
+        if isinstance(self._popper, WireConnection):
+            await self._popper.aclose()
 
 
 class NamedFetcher:

@@ -16,6 +16,7 @@ from redis.exceptions import (
 
 from .connection import BLOCK_S
 from .stats import LayerStats
+from .wire import WireConnection, pack
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,8 @@ _DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 async def blocking_pop(client: Any, key: str, count: int) -> list[bytes]:
     """Pop up to ``count`` elements, waiting up to ``BLOCK_S`` for the first."""
+    if isinstance(client, WireConnection):
+        return await _wire_pop(client, key, count)
     try:
         reply = await client.execute_command("BLMPOP", BLOCK_S, 1, key, "LEFT", "COUNT", count)
     except ResponseError as exc:  # Redis < 7 has no BLMPOP
@@ -32,6 +35,23 @@ async def blocking_pop(client: Any, key: str, count: int) -> list[bytes]:
             raise
         reply = await client.execute_command("BLPOP", key, BLOCK_S)
         return [] if not reply else [reply[1]]
+    return [] if not reply else list(reply[1])
+
+
+async def _wire_pop(client: WireConnection, key: str, count: int) -> list[bytes]:
+    try:
+        try:
+            reply = await client.call(pack(("BLMPOP", BLOCK_S, 1, key, "LEFT", "COUNT", count)))
+        except ResponseError as exc:  # Redis < 7 has no BLMPOP
+            if "unknown command" not in str(exc).lower():
+                raise
+            reply = await client.call(pack(("BLPOP", key, BLOCK_S)))
+            return [] if not reply else [reply[1]]
+    except asyncio.CancelledError:
+        # The pop is still blocked in Redis and would take an element for nobody:
+        # only closing the connection withdraws it.
+        client.abort()
+        raise
     return [] if not reply else list(reply[1])
 
 

@@ -229,6 +229,15 @@ def _websocket_options(add: Callable[..., Any]) -> None:
         help="seconds the app has to accept a WebSocket, -1 for no limit (default 5)",
     )
     add(
+        "--websocket-send-timeout",
+        "--websocket_send_timeout",
+        dest="websocket_send_timeout",
+        type=float,
+        default=30.0,
+        help="seconds a websocket.send may wait while the client reads nothing before the "
+        "connection is dropped (the app sees code 1006), 0 for no limit (default 30)",
+    )
+    add(
         "--ping-interval",
         type=float,
         default=20.0,

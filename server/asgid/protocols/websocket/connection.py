@@ -161,7 +161,9 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
     # -- Autobahn callbacks ------------------------------------------------------------------------
     def onConnect(self, request: Any) -> Deferred[Any]:  # type: ignore[override]
         self._pause(handshake=True)
-        self.cycle = WebSocketCycle(self.scope, self, self.loop)
+        self.cycle = WebSocketCycle(
+            self.scope, self, self.loop, self.ctx.config.websocket_send_timeout_s
+        )
         self.instance = WebSocketInstance(self.ctx.app, self.cycle, self.loop)
         self._handshake = Deferred()
         self._set_timer(self.ctx.config.websocket_connect_timeout_s, self._on_connect_timeout)

@@ -386,6 +386,8 @@ def apply_environment(parser: argparse.ArgumentParser, environ: dict[str, str]) 
             continue
         try:
             value = _env_value(action, raw)
+        except argparse.ArgumentTypeError as exc:  # the parser's own words say what to give
+            parser.error(f"environment variable for {long_names[0]}: {exc}")
         except (TypeError, ValueError):
             parser.error(f"environment variable for {long_names[0]} has an invalid value {raw!r}")
         parser.set_defaults(**{action.dest: value})

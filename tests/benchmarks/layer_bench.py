@@ -190,6 +190,7 @@ def results_json(results: Results, lost: dict[str, int], rounds: int) -> dict[st
     return {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "load_average": os.getloadavg()[0],
         "versions": {"channels_redis": _peer_version(), "redis-py": redis.__version__,
                      "redis-server": _server_version(), "python": platform.python_version()},
         "rounds": rounds,
@@ -273,7 +274,8 @@ def section_body(table_text: str, rounds: int, pinned: bool) -> str:
         f"asgid_layers beside channels_redis {_peer_version()} (core and pubsub), all on "
         f"redis-py {redis.__version__} with hiredis, redis-server {_server_version()} "
         f"({where}), Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{time.strftime('%Y-%m-%d')}. {rounds} interleaved rounds; cells are medians, "
+        f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f} at the end of "
+        f"the run. {rounds} interleaved rounds; cells are medians, "
         "ratios are per round, median [range], above 1 when asgid_layers is better. Two "
         "layer instances in one asyncio event loop play two processes; capacity is set "
         "high so only speed is measured.\n\n"

@@ -257,6 +257,12 @@ Why the figures are what they are:
   function calls per ping-pong round trip went from 2,047 to 724 (channels_redis
   pubsub: 1,119), per delivery to 1,000 draining members from 72 to 43 (pubsub:
   43.5); counted with cProfile, which does not depend on the machine's load.
+* Exact capacity has a Redis cost a pub/sub layer does not pay: each `receive()`
+  gives its slot back through a release script (batched over 2 ms, or carried by
+  the receiving process's next send), about one `HINCRBY` per delivery. With 100
+  members a call is short either way, and "ms per call" mostly shows whether the
+  sender's task runs before or after the deliveries it caused; deliveries/s is
+  the throughput.
 * group_send's script queues one element per receiving process naming the
   group's member set there, whatever the group's size; the process's reader fans
   it out. channels_redis core reads the whole member list into Python and runs a

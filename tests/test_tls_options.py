@@ -3,6 +3,7 @@ the handshake offers (TLS 1.2+, ALPN, no compression, resumption) as openssl s_c
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,6 +115,22 @@ def test_bad_files_exit_2_naming_the_file(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert str(pem.get(culprit, culprit)) in lines[0] and problem in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("ciphers", "message"),
+    [
+        ("NOPE", "no usable cipher in 'NOPE'; give OpenSSL cipher names"),
+        ("ECDHE+AESGCM+é", "no usable cipher in"),
+        ("TLS_AES_256_GCM_SHA384", "names only TLS 1.3 suites, which are always allowed"),
+    ],
+)
+def test_bad_cipher_lists_are_config_errors(
+    pem: dict[str, Path], ciphers: str, message: str
+) -> None:
+    options = TLSOptions(certfile=str(pem["cert"]), keyfile=str(pem["key"]), ciphers=ciphers)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        ReloadableContext(options)
 
 
 @pytest.mark.parametrize(

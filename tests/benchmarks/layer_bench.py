@@ -291,6 +291,49 @@ def section_body(table_text: str, rounds: int, pinned: bool) -> str:
     )
 
 
+README = HERE.parents[1] / "README.md"
+README_START = "<!-- channel layer benchmarks: layer_bench.py writes between these lines -->"
+README_END = "<!-- end of channel layer benchmarks -->"
+_README_ROWS = [  # (workload prefix, units shown) for the README's short table
+    ("ping-pong", ("round trips/s",)),
+    ("group_send to 1,000", ("ms per call", "deliveries/s")),
+]
+
+
+def readme_table(results: Results) -> str:
+    """asgid_layers beside both channels_redis layers, with per-round ratios."""
+    lines = [
+        f"| channel layer | {OURS} (exactly once) | {PUBSUB} (at most once) | {CORE} |",
+        "|---|---:|---|---|",
+    ]
+    for prefix, units in _README_ROWS:
+        work = next((w for w in results if w.startswith(prefix)), None)
+        if work is None:
+            continue
+        cells = []
+        for name in (OURS, PUBSUB, CORE):
+            parts = []
+            for unit in units:
+                value = _cell(statistics.median(results[work][unit][name]))
+                ratio = ""
+                if name != OURS:
+                    per_round = ratios(unit, results[work][unit][OURS], results[work][unit][name])
+                    ratio = f" (asgid {statistics.median(per_round):.2f}x)"
+                parts.append(f"{value} {unit}{ratio}")
+            cells.append(", ".join(parts))
+        lines.append(f"| {work} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    readme = README.read_text()
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        logger.warning("README.md has no channel layer markers; its table was left alone")
+        return
+    README.write_text(readme[: start + len(README_START)] + "\n" + text + "\n" + readme[end:])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
@@ -323,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from _peers import write_section
 
         write_section("Channel layer", section_body(text, rounds, pinned))
+        write_readme(readme_table(results))
     return 1 if lost[OURS] else 0
 
 

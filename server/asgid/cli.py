@@ -113,10 +113,12 @@ def _tls_options(args: argparse.Namespace) -> TLSOptions | None:
             flag = "--" + (given[0] if given else "ssl_cert_reqs").replace("_", "-")
             raise ConfigError(f"{flag} needs --ssl-certfile (the server's certificate)")
         return None
-    if args.endpoints and args.host is None and args.port is None:
+    only_others = args.host is None and args.port is None and args.fd is None
+    if (args.endpoints or args.unix_socket) and only_others:
         raise ConfigError(
-            "--ssl-certfile applies to the -b/-p listener; for -e endpoints write "
-            "https:8443:certKey=cert.pem:privateKey=key.pem (see docs/tls.md)"
+            "--ssl-certfile applies to the -b/-p listener (and --fd); for -e endpoints write "
+            "https:8443:certKey=cert.pem:privateKey=key.pem, and -u unix sockets do not "
+            "speak TLS (see docs/tls.md)"
         )
     return TLSOptions(
         certfile=args.ssl_certfile,

@@ -48,7 +48,8 @@ def build_descriptions(
 
     ``-b`` alone listens on port 8000, ``-p`` alone on 127.0.0.1; ``-u`` and ``--fd`` add
     one endpoint each; with none of ``-e/-b/-p/-u/--fd`` asgid listens on 127.0.0.1:8000.
-    With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener speaks TLS.
+    With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener, and ``--fd``,
+    speak TLS.
     """
     listener = "tcp:" if tls is None else "https:"
     tail = "" if tls is None else ":" + tls.endpoint_parameters()
@@ -61,7 +62,8 @@ def build_descriptions(
     if unix_socket:
         descriptions.append(f"unix:{_escape(unix_socket)}")
     if fd is not None:
-        descriptions.append(f"fd:fileno={fd}")
+        # uvicorn's --fd with --ssl-* serves TLS on the inherited socket; so does asgid.
+        descriptions.append(f"fd:fileno={fd}" if tls is None else f"https:fileno={fd}{tail}")
     if not descriptions:
         descriptions.append(f"{listener}port={DEFAULT_PORT}:interface={DEFAULT_HOST}{tail}")
     return tuple(descriptions)

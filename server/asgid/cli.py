@@ -7,11 +7,14 @@ import logging
 import os
 import sys
 from collections.abc import MutableMapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgid.cli_options import apply_environment, build_parser
 from asgid.config import Config
 from asgid.errors import AppImportError, ConfigError
+
+if TYPE_CHECKING:
+    from asgid.worker_link import WorkerLink
 
 logger = logging.getLogger("asgid")
 
@@ -39,6 +42,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
             port=args.port,
             unix_socket=args.unix_socket,
             fd=args.fd,
+            backlog=args.backlog,
         ),
         http2=args.http2,
         loop=args.loop,
@@ -71,6 +75,16 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         websocket_max_frame_bytes=args.websocket_max_frame_size,
         ws_protocols=tuple(name for group in args.ws_protocols or () for name in group),
         ws_per_message_deflate=args.ws_per_message_deflate == "on",
+        # operations
+        worker_timeout_s=args.worker_timeout,
+        limit_max_requests=args.limit_max_requests,
+        limit_max_requests_jitter=args.limit_max_requests_jitter,
+        limit_concurrency=args.limit_concurrency,
+        backlog=args.backlog,
+        metrics_endpoint=args.metrics_endpoint,
+        log_config=args.log_config,
+        log_format=args.log_format,
+        access_log_format=args.access_log_format,
     )
 
 
@@ -147,13 +161,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as exc:
         _fail(str(exc), args.verbosity, exc)
         return
+    link = _worker_link(config, environ)
     from asgid import logging as asgid_logging
 
     asgid_logging.configure(config.verbosity, config.access_log, config.log_fmt)
-    sys.exit(run(config, argv))
+    sys.exit(run(config, argv, link))
 
 
-def run(config: Config, argv: Sequence[str] = ()) -> int:
+def _worker_link(config: Config, environ: dict[str, str]) -> WorkerLink | None:
+    """A worker's tie to its supervisor; exits at once if the supervisor is already gone."""
+    from asgid.worker_link import WorkerLink, request_budget
+
+    link = WorkerLink.from_environ(environ)
+    if link is None:
+        return None
+    if not link.bind_to_parent():
+        sys.stderr.write("asgid: the supervisor exited before this worker started\n")
+        sys.exit(1)
+    link.budget = request_budget(config.limit_max_requests, config.limit_max_requests_jitter)
+    return link
+
+
+def run(config: Config, argv: Sequence[str] = (), link: WorkerLink | None = None) -> int:
     """Import the app, install the reactor and serve; return the process exit status."""
     from asgid import endpoints, logging as asgid_logging, reactor as reactor_setup
     from asgid.importer import import_app
@@ -173,18 +202,19 @@ def run(config: Config, argv: Sequence[str] = ()) -> int:
         return _supervise(config, reactor, argv)
     from asgid.server import Server
 
-    return Server(config, app, reactor).run()
+    return Server(config, app, reactor, link).run()
 
 
 def _supervise(config: Config, reactor: Any, argv: Sequence[str]) -> int:
-    from asgid.supervisor import Supervisor, bind_for_workers
+    from asgid.shared_sockets import bind_for_workers
+    from asgid.supervisor import Supervisor
 
     try:
-        ports, descriptions = bind_for_workers(config, reactor)
+        shared = bind_for_workers(config.endpoints, reactor)
     except ConfigError as exc:
         _fail(str(exc), config.verbosity, exc)
         return EXIT_USAGE
     except Exception as exc:  # CannotListenError: port in use, permission denied
         logger.error("Cannot listen: %s", exc)
         return 1
-    return Supervisor(config, argv, [p.fileno() for p in ports], descriptions).run()
+    return Supervisor(config, argv, shared).run()

@@ -12,14 +12,14 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
-from twisted.internet.interfaces import IStreamServerEndpointStringParser
+from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 from asgid.errors import ConfigError
 
 if TYPE_CHECKING:
-    from twisted.internet.interfaces import IReactorCore, IStreamServerEndpoint
+    from twisted.internet.interfaces import IReactorCore
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -43,6 +43,7 @@ def build_descriptions(
     port: int | None,
     unix_socket: str | None,
     fd: int | None,
+    backlog: int | None = None,
 ) -> tuple[str, ...]:
     """Daphne's rules, endpoints listed in the order given.
 
@@ -50,16 +51,19 @@ def build_descriptions(
     one endpoint each; with none of ``-e/-b/-p/-u/--fd`` asgid listens on 127.0.0.1:8000.
     """
     descriptions: list[str] = list(endpoints or [])
+    # Twisted's default backlog is 50: a burst of new connections would be refused.
+    queue = "" if backlog is None else f":backlog={backlog}"
     if host or port is not None:
         # Daphne accepts "-b [::1]" as well as "-b ::1".
         bind = _escape((host or DEFAULT_HOST).strip("[]"))
-        descriptions.append(f"tcp:port={DEFAULT_PORT if port is None else port}:interface={bind}")
+        port = DEFAULT_PORT if port is None else port
+        descriptions.append(f"tcp:port={port}:interface={bind}{queue}")
     if unix_socket:
-        descriptions.append(f"unix:{_escape(unix_socket)}")
+        descriptions.append(f"unix:{_escape(unix_socket)}{queue}")
     if fd is not None:
         descriptions.append(f"fd:fileno={fd}")
     if not descriptions:
-        descriptions.append(f"tcp:port={DEFAULT_PORT}:interface={DEFAULT_HOST}")
+        descriptions.append(f"tcp:port={DEFAULT_PORT}:interface={DEFAULT_HOST}{queue}")
     return tuple(descriptions)
 
 
@@ -125,7 +129,34 @@ class FileDescriptorEndpointParser:
         probe.detach()
         if kind != socket.SOCK_STREAM:
             raise ValueError(f"fd:fileno={fileno} is not a stream (TCP or unix) socket")
-        return AdoptedStreamServerEndpoint(reactor, fileno, family)  # type: ignore[no-untyped-call]
+        adopted = AdoptedStreamServerEndpoint(reactor, fileno, family)  # type: ignore[no-untyped-call]
+        tls = kwargs.get("tls")
+        if isinstance(tls, str):
+            return _TLSOverAdopted(adopted, _tls_context(reactor, tls))
+        return adopted
+
+
+def _tls_context(reactor: Any, encoded: str) -> Any:
+    """The context factory of the ``ssl:`` string a supervisor bound as plain TCP."""
+    from asgid.shared_sockets import decode_tls
+
+    tls_endpoint = serverFromString(reactor, decode_tls(encoded))  # type: ignore[no-untyped-call]
+    return tls_endpoint._sslContextFactory
+
+
+@implementer(IStreamServerEndpoint)
+class _TLSOverAdopted:
+    """TLS done in this process on a listening socket inherited from the supervisor."""
+
+    def __init__(self, adopted: Any, context_factory: Any) -> None:
+        self.adopted = adopted
+        self.context_factory = context_factory
+
+    def listen(self, factory: Any) -> Any:
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        # As reactor.listenSSL does; the wrapped factory still answers the ALPN offer.
+        return self.adopted.listen(TLSMemoryBIOFactory(self.context_factory, False, factory))
 
 
 def _fileno(args: tuple[object, ...], kwargs: dict[str, object]) -> int:

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import maybeDeferred
@@ -21,13 +20,16 @@ from twisted.internet.defer import maybeDeferred
 from asgid.config import Config
 from asgid.endpoints import server_from_string
 from asgid.errors import LifespanFailure
+from asgid.heartbeat import Heartbeat
 from asgid.lifespan import Lifespan
 from asgid.logging import AccessLogWriter
 from asgid.protocols.context import ServerContext
 from asgid.protocols.factory import ASGIServerFactory
+from asgid.systemd import notify, watchdog_interval_s
 
 if TYPE_CHECKING:
     from asgid.types import ASGIApp
+    from asgid.worker_link import WorkerLink
 
 logger = logging.getLogger(__name__)
 
@@ -52,28 +54,22 @@ def describe_port(description: str, port: Any) -> str:
 
 
 def _is_tls(description: str) -> bool:
-    return description.removeprefix("haproxy:").startswith(("ssl:", "tls:"))
+    inner = description.removeprefix("haproxy:")
+    # fd:...:tls= is a worker's adopted socket it does TLS on (see shared_sockets.py).
+    return inner.startswith(("ssl:", "tls:")) or (inner.startswith("fd:") and ":tls=" in inner)
 
 
 def notify_systemd(state: str) -> None:
-    """sd_notify(3): tell a ``Type=notify`` service manager about our state, if one asks."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):  # abstract namespace socket
-        address = "\0" + address[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.connect(address)
-            sock.sendall(state.encode())
-    except OSError as exc:
-        logger.warning("could not notify systemd at %s: %s", address, exc)
+    """sd_notify(3): tell a ``Type=notify`` service manager (or our supervisor) our state."""
+    notify(state)
 
 
 class Server:
     """Owns the reactor run: lifespan, listening ports, signals and graceful shutdown."""
 
-    def __init__(self, config: Config, app: ASGIApp, reactor: Any) -> None:
+    def __init__(
+        self, config: Config, app: ASGIApp, reactor: Any, link: WorkerLink | None = None
+    ) -> None:
         # configuration
         self.config = config
         self.reactor = reactor
@@ -90,8 +86,11 @@ class Server:
         # run state
         self.ports: list[Any] = []  # IListeningPort providers
         self.exit_code = EXIT_OK
-        self._stop: asyncio.Future[None] | None = None
+        self._stop: asyncio.Future[bool] | None = None  # result: a restart (True) or a stop
         self._signals = 0
+        # supervision: the supervisor's link (a worker) or systemd's watchdog (alone)
+        self.link = link
+        self._heartbeat: Heartbeat | None = None
 
     def run(self) -> int:
         """Run until stopped by a signal or a startup failure; return the exit status."""
@@ -103,6 +102,16 @@ class Server:
         self._stop = self.loop.create_future()
         for signum in (signal.SIGINT, signal.SIGTERM):
             self.loop.add_signal_handler(signum, self._on_signal, signum)
+        self.loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
+        if self.link is not None:
+            self.loop.add_signal_handler(signal.SIGUSR1, self._on_restart)
+            gone = self._on_signal
+            self._heartbeat = self.link.watch(self.loop, lambda: gone(signal.SIGTERM), self._open)
+        else:
+            interval = watchdog_interval_s(os.environ)
+            if interval is not None:
+                self._heartbeat = Heartbeat(self.loop, interval, self._status)
+                self._heartbeat.start()
         task = self.loop.create_task(self._serve())
         task.add_done_callback(self._served)
 
@@ -114,9 +123,11 @@ class Server:
             logger.info("asgid ready: serving %s", self.config.app or "the application")
             notify_systemd("READY=1")
             assert self._stop is not None
-            await self._stop
+            restart = await self._stop
             notify_systemd("STOPPING=1")
-            await self._drain()
+            await self._drain(restart)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         await self.lifespan.shutdown()
         await self._cancel_leftover_tasks()
 
@@ -124,7 +135,8 @@ class Server:
         """Lifespan startup; False when the app refused or a signal came first."""
         assert self._stop is not None
         startup = asyncio.ensure_future(self.lifespan.startup())
-        await asyncio.wait([startup, self._stop], return_when=asyncio.FIRST_COMPLETED)
+        waiting: list[asyncio.Future[Any]] = [startup, self._stop]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if not startup.done():
             # systemd may stop a unit whose app is still starting; nothing listens yet.
             logger.warning("stopped during application startup")
@@ -159,7 +171,7 @@ class Server:
         for port in ports:
             await maybeDeferred(port.stopListening).asFuture(self.loop)
 
-    async def _drain(self) -> None:
+    async def _drain(self, restart: bool = False) -> None:
         ctx = self.ctx
         ctx.shutting_down = True
         await self._stop_listening()
@@ -206,7 +218,7 @@ class Server:
                 self.config.graceful_timeout_s,
             )
             if self._stop is not None and not self._stop.done():
-                self._stop.set_result(None)
+                self._stop.set_result(False)
             return
         if signum == signal.SIGINT or self._signals > 2:
             logger.warning("second %s: exiting now", name)
@@ -215,3 +227,23 @@ class Server:
             self.exit_code = EXIT_INTERRUPTED
             if self.reactor.running:
                 self.reactor.stop()
+
+    def _on_restart(self) -> None:
+        """SIGUSR1 from the supervisor: a successor serves now; drain for a restart."""
+        self._signals += 1
+        logger.info("worker %d replaced: finishing in-flight requests", os.getpid())
+        if self._stop is not None and not self._stop.done():
+            self._stop.set_result(True)
+
+    def _on_hangup(self) -> None:
+        # One process cannot hand its port to a new one without a gap; the supervisor can.
+        logger.warning(
+            "SIGHUP ignored: reloading without downtime needs --workers 2 or more "
+            "(the supervisor replaces workers one at a time); restart to load new code"
+        )
+
+    def _open(self) -> int:
+        return len(self.ctx.connections)
+
+    def _status(self) -> str:
+        return f"STATUS=serving, {len(self.ctx.connections)} connections open"

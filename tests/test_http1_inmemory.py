@@ -11,8 +11,8 @@ from urllib.parse import quote, unquote_to_bytes
 
 import pytest
 from asgid.config import Config
-from asgid.protocols.context import ServerContext
-from asgid.protocols.http1 import HTTP1Protocol
+from asgid.protocols.http1.protocol import HTTP1Protocol
+from asgid.protocols.io.context import ServerContext
 from hypothesis import HealthCheck, given, settings, strategies as st
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from asgid.config import Config
-from asgid.protocols.context import ServerContext
-from asgid.protocols.http2 import H2Protocol
+from asgid.protocols.http2.protocol import H2Protocol
+from asgid.protocols.io.context import ServerContext
 from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.events import DataReceived, ResponseReceived, StreamEnded, StreamReset, TrailersReceived

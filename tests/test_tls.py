@@ -13,7 +13,7 @@ import httpx
 import pytest
 import trustme
 from asgid.certs import main as certs_main
-from asgid.protocols.tls_info import CIPHER_SUITES, tls_extension
+from asgid.protocols.io.tls_info import CIPHER_SUITES, tls_extension
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL

@@ -13,7 +13,7 @@ import pytest
 from asgid.asgi.http import ClientDisconnected
 from asgid.asgi.websocket import INBOX_HIGH_WATER, WebSocketCycle
 from asgid.errors import ProtocolError, UnexpectedMessage
-from asgid.protocols.websocket_handshake import head_problem
+from asgid.protocols.websocket.handshake import head_problem
 from autobahn.websocket.protocol import parseHttpHeader
 from hypothesis import given, settings, strategies as st
 

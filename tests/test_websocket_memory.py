@@ -7,9 +7,9 @@ import asyncio
 from typing import Any
 
 from asgid.config import Config
-from asgid.protocols.context import ServerContext
-from asgid.protocols.websocket import CLOSE_HANDSHAKE_S, WebSocketConnection
-from asgid.protocols.websocket_autobahn import autobahn_factory
+from asgid.protocols.io.context import ServerContext
+from asgid.protocols.websocket.autobahn import autobahn_factory
+from asgid.protocols.websocket.connection import CLOSE_HANDSHAKE_S, WebSocketConnection
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from tests.apps.ws import by_path

@@ -23,8 +23,8 @@ from asgid.errors import LifespanFailure
 from asgid.heartbeat import Heartbeat
 from asgid.lifespan import Lifespan
 from asgid.logging import AccessLogWriter
-from asgid.protocols.context import ServerContext
-from asgid.protocols.factory import ASGIServerFactory
+from asgid.protocols.io.context import ServerContext
+from asgid.protocols.switcher import ASGIServerFactory
 from asgid.systemd import notify, watchdog_interval_s
 
 if TYPE_CHECKING:

@@ -117,7 +117,7 @@ masker object built per frame, ~20%); Twisted's queued write path (~15%), where 
 turn (`doWrite`) and unregisters it (`removeWriter`); the `callWithLogger`/
 `callWithContext` wrappers around each I/O event (~10%); the ASGI side (cycle
 `receive`/`send`, the inbox) ~5%. Frames now go straight to the socket when Twisted has
-nothing queued (`asgid/protocols/direct_write.py`), which moved asgid from 1.85x to about
+nothing queued (`asgid/protocols/io/direct_write.py`), which moved asgid from 1.85x to about
 2.9x daphne here; what bounds it now is the loop, Autobahn's parser and Twisted's per-read
 wrappers. Also off the hot path: Autobahn's per-read and per-write debug-log argument
 formatting (`hltype`/`hlval` run even when debug logging is off) and the Deferred it

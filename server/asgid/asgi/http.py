@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from asgid.asgi.files import FILE_MESSAGES, file_chunks
 from asgid.errors import ProtocolError, UnexpectedMessage
-from asgid.protocols.events import Body, Headers, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import Body, Headers, Response, ResponseEvent, StreamClosed, Trailers
 from asgid.types import Message, Scope
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch

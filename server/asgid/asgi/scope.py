@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from asgid.config import Config
-from asgid.protocols.events import Request
+from asgid.events import Request
 from asgid.proxy_headers import resolve, trusted_proxies
 from asgid.types import Scope
 

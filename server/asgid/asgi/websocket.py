@@ -29,7 +29,7 @@ from asgid.asgi.http import ClientDisconnected, validate_headers
 from asgid.errors import ProtocolError, UnexpectedMessage
 
 if TYPE_CHECKING:
-    from asgid.protocols.events import Headers
+    from asgid.events import Headers
     from asgid.types import ASGIApp, Message, Scope
 
 logger = logging.getLogger("asgid.app")

@@ -26,14 +26,14 @@ from h2.events import (
 )
 from h2.settings import SettingCodes
 
-from asgid.protocols.http2_headers import request_from_headers
-from asgid.protocols.http2_stream import H2Stream
-from asgid.protocols.http2_websocket import is_websocket_connect, start_websocket_stream
+from asgid.protocols.http2.headers import request_from_headers
+from asgid.protocols.http2.stream import H2Stream
+from asgid.protocols.http2.websocket import is_websocket_connect, start_websocket_stream
 
 if TYPE_CHECKING:
-    from asgid.protocols.http2 import H2Protocol
+    from asgid.protocols.http2.protocol import H2Protocol
 
-logger = logging.getLogger("asgid.protocols.http2")
+logger = logging.getLogger("asgid.protocols.http2.protocol")
 
 
 def on_request(proto: H2Protocol, event: RequestReceived) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from http import HTTPStatus
 
-from asgid.protocols.events import Request, Response
-from asgid.protocols.headers import date_header
+from asgid.events import Request, Response
+from asgid.protocols.io.headers import date_header
 
 STATUS = {s.value: str(s.value).encode() for s in HTTPStatus}
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from h2.connection import H2Connection
 
-    from asgid.protocols.http2_stream import H2Stream
+    from asgid.protocols.http2.stream import H2Stream
 
 
 class FlowScheduler:

@@ -1,9 +1,9 @@
 """HTTP/2 over h2: streams, flow control, priority, GOAWAY; one ASGI ``HTTPCycle`` per stream.
 
 Theory of operation: ``h2`` turns bytes into events; each event goes to a small handler
-(``http2_events``, a dispatch table). A request's HEADERS become a ``Request`` event, a
+(``http2.handlers``, a dispatch table). A request's HEADERS become a ``Request`` event, a
 scope and an ``HTTPCycle`` whose wire is an ``H2Stream``; an extended CONNECT becomes a
-WebSocket (``http2_websocket``). Request DATA is fed to the cycle and its flow-control
+WebSocket (``http2.websocket``). Request DATA is fed to the cycle and its flow-control
 credit is returned only as the app consumes it (RFC 9113 §5.2), so memory per stream is
 bounded by the window we advertise. Response data goes out through the ``FlowScheduler``
 within the peer's windows. Everything ``h2`` queues is written with one transport write
@@ -32,21 +32,21 @@ from zope.interface import implementer
 from asgid.asgi.http import HTTPCycle
 from asgid.asgi.instance import HTTPInstance
 from asgid.asgi.scope import ConnectionInfo, build_http_scope
-from asgid.protocols.connection_info import connection_info
-from asgid.protocols.direct_write import DirectWriter
-from asgid.protocols.events import Request, Response
-from asgid.protocols.http2_errors import error_code, goaway, preface_verdict, without_h2_goaway
-from asgid.protocols.http2_events import DISPATCH
-from asgid.protocols.http2_flow import FlowScheduler
-from asgid.protocols.http2_guard import FloodDetected, FloodGuard
-from asgid.protocols.http2_headers import response_headers
-from asgid.protocols.http2_setup import (
+from asgid.events import Request, Response
+from asgid.protocols.http2.errors import error_code, goaway, preface_verdict, without_h2_goaway
+from asgid.protocols.http2.flow import FlowScheduler
+from asgid.protocols.http2.guard import FloodDetected, FloodGuard
+from asgid.protocols.http2.handlers import DISPATCH
+from asgid.protocols.http2.headers import response_headers
+from asgid.protocols.http2.setup import (
     H2C_SWITCHING,
     h2c_settings,
     h2c_stream_request,
     start_connection,
 )
-from asgid.protocols.http2_stream import H2Stream
+from asgid.protocols.http2.stream import H2Stream
+from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.io.direct_write import DirectWriter
 
 if TYPE_CHECKING:
     import asyncio
@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall
     from twisted.python.failure import Failure
 
-    from asgid.protocols.context import ServerContext
-    from asgid.protocols.transport import Transport
+    from asgid.protocols.io.context import ServerContext
+    from asgid.protocols.io.transport import Transport
 
 logger = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 
 from asgid.asgi.http import HTTPCycle
 from asgid.asgi.instance import HTTPInstance
-from asgid.protocols.events import Body, Request, Response, ResponseEvent, StreamClosed, Trailers
-from asgid.protocols.headers import date_header
+from asgid.events import Body, Request, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.protocols.io.headers import date_header
 from asgid.types import Scope
 
 if TYPE_CHECKING:
-    from asgid.protocols.http1 import HTTP1Protocol
+    from asgid.protocols.http1.protocol import HTTP1Protocol
 
 logger = logging.getLogger(__name__)
 

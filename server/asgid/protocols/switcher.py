@@ -16,15 +16,15 @@ from twisted.internet.interfaces import IProtocolNegotiationFactory
 from twisted.internet.protocol import Factory, Protocol
 from zope.interface import implementer
 
-from asgid.protocols.http1 import HTTP1Protocol
+from asgid.protocols.http1.protocol import HTTP1Protocol
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress
     from twisted.python.failure import Failure
 
-    from asgid.protocols.context import ServerContext
-    from asgid.protocols.events import Request
-    from asgid.protocols.transport import Transport
+    from asgid.events import Request
+    from asgid.protocols.io.context import ServerContext
+    from asgid.protocols.io.transport import Transport
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class ConnectionSwitcher(Protocol):
         return data
 
     def _to_http2(self, data: bytes) -> None:
-        from asgid.protocols.http2 import H2Protocol
+        from asgid.protocols.http2.protocol import H2Protocol
 
         old = self.inner
         old.transport.unregisterProducer()
@@ -108,11 +108,11 @@ class ConnectionSwitcher(Protocol):
         """Hand the connection over after HTTP/1.1 parsed an upgrade request."""
         self._sniffing = False
         if _upgrade_token(request) == b"websocket":
-            from asgid.protocols.websocket import start_websocket
+            from asgid.protocols.websocket.connection import start_websocket
 
             start_websocket(self, request, head, rest)
         else:
-            from asgid.protocols.http2 import H2Protocol
+            from asgid.protocols.http2.protocol import H2Protocol
 
             protocol = H2Protocol(self.ctx)
             self.replace(protocol)

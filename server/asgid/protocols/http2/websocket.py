@@ -23,17 +23,17 @@ from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
 from asgid.asgi.scope import build_websocket_scope
-from asgid.protocols.events import Request, Response
-from asgid.protocols.websocket import WebSocketConnection
-from asgid.protocols.websocket_autobahn import autobahn_factory
-from asgid.protocols.websocket_handshake import head_problem
+from asgid.events import Request, Response
+from asgid.protocols.websocket.autobahn import autobahn_factory
+from asgid.protocols.websocket.connection import WebSocketConnection
+from asgid.protocols.websocket.handshake import head_problem
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress, IPushProducer
 
     from asgid.asgi.scope import ConnectionInfo
-    from asgid.protocols.http2 import H2Protocol
-    from asgid.protocols.http2_stream import H2Stream
+    from asgid.protocols.http2.protocol import H2Protocol
+    from asgid.protocols.http2.stream import H2Stream
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Autobahn protocol that takes a ready scope and speaks ASGI ``websocket.*``.
 
 Theory of operation: HTTP/1.1 parsed the upgrade request; ``start_websocket`` re-checks
-the raw head (see ``websocket_handshake``), then installs a ``WebSocketConnection`` on
+the raw head (see ``websocket.handshake``), then installs a ``WebSocketConnection`` on
 the same transport and gives it the head exactly as received, so Autobahn does the
 handshake and all framing (RFC 6455). Autobahn's ``onConnect`` returns a Deferred that
 fires when the app answers (``websocket.accept``), or the connection is refused with a
@@ -27,15 +27,15 @@ from twisted.internet.protocol import connectionDone
 from asgid.asgi.http import ClientDisconnected
 from asgid.asgi.scope import build_websocket_scope
 from asgid.asgi.websocket import WebSocketCycle, WebSocketInstance
-from asgid.protocols.connection_info import connection_info
-from asgid.protocols.direct_write import DirectWriter
-from asgid.protocols.websocket_autobahn import (
+from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.io.direct_write import DirectWriter
+from asgid.protocols.io.write_flow import WriteFlow
+from asgid.protocols.websocket.autobahn import (
     autobahn_factory,
     close_frame_failure,
     header_text,
 )
-from asgid.protocols.websocket_handshake import head_problem, http_response_head
-from asgid.protocols.write_flow import WriteFlow
+from asgid.protocols.websocket.handshake import head_problem, http_response_head
 
 if TYPE_CHECKING:
     import asyncio
@@ -43,10 +43,10 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall
     from twisted.python.failure import Failure
 
-    from asgid.protocols.context import ServerContext
-    from asgid.protocols.events import Headers, Request
-    from asgid.protocols.factory import ConnectionSwitcher
-    from asgid.protocols.transport import Transport
+    from asgid.events import Headers, Request
+    from asgid.protocols.io.context import ServerContext
+    from asgid.protocols.io.transport import Transport
+    from asgid.protocols.switcher import ConnectionSwitcher
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from asgid.errors import ProtocolError
 
 if TYPE_CHECKING:
     from asgid.config import Config
-    from asgid.protocols.context import ServerContext
+    from asgid.protocols.io.context import ServerContext
 
 # RFC 6455 §7.4: codes a peer may send (Autobahn's list) plus the 3000-4999 ranges.
 _ALLOWED_CLOSE_CODES = frozenset(WebSocketServerProtocol.CLOSE_STATUS_CODES_ALLOWED)

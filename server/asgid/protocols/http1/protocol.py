@@ -21,13 +21,13 @@ from twisted.internet.abstract import FileDescriptor
 from twisted.internet.protocol import Protocol
 
 from asgid.asgi.scope import ConnectionInfo, build_http_scope
-from asgid.protocols.connection_info import connection_info
-from asgid.protocols.direct_write import DirectWriter
-from asgid.protocols.events import Request
-from asgid.protocols.http1_errors import RejectRequest, error_response, reject_from_parser
-from asgid.protocols.http1_exchange import Exchange
-from asgid.protocols.http1_timer import Deadline
-from asgid.protocols.write_flow import WriteFlow
+from asgid.events import Request
+from asgid.protocols.http1.errors import RejectRequest, error_response, reject_from_parser
+from asgid.protocols.http1.exchange import Exchange
+from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.io.deadline import Deadline
+from asgid.protocols.io.direct_write import DirectWriter
+from asgid.protocols.io.write_flow import WriteFlow
 
 if TYPE_CHECKING:
     import asyncio
@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall
     from twisted.python.failure import Failure
 
-    from asgid.protocols.context import ServerContext
-    from asgid.protocols.factory import ConnectionSwitcher
-    from asgid.protocols.transport import Transport
+    from asgid.protocols.io.context import ServerContext
+    from asgid.protocols.io.transport import Transport
+    from asgid.protocols.switcher import ConnectionSwitcher
 
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from h2.settings import SettingCodes, Settings
 
-from asgid.protocols.events import Request
+from asgid.events import Request
 
 if TYPE_CHECKING:
     from h2.connection import H2Connection

@@ -12,7 +12,7 @@ from asgid.asgi.scope import ConnectionInfo
 if TYPE_CHECKING:
     from twisted.internet.interfaces import ITransport
 
-    from asgid.protocols.context import ServerContext
+    from asgid.protocols.io.context import ServerContext
 
 
 def _address(addr: object) -> tuple[str, int] | None:
@@ -27,7 +27,7 @@ def connection_info(transport: ITransport, ctx: ServerContext) -> ConnectionInfo
     extensions: dict[str, Any] = {}
     is_tls = ISSLTransport.providedBy(transport)
     if is_tls:
-        from asgid.protocols.tls_info import tls_extension
+        from asgid.protocols.io.tls_info import tls_extension
 
         extensions["tls"] = tls_extension(transport)
     trusted = ctx.config.proxy_headers_enabled and ctx.trusted.trusts(client)

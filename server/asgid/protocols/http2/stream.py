@@ -13,13 +13,13 @@ from collections import deque
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from asgid.protocols.events import Body, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import Body, Response, ResponseEvent, StreamClosed, Trailers
 
 if TYPE_CHECKING:
     from asgid.asgi.http import HTTPCycle
     from asgid.asgi.instance import HTTPInstance
-    from asgid.protocols.http2 import H2Protocol
-    from asgid.protocols.http2_websocket import StreamTransport
+    from asgid.protocols.http2.protocol import H2Protocol
+    from asgid.protocols.http2.websocket import StreamTransport
 
 NO_BODY_STATUS = frozenset({204, 304})
 

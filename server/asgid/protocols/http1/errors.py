@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httptools
 
-from asgid.protocols.headers import date_header
+from asgid.protocols.io.headers import date_header
 
 
 class RejectRequest(Exception):

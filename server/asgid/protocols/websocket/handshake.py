@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from http import HTTPStatus
 
-from asgid.protocols.events import Headers
-from asgid.protocols.headers import date_header
+from asgid.events import Headers
+from asgid.protocols.io.headers import date_header
 
 # C0 controls except HTAB, DEL and NEL (\x85): every one of them is either refused by
 # RFC 9110 §5.5 or a line break to ``str.splitlines``. CR and LF are only legal as the

@@ -1,0 +1,1 @@
+"""Twisted plumbing every wire shares: transport interface, writes, connection info, timers."""

@@ -1,0 +1,1 @@
+"""WebSocket over Autobahn: connection speaking ASGI websocket.*, handshake checks, options."""

@@ -153,11 +153,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv, environ)
     try:
         config = config_from_args(args, environ)
-        from asgid.supervisor import worker_endpoints
+        from asgid.supervisor import WORKER_METRICS_ENV, worker_endpoints
 
         adopted = worker_endpoints(environ)
         if adopted is not None:  # a worker of --workers: the supervisor bound the sockets
-            config = config.replace(endpoints=adopted, workers=1)
+            metrics = environ.get(WORKER_METRICS_ENV)
+            config = config.replace(endpoints=adopted, workers=1, metrics_endpoint=metrics)
     except ConfigError as exc:
         _fail(str(exc), args.verbosity, exc)
         return
@@ -211,10 +212,12 @@ def _supervise(config: Config, reactor: Any, argv: Sequence[str]) -> int:
 
     try:
         shared = bind_for_workers(config.endpoints, reactor)
+        metrics = config.metrics_endpoint
+        metrics_socket = bind_for_workers((metrics,), reactor)[0] if metrics else None
     except ConfigError as exc:
         _fail(str(exc), config.verbosity, exc)
         return EXIT_USAGE
     except Exception as exc:  # CannotListenError: port in use, permission denied
         logger.error("Cannot listen: %s", exc)
         return 1
-    return Supervisor(config, argv, shared).run()
+    return Supervisor(config, argv, shared, metrics_socket).run()

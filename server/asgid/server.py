@@ -23,6 +23,7 @@ from asgid.errors import LifespanFailure
 from asgid.heartbeat import Heartbeat
 from asgid.lifespan import Lifespan
 from asgid.logging import AccessLogWriter
+from asgid.operations import MetricsListener, build_hooks
 from asgid.protocols.io.context import ServerContext
 from asgid.protocols.switcher import ASGIServerFactory
 from asgid.systemd import notify, watchdog_interval_s
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_LIFESPAN = 3
+RESTART_CLOSE_S = 5.0  # after close 1012, time for WebSocket closing handshakes
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for "killed by ^C"
 
 
@@ -80,6 +82,7 @@ class Server:
             reactor=reactor,
             loop=self.loop,
             access_log=AccessLogWriter() if config.access_log is not None else None,
+            hooks=build_hooks(config, link),
         )
         self.lifespan = Lifespan(app, config.lifespan, self.loop)
         self.ctx.state = self.lifespan.state
@@ -91,6 +94,7 @@ class Server:
         # supervision: the supervisor's link (a worker) or systemd's watchdog (alone)
         self.link = link
         self._heartbeat: Heartbeat | None = None
+        self._metrics = MetricsListener(config, reactor, self.loop)
 
     def run(self) -> int:
         """Run until stopped by a signal or a startup failure; return the exit status."""
@@ -105,8 +109,7 @@ class Server:
         self.loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
         if self.link is not None:
             self.loop.add_signal_handler(signal.SIGUSR1, self._on_restart)
-            gone = self._on_signal
-            self._heartbeat = self.link.watch(self.loop, lambda: gone(signal.SIGTERM), self._open)
+            self._heartbeat = self.link.watch(self.loop, self._parent_gone, self._open)
         else:
             interval = watchdog_interval_s(os.environ)
             if interval is not None:
@@ -164,9 +167,24 @@ class Server:
                 return False
             self.ports.append(port)
             logger.info("Listening on %s", describe_port(description, port))
+        return await self._listen_metrics()
+
+    async def _listen_metrics(self) -> bool:
+        description = self.config.metrics_endpoint
+        if description is None:
+            return True
+        try:
+            port = await self._metrics.start(description)
+        except Exception as exc:
+            logger.error("Cannot serve metrics on %s: %s", description, exc)
+            self.exit_code = EXIT_ERROR
+            await self._stop_listening()
+            return False
+        logger.info("Metrics on %s/metrics", describe_port(description, port))
         return True
 
     async def _stop_listening(self) -> None:
+        await self._metrics.stop()
         ports, self.ports = self.ports, []
         for port in ports:
             await maybeDeferred(port.stopListening).asFuture(self.loop)
@@ -176,11 +194,17 @@ class Server:
         ctx.shutting_down = True
         await self._stop_listening()
         for conn in list(ctx.connections):
-            conn.graceful_shutdown()
+            if restart:
+                conn.service_restart(final=False)
+            else:
+                conn.graceful_shutdown()
+        timeout_s = self.config.graceful_timeout_s
+        if restart and not await self._drained_within(timeout_s):
+            for conn in list(ctx.connections):
+                conn.service_restart(final=True)  # WebSockets: close 1012
+            timeout_s = RESTART_CLOSE_S
         try:
-            await asyncio.wait_for(
-                asyncio.shield(ctx.drained()), timeout=self.config.graceful_timeout_s
-            )
+            await asyncio.wait_for(asyncio.shield(ctx.drained()), timeout=timeout_s)
         except asyncio.TimeoutError:
             logger.warning(
                 "graceful timeout (%ss): aborting %d connection(s) still open",
@@ -189,6 +213,13 @@ class Server:
             )
             for conn in list(ctx.connections):
                 conn.abort()
+
+    async def _drained_within(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(asyncio.shield(self.ctx.drained()), timeout=timeout_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     async def _cancel_leftover_tasks(self) -> None:
         """App tasks of aborted connections: cancel them so the loop closes cleanly."""
@@ -234,6 +265,12 @@ class Server:
         logger.info("worker %d replaced: finishing in-flight requests", os.getpid())
         if self._stop is not None and not self._stop.done():
             self._stop.set_result(True)
+
+    def _parent_gone(self) -> None:
+        # The parent-death SIGTERM usually comes too; one graceful stop serves both.
+        if self._stop is not None and not self._stop.done():
+            self._signals += 1
+            self._stop.set_result(False)
 
     def _on_hangup(self) -> None:
         # One process cannot hand its port to a new one without a gap; the supervisor can.

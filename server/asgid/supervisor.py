@@ -22,11 +22,13 @@ from __future__ import annotations
 import logging
 import os
 import selectors
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -47,6 +49,7 @@ from asgid.workers import Backoff, Worker, WorkerState
 logger = logging.getLogger(__name__)
 
 WORKER_ENDPOINTS_ENV = "ASGID_WORKER_ENDPOINTS"
+WORKER_METRICS_ENV = "ASGID_WORKER_METRICS_ENDPOINT"
 FATAL_EXIT_CODES = (2, 3)  # usage error, lifespan startup failure: a restart fails the same way
 RESTART_SIGNAL = signal.SIGUSR1  # "drain for a restart": WebSockets get 1012, not 1001
 STATUS_EVERY_S = 1.0
@@ -59,12 +62,20 @@ NOT_FOR_WORKERS = ("WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", 
 class Supervisor:
     """Keeps ``config.workers`` workers serving; replaces, reloads and scales them."""
 
-    def __init__(self, config: Config, argv: Sequence[str], shared: Sequence[SharedSocket]):
+    def __init__(
+        self,
+        config: Config,
+        argv: Sequence[str],
+        shared: Sequence[SharedSocket],
+        metrics: SharedSocket | None = None,
+    ) -> None:
         # configuration
         self.config = config
         self.argv = list(argv)
-        self.fds = tuple(s.fileno for s in shared)
+        self.fds = tuple(s.fileno for s in (*shared, *([metrics] if metrics else [])))
         self.descriptions = " ".join(s.worker_description for s in shared)
+        self.metrics_description = metrics.worker_description if metrics else None
+        self._metrics = SupervisorMetrics() if metrics else None
         self.target = config.workers
         self.heartbeat_s = min(1.0, config.worker_timeout_s / 4)
         # pool state
@@ -113,6 +124,8 @@ class Supervisor:
                     self._balance()
                     self._tell_systemd()
         finally:
+            if self._metrics is not None:
+                self._metrics.close()
             signal.set_wakeup_fd(-1)
             selector.close()
             self._notify.close()
@@ -156,6 +169,8 @@ class Supervisor:
             PARENT_ENV: str(os.getpid()),
             HEARTBEAT_ENV: str(self.heartbeat_s),
         })  # fmt: skip
+        if self.metrics_description:
+            env[WORKER_METRICS_ENV] = self.metrics_description
         # Own session: a terminal's ^C reaches only the supervisor, which passes on one
         # SIGINT (a worker that got two would skip its graceful drain).
         proc = subprocess.Popen(
@@ -241,6 +256,8 @@ class Supervisor:
             code = worker.proc.poll()
             if code is not None:
                 del self.workers[pid]
+                if self._metrics is not None:
+                    self._metrics.worker_gone(pid)
                 self._exited(worker, code)
 
     def _exited(self, worker: Worker, code: int) -> None:
@@ -255,6 +272,8 @@ class Supervisor:
             self._failed_start(worker, code)
             return
         self.restarts += 1
+        if self._metrics is not None:
+            self._metrics.restarted()
         delay = self.backoff.crashed(worker, time.monotonic())
         self.next_spawn_at = time.monotonic() + delay
         what = "killed (blocked event loop)" if worker.stop_reason else f"exited with status {code}"
@@ -361,6 +380,34 @@ def _sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int:
             pid: int = struct.unpack("3i", data[:12])[0]
             return pid
     return 0
+
+
+class SupervisorMetrics:
+    """Shares one prometheus_client multiprocess directory with the workers."""
+
+    def __init__(self) -> None:
+        from asgid.metrics import MULTIPROC_ENV
+
+        # Chosen before prometheus_client is first imported (here and in each worker).
+        self.owned = not os.environ.get(MULTIPROC_ENV)
+        if self.owned:
+            os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="asgid-metrics-")
+        self.directory = os.environ[MULTIPROC_ENV]
+        from asgid.metrics import PrometheusMetrics
+
+        self.metrics = PrometheusMetrics()
+
+    def restarted(self) -> None:
+        self.metrics.restarts.inc()
+
+    def worker_gone(self, pid: int) -> None:
+        from asgid.metrics import worker_gone
+
+        worker_gone(pid)
+
+    def close(self) -> None:
+        if self.owned:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def worker_endpoints(environ: dict[str, str]) -> tuple[str, ...] | None:

@@ -87,6 +87,7 @@ class Exchange:
             loop=proto.loop,
             reactor=proto.ctx.reactor,
             http_timeout_s=proto.config.http_timeout_s,
+            hooks=proto.ctx.hooks,
         )
 
     @property

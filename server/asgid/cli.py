@@ -140,8 +140,19 @@ def name_systemd_sockets(environ: MutableMapping[str, str]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None, environ: dict[str, str]) -> argparse.Namespace:
-    """Command line over ``ASGID_*`` environment over built-in defaults."""
+    """Command line over ``ASGID_*`` environment over ``--config`` file over defaults."""
+    from asgid.config_file import apply_file, config_path
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(environ)
+    path = config_path(argv, environ)
+    if path is not None:
+        try:
+            apply_file(parser, path)
+        except ConfigError as exc:
+            _fail(str(exc), 1, None)
+        if environ.get("ASGID_APP"):  # the environment beats the file for the app too
+            parser.set_defaults(application=environ["ASGID_APP"])
     apply_environment(parser, environ)
     return parser.parse_args(argv)
 
@@ -164,8 +175,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     link = _worker_link(config, environ)
     from asgid import logging as asgid_logging
+    from asgid.log_formats import AccessTemplate
 
-    asgid_logging.configure(config.verbosity, config.access_log, config.log_fmt)
+    try:
+        if config.access_log_format:
+            AccessTemplate(config.access_log_format)  # a typo fails now, not per request
+        asgid_logging.configure(
+            config.verbosity,
+            config.access_log,
+            config.log_fmt,
+            log_format=config.log_format,
+            log_config=config.log_config,
+        )
+    except ConfigError as exc:
+        _fail(str(exc), config.verbosity, exc)
+        return
     sys.exit(run(config, argv, link))
 
 

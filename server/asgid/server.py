@@ -81,7 +81,9 @@ class Server:
             app=app,
             reactor=reactor,
             loop=self.loop,
-            access_log=AccessLogWriter() if config.access_log is not None else None,
+            access_log=(
+                AccessLogWriter(config.access_log_format) if config.access_log is not None else None
+            ),
             hooks=build_hooks(config, link),
         )
         self.lifespan = Lifespan(app, config.lifespan, self.loop)

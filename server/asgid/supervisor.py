@@ -284,7 +284,7 @@ class Supervisor:
                 worker.pid, what, self.backoff.crashes, self.backoff.stable_s, delay,
             )  # fmt: skip
         else:
-            logger.warning("worker %d %s: starting another", worker.pid, what)
+            logger.warning("worker %d %s: starting another in %.1fs", worker.pid, what, delay)
 
     def _failed_start(self, worker: Worker, code: int) -> None:
         """A new worker cannot start: stop at startup, keep the old workers on a reload."""

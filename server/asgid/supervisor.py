@@ -134,9 +134,12 @@ class Supervisor:
         return self.exit_code
 
     def _timeout(self) -> float:
+        now = time.monotonic()
         waits = [STATUS_EVERY_S, self.heartbeat_s]
         if self.next_spawn_at:
-            waits.append(self.next_spawn_at - time.monotonic())
+            waits.append(self.next_spawn_at - now)
+        if self._watchdog_s:
+            waits.append(self._next_pet - now)
         return max(0.0, min(waits))
 
     def _on_signal(self, signum: int, _frame: object) -> None:

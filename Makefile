@@ -15,13 +15,13 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,layers,demo,uvloop,metrics]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,layers,demo,uvloop,reload,bench,metrics]'
 	$(BIN)/python -c 'import sysconfig; open(sysconfig.get_path("purelib") + "/asgid-twisted-plugins.pth", "w").write("$(CURDIR)/server\n")'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python django_demo/manage.py migrate --noinput
-	$(BIN)/asgid -b 127.0.0.1 -p 8000 --app-dir django_demo demo.asgi:application
+	$(BIN)/python django_demo/serve.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

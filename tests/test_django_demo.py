@@ -12,7 +12,6 @@ import itertools
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from tests.support.demo import DEMO_DIR, manage, redis_server
+from tests.support.django_project import LoggedProcess
 from tests.support.net import free_port
 from tests.support.server import REPO, AsgidProcess
 
@@ -83,18 +83,30 @@ def _ws_url(server: AsgidProcess, room: str) -> str:
     return f"ws://{server.host}:{server.port}/ws/chat/{room}/"
 
 
-async def _join(server: AsgidProcess, room: str) -> ClientConnection:
+async def _join(server: AsgidProcess, room: str, name: str = "tester") -> ClientConnection:
     """Connect like a browser on the demo's page would (with its Origin); eat the welcome."""
-    ws = await connect(_ws_url(server, room), origin=server.url, open_timeout=RECEIVE_TIMEOUT_S)
+    url = f"{_ws_url(server, room)}?name={name}"
+    ws = await connect(url, origin=server.url, open_timeout=RECEIVE_TIMEOUT_S)
     welcome = await _next(ws)
-    assert welcome == {"type": "welcome", "room": room, "server_pid": server.proc.pid}
+    assert welcome["type"] == "welcome"
+    assert (welcome["room"], welcome["server_pid"], welcome["name"]) == (
+        room,
+        server.proc.pid,
+        name,
+    )
     return ws
 
 
-async def _next(ws: ClientConnection) -> dict[str, Any]:
-    data = await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_S)
-    result: dict[str, Any] = json.loads(data)
-    return result
+PRESENCE = ("join", "here", "leave")
+
+
+async def _next(ws: ClientConnection, *wanted: str) -> dict[str, Any]:
+    """The next event of a wanted type (default: anything but presence notices)."""
+    while True:
+        data = await asyncio.wait_for(ws.recv(), RECEIVE_TIMEOUT_S)
+        result: dict[str, Any] = json.loads(data)
+        if result["type"] in wanted or (not wanted and result["type"] not in PRESENCE):
+            return result
 
 
 async def _broadcast(server: AsgidProcess, room: str, **fields: str) -> httpx.Response:
@@ -258,45 +270,6 @@ async def test_groups_span_processes_sharing_one_redis(
         await on_b.close()
 
 
-def _node_with_websocket() -> list[str]:
-    """The command that runs Node with a WebSocket global (Node 22+, or 20.10+ with a flag)."""
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed; the room page's script is not exercised")
-    for command in ([node], [node, "--experimental-websocket"]):
-        probe = [*command, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)"]
-        if subprocess.run(probe, capture_output=True, timeout=30).returncode == 0:
-            return command
-    pytest.skip("this node has no WebSocket; the room page's script needs Node 20.10 or later")
-
-
-async def test_room_page_script_chats_over_the_real_socket(server: AsgidProcess) -> None:
-    """room.html's inline client, run by Node against asgid: it shows the welcome, sends what
-    is typed over its WebSocket and posts its second form to the broadcast view."""
-    command = _node_with_websocket()
-    room = _room("page")
-    listener = await _join(server, room)
-    try:
-        node = await asyncio.create_subprocess_exec(
-            *command,
-            str(REPO / "tests" / "apps" / "django_demo_page.js"),
-            f"{server.url}/chat/{room}/",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(node.communicate(), 20)
-        assert node.returncode == 0, err.decode()
-        log = json.loads(out.decode().strip().splitlines()[-1])["log"]
-        assert log[0] == f"connected to #{room} (server pid {server.proc.pid})"
-        assert "ann: typed on the page" in log
-        assert "http form: posted by the page" in log
-        typed, posted = await _next(listener), await _next(listener)
-        assert (typed["author"], typed["source"]) == ("ann", "websocket")
-        assert (posted["author"], posted["source"]) == ("http form", "http")
-    finally:
-        await listener.close()
-
-
 def _log_in(server: AsgidProcess, env: dict[str, str], username: str, password: str) -> str:
     """Create a user with manage.py, log in through the admin's form; the session cookie."""
     create = ("createsuperuser", "--noinput", "--username", username, "--email", "a@example.com")
@@ -375,3 +348,130 @@ async def test_unreachable_redis_gives_clear_errors(asgid: Any, demo_env: dict[s
         await connect(_ws_url(server, "lobby"), origin=server.url, open_timeout=5)
     assert refused.value.response.status_code == 403
     server.wait_for("is redis-server running at DEMO_REDIS_URL?")
+
+
+# --- presence, history and the three sync ways to broadcast -------------------------------
+
+
+async def test_presence_spans_processes(servers: tuple[AsgidProcess, AsgidProcess]) -> None:
+    """A member list kept through the channel layer: join, here (the answer), leave."""
+    a, b = servers
+    room = _room("presence")
+    ann = await _join(a, room, "ann")
+    try:
+        own = await _next(ann, "join")
+        assert own["name"] == "ann"
+        bob = await _join(b, room, "bob")
+        joined = await _next(ann, "join")
+        assert joined["name"] == "bob"
+        assert [(await _next(bob, "here"))["name"]] == ["ann"]
+        await bob.close()
+        left = await _next(ann, "leave")
+        assert (left["name"], left["id"]) == ("bob", joined["id"])
+    finally:
+        await ann.close()
+
+
+async def test_history_of_the_last_50_messages_is_shown_on_join(server: AsgidProcess) -> None:
+    room = _room("history")
+    ws = await _join(server, room)
+    try:
+        await ws.send(json.dumps({"message": "typed first", "author": "ann"}))
+        assert (await _next(ws))["message"] == "typed first"
+    finally:
+        await ws.close()
+    for n in range(52):
+        assert (await _broadcast(server, room, message=f"posted {n}")).status_code == 200
+    late = await connect(f"{_ws_url(server, room)}?name=late", origin=server.url)
+    try:
+        history = (await _next(late, "welcome"))["history"]
+    finally:
+        await late.close()
+    assert len(history) == 50
+    assert [h["message"] for h in history] == [f"posted {n}" for n in range(2, 52)]
+    assert history[-1]["source"] == "http"
+
+
+async def test_announce_command_and_model_signal_reach_both_processes(
+    servers: tuple[AsgidProcess, AsgidProcess], demo_env: dict[str, str]
+) -> None:
+    a, b = servers
+    room = _room("announce")
+    on_a, on_b = await _join(a, room), await _join(b, room)
+    try:
+        await asyncio.to_thread(manage, demo_env, "announce", room, "from the command line")
+        for ws in (on_a, on_b):
+            received = await _next(ws)
+            assert (received["message"], received["source"]) == ("from the command line", "command")
+        create = (
+            "from chat.models import Announcement; "
+            f"Announcement.objects.create(room={room!r}, text='saved')"
+        )
+        await asyncio.to_thread(manage, demo_env, "shell", "-c", create)
+        for ws in (on_a, on_b):
+            received = await _next(ws)
+            assert (received["message"], received["author"], received["source"]) == (
+                "saved",
+                "announcement",
+                "signal",
+            )
+    finally:
+        await on_a.close()
+        await on_b.close()
+
+
+def test_announce_refuses_a_bad_room_name(demo_env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [sys.executable, str(DEMO_DIR / "manage.py"), "announce", "no spaces", "hi"],
+        env={**os.environ, "PYTHONPATH": str(REPO), **demo_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert "is not a room name" in result.stderr
+
+
+# --- make demo ------------------------------------------------------------------------------
+
+
+def _make_demo(env: dict[str, str], ready: str) -> LoggedProcess:
+    """``django_demo/serve.py`` (what ``make demo`` runs) on a free port."""
+    command = [sys.executable, str(DEMO_DIR / "serve.py"), "-e", "tcp:0:interface=127.0.0.1"]
+    demo = LoggedProcess(command, cwd=REPO, env=env)
+    demo.wait_for(ready)
+    return demo
+
+
+def _listening_url(demo: LoggedProcess) -> str:
+    for line in demo.output.splitlines():
+        if "Listening on tcp:" in line:
+            return "http://" + line.rsplit("Listening on tcp:", 1)[1].strip()
+    raise AssertionError(demo.output)
+
+
+def test_make_demo_runs_two_workers_through_redis(demo_env: dict[str, str]) -> None:
+    demo = _make_demo(demo_env, "asgid ready: 2 workers")
+    try:
+        info = httpx.get(f"{_listening_url(demo)}/info/").json()
+        assert info["channel_layer"] == "asgid_layers.core.RedisChannelLayer"
+        assert "WARNING" not in demo.output
+    finally:
+        assert demo.interrupt() == 0
+
+
+def test_make_demo_without_redis_warns_once_and_runs_one_worker_in_memory(
+    demo_env: dict[str, str],
+) -> None:
+    dead_url = f"redis://127.0.0.1:{free_port()}/0"
+    demo = _make_demo({**demo_env, "DEMO_REDIS_URL": dead_url}, "asgid ready: serving")
+    try:
+        info = httpx.get(f"{_listening_url(demo)}/info/").json()
+        assert info["channel_layer"] == "channels.layers.InMemoryChannelLayer"
+        warnings = [line for line in demo.output.splitlines() if "WARNING" in line]
+        assert len(warnings) == 1
+        assert f"no Redis answers at {dead_url}" in warnings[0]
+        assert "workers" not in demo.output
+    finally:
+        assert demo.interrupt() == 0

@@ -26,14 +26,16 @@ from channels.exceptions import ChannelFull  # type: ignore[import-untyped]
 from channels.layers import BaseChannelLayer  # type: ignore[import-untyped]
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
 
+from . import elements
 from .config import LayerConfig, parse_config
 from .connection import HostClients, open_cluster, open_host
 from .keys import ShardKeys, local_part, non_local_name, scan_pattern
 from .names import CheckedNames
-from .receive_buffer import LayerStats, LocalReader, NamedFetcher
+from .readers import LocalReader, NamedFetcher
 from .scripts import Scripts, load_sources
 from .serializers import Serializer
 from .sharding import HashRing
+from .stats import LayerStats
 
 logger = logging.getLogger(__name__)
 R = TypeVar("R")
@@ -156,7 +158,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             raise TypeError(f"message must be a dict, got {type(message).__name__}")
         state = await self._state()
         shard = state.ring.for_channel(channel)
-        element = local_part(channel).encode() + b"\0" + self._serializer.dumps(message)
+        element = elements.direct(local_part(channel), self._serializer.dumps(message))
         keys = [shard.keys.queue(channel), shard.keys.counts(channel)]
         args: list[Any] = [channel, self.get_capacity(channel), math.ceil(self.expiry), element]
         owner, carrier = await self._settle_releases(state, keep=shard)
@@ -165,7 +167,9 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             keys.append(shard.keys.counts(owner))
             args += [x for name, count in pending.items() for x in (name, count)]
         try:
-            queued = await self._call(shard, lambda: shard.scripts.run("send", keys, args))
+            queued = await self._call(
+                shard, lambda: shard.scripts.run("send", shard.keys.base, keys, args)
+            )
         except BaseException:
             if carrier is not None and pending:
                 carrier.give_back(pending)
@@ -217,7 +221,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
             async def release(pending: dict[str, int]) -> None:
                 args = [x for name, n in pending.items() for x in (name, n)]
-                await shard.scripts.run("release", [counts], args)
+                await shard.scripts.run("release", shard.keys.base, [counts], args)
 
             reader = state.readers[owner] = LocalReader(
                 client=shard.clients.blocking,
@@ -248,8 +252,8 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         shard = state.ring.for_channel(channel)
         keys = shard.keys.group_keys(group)
         args = [channel, time.time(), self.group_expiry, self.get_capacity(channel)]
-        args += [self.capacity, shard.keys.base, group, math.ceil(self.expiry)]
-        await self._call(shard, lambda: shard.scripts.run("group_add", keys, args))
+        args += [self.capacity, group, math.ceil(self.expiry)]
+        await self._call(shard, lambda: shard.scripts.run("group_add", shard.keys.base, keys, args))
 
     async def group_discard(self, group: str, channel: str) -> None:
         self.require_valid_group_name(group)
@@ -257,8 +261,10 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         state = await self._state()
         shard = state.ring.for_channel(channel)
         keys = shard.keys.group_keys(group)
-        args = [channel, shard.keys.base, group, math.ceil(self.expiry), self.group_expiry]
-        await self._call(shard, lambda: shard.scripts.run("group_discard", keys, args))
+        args = [channel, group, math.ceil(self.expiry), self.group_expiry]
+        await self._call(
+            shard, lambda: shard.scripts.run("group_discard", shard.keys.base, keys, args)
+        )
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """One script call per shard, all shards in parallel, whatever the group size."""
@@ -271,9 +277,10 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
         def call(shard: Shard) -> Awaitable[list[int]]:
             keys = shard.keys.group_keys(group)
-            args = [shard.keys.base, now, self.group_expiry, math.ceil(self.expiry)]
-            args += [self.capacity, payload, group]
-            return self._call(shard, lambda: shard.scripts.run("group_send", keys, args))
+            args = [now, self.group_expiry, math.ceil(self.expiry), self.capacity, payload, group]
+            return self._call(
+                shard, lambda: shard.scripts.run("group_send", shard.keys.base, keys, args)
+            )
 
         shards = state.ring.shards
         if len(shards) == 1:

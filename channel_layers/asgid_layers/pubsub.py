@@ -25,18 +25,18 @@ from typing import Any
 from channels.layers import BaseChannelLayer  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 
+from .buffers import ChannelBuffer
 from .config import parse_config
 from .connection import HostClients, open_host
 from .core import close_with_loop
 from .keys import ShardKeys
 from .names import CheckedNames
-from .receive_buffer import ChannelBuffer, LayerStats, stop_task
+from .retry import Retrying, stop_task
 from .serializers import Serializer
 from .sharding import HashRing
+from .stats import LayerStats
 
 logger = logging.getLogger(__name__)
-
-_RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 
 class _Subscriber:
@@ -60,22 +60,16 @@ class _Subscriber:
             await self._pubsub.unsubscribe(name)
 
     async def _run(self) -> None:
-        failures = 0
+        retry = Retrying(self._stats, "pubsub subscriber")
         while True:
             try:
                 message = await self._pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=1.0
                 )
             except Exception as exc:  # redis-py reconnects and resubscribes next call
-                delay = _RETRY_DELAYS_S[min(failures, len(_RETRY_DELAYS_S) - 1)]
-                if failures == 0:
-                    logger.warning("pubsub connection lost (%s); reconnecting", exc)
-                failures += 1
-                await asyncio.sleep(delay)
+                await retry.failed(exc)
                 continue
-            if failures:
-                self._stats.reconnects += 1
-                failures = 0
+            retry.succeeded()
             if message is not None and message.get("type") == "message":
                 handler = self.handlers.get(message["channel"])
                 if handler is not None:

@@ -12,7 +12,6 @@ import threading
 
 import channels
 import django
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -20,7 +19,8 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from chat.rooms import LAYER_HINT, chat_event, clean_author, clean_message, group_name
+from chat.broadcast import post_message
+from chat.rooms import LAYER_HINT, clean_author, clean_message
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +58,8 @@ def broadcast(request: HttpRequest, room: str) -> HttpResponse:
     if message is None:
         return JsonResponse({"error": "a non-empty 'message' is required"}, status=400)
     author = clean_author(data.get("author"), default="http")
-    event = chat_event(room=room, message=message, author=author, source="http")
-    # The view runs in a worker thread; async_to_sync hands the coroutine to the server's
-    # event loop, where the channel layer's connections live.
     try:
-        async_to_sync(get_channel_layer().group_send)(group_name(room), event)
+        post_message(room=room, message=message, author=author, source="http")
     except ConnectionError as exc:
         logger.error("cannot broadcast to room %s: %s; %s", room, exc, LAYER_HINT)
         return JsonResponse({"error": f"channel layer unavailable: {LAYER_HINT}"}, status=503)

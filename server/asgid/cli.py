@@ -14,6 +14,7 @@ from asgid.config import Config
 from asgid.errors import AppImportError, ConfigError
 
 if TYPE_CHECKING:
+    from asgid.tls_options import TLSOptions
     from asgid.worker_link import WorkerLink
 
 logger = logging.getLogger("asgid")
@@ -43,6 +44,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
             unix_socket=args.unix_socket,
             fd=args.fd,
             backlog=args.backlog,
+            tls=_tls_options(args),
         ),
         http2=args.http2,
         loop=args.loop,
@@ -85,6 +87,12 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         log_config=args.log_config,
         log_format=args.log_format,
         access_log_format=args.access_log_format,
+        reload=args.reload,
+        reload_dirs=tuple(args.reload_dirs),
+        reload_includes=tuple(args.reload_includes) or ("*.py",),
+        reload_excludes=tuple(args.reload_excludes),
+        ssl=_tls_options(args),
+        ssl_reload_interval_s=args.ssl_reload_interval,
     )
 
 
@@ -102,6 +110,34 @@ def _check_args(args: argparse.Namespace) -> None:
         if value and not (args.proxy_headers or args.forwarded_allow_ips is not None):
             # Daphne refuses these without --proxy-headers: they would silently do nothing.
             raise ConfigError(f"{flag} needs --proxy-headers (or --forwarded-allow-ips)")
+
+
+def _tls_options(args: argparse.Namespace) -> TLSOptions | None:
+    """The --ssl-* flags as one value; None when -b/-p stay plain TCP."""
+    from asgid.tls_options import TLSOptions
+
+    if not args.ssl_certfile:
+        given = [
+            f for f in ("ssl_keyfile", "ssl_ca_certs", "ssl_keyfile_password") if getattr(args, f)
+        ]
+        if given or args.ssl_cert_reqs != "none":
+            flag = "--" + (given[0] if given else "ssl_cert_reqs").replace("_", "-")
+            raise ConfigError(f"{flag} needs --ssl-certfile (the server's certificate)")
+        return None
+    if args.endpoints and args.host is None and args.port is None:
+        raise ConfigError(
+            "--ssl-certfile applies to the -b/-p listener; for -e endpoints write "
+            "tls:8443:certKey=cert.pem:privateKey=key.pem (see docs/tls.md)"
+        )
+    return TLSOptions(
+        certfile=args.ssl_certfile,
+        keyfile=args.ssl_keyfile,
+        keyfile_password=args.ssl_keyfile_password,
+        ca_certs=args.ssl_ca_certs,
+        cert_reqs=args.ssl_cert_reqs,
+        ciphers=args.ssl_ciphers,
+        min_version=args.ssl_min_version,
+    )
 
 
 def _asgi_threads(environ: dict[str, str]) -> int | None:
@@ -215,6 +251,8 @@ def run(config: Config, argv: Sequence[str] = (), link: WorkerLink | None = None
     try:
         # As Daphne: -v 3 also turns on asyncio debug.
         reactor_setup.install(config.loop, threads=config.asgi_threads, debug=config.verbosity >= 3)
+        if config.reload and not _is_reload_child():
+            return _reload(config, argv)
         app = import_app(config.app, factory=config.factory, app_dir=config.app_dir)
         from twisted.internet import reactor
 
@@ -228,6 +266,32 @@ def run(config: Config, argv: Sequence[str] = (), link: WorkerLink | None = None
     from asgid.server import Server
 
     return Server(config, app, reactor, link).run()
+
+
+def _is_reload_child() -> bool:
+    from asgid.reload import is_reload_child
+
+    return is_reload_child(dict(os.environ))
+
+
+def _reload(config: Config, argv: Sequence[str]) -> int:
+    """The watching parent of --reload: binds the sockets, never imports the app."""
+    from twisted.internet import reactor
+
+    from asgid.reload import Reloader, require_watchfiles, share_sockets, watched_dirs
+
+    try:
+        require_watchfiles()
+        watched_dirs(config)
+        ports, shared = share_sockets(config, reactor)
+    except ConfigError as exc:
+        _fail(str(exc), config.verbosity, exc)
+        return EXIT_USAGE
+    except Exception as exc:  # CannotListenError: port in use, permission denied
+        logger.error("Cannot listen: %s", exc)
+        return 1
+    fds = [p.fileno() for p in ports]
+    return Reloader(config, argv, fds=fds, shared_endpoints=shared).run()
 
 
 def _supervise(config: Config, reactor: Any, argv: Sequence[str]) -> int:

@@ -8,6 +8,13 @@ from typing import Any
 
 from asgid import __version__
 from asgid.config import MIB
+from asgid.errors import ConfigError
+from asgid.tls_options import (
+    DEFAULT_CIPHERS,
+    DEFAULT_MIN_VERSION,
+    parse_cert_reqs,
+    parse_min_version,
+)
 
 ENV_PREFIX = "ASGID_"
 
@@ -64,6 +71,8 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     _websocket_protocol_options(p.add_argument)
     _app_options(p.add_argument)
     _operations_options(p.add_argument)
+    _reload_options(p.add_argument)
+    _tls_options(p.add_argument)
     return p
 
 
@@ -321,6 +330,76 @@ def _operations_options(add: Callable[..., Any]) -> None:
     add(
         "--access-log-format",
         help="access line with named fields, e.g. '{client} {method} {path} {status}'",
+    )
+
+
+def _reload_options(add: Callable[..., Any]) -> None:
+    """Development: restart when files change (needs the ``reload`` extra: watchfiles)."""
+    add("--reload", action="store_true", help="restart the server when a watched file changes")
+    add(
+        "--reload-dir",
+        action="append",
+        dest="reload_dirs",
+        default=[],
+        help="directory to watch, repeatable (default: --app-dir, else the current one)",
+    )
+    add(
+        "--reload-include",
+        action="append",
+        dest="reload_includes",
+        default=[],
+        help="glob of files whose change restarts the server, repeatable (default *.py)",
+    )
+    add(
+        "--reload-exclude",
+        action="append",
+        dest="reload_excludes",
+        default=[],
+        help="glob of files to ignore, repeatable (wins over --reload-include)",
+    )
+
+
+def _as_argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """argparse reports only ArgumentTypeError/ValueError as usage errors, not ConfigError."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return convert
+
+
+def _tls_options(add: Callable[..., Any]) -> None:
+    """TLS for the -b/-p listener (uvicorn's names); tls: endpoints take the same settings."""
+    add("--ssl-certfile", help="certificate (PEM, leaf first, then intermediates): -b/-p speak TLS")
+    add("--ssl-keyfile", help="private key (PEM) of --ssl-certfile (default: in the certfile)")
+    add(
+        "--ssl-keyfile-password",
+        help="password of an encrypted key (better: ASGID_SSL_KEYFILE_PASSWORD, kept out of ps)",
+    )
+    add("--ssl-ca-certs", help="CA certificates (PEM) that sign accepted client certificates")
+    add(
+        "--ssl-cert-reqs",
+        type=_as_argument(parse_cert_reqs),
+        default="none",
+        help="client certificates: none, optional or required (uvicorn's 0, 1, 2 too; "
+        "default none)",
+    )
+    add("--ssl-ciphers", default=DEFAULT_CIPHERS, help="OpenSSL cipher list for TLS 1.2")
+    add(
+        "--ssl-min-version",
+        type=_as_argument(parse_min_version),
+        default=DEFAULT_MIN_VERSION,
+        help="lowest TLS version accepted: 1.2 (default) or 1.3",
+    )
+    add(
+        "--ssl-reload-interval",
+        type=float,
+        default=None,
+        help="seconds between checks of the certificate files' modification times; a change "
+        "reloads them (default: reload on SIGHUP only)",
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from asgid.errors import ConfigError
+from asgid.tls_options import TLSOptions
 
 LifespanMode = Literal["auto", "on", "off"]
 LoopName = Literal["asyncio", "uvloop", "auto"]
@@ -84,6 +85,14 @@ class Config:
     log_config: str | None = None
     log_format: LogFormat = "text"
     access_log_format: str | None = None
+    # --reload (development): restart the server when watched files change
+    reload: bool = False
+    reload_dirs: tuple[str, ...] = ()
+    reload_includes: tuple[str, ...] = ("*.py",)
+    reload_excludes: tuple[str, ...] = ()
+    # TLS of the -b/-p listener (tls: endpoints carry their own settings); reload check
+    ssl: TLSOptions | None = None
+    ssl_reload_interval_s: float | None = None  # None: reload on SIGHUP only
 
     # derived, filled in by __post_init__
     server_header: bytes | None = field(default=None, init=False, repr=False, compare=False)
@@ -123,6 +132,11 @@ def _validate(config: Config) -> None:
         )
     for item in config.forwarded_allow_ips or ():
         _check_trusted(item)
+    if config.reload and config.workers > 1:
+        raise ConfigError(
+            "--reload runs one server process and cannot be combined with --workers "
+            f"{config.workers}: use --reload while developing, --workers in production"
+        )
     _check_operations(config)
 
 
@@ -161,6 +175,8 @@ def _check_seconds(config: Config) -> None:
             raise ConfigError(f"{_flag(name)} must be zero or more seconds")
     if config.http_timeout_s is not None and config.http_timeout_s <= 0:
         raise ConfigError("--http-timeout must be a positive number of seconds")
+    if config.ssl_reload_interval_s is not None and config.ssl_reload_interval_s <= 0:
+        raise ConfigError("--ssl-reload-interval must be a positive number of seconds")
 
 
 def _check_counts(config: Config) -> None:

@@ -21,12 +21,15 @@ from asgid.errors import ConfigError
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorCore
 
+    from asgid.tls_options import TLSOptions
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 
 EXAMPLES = (
     "tcp:8000:interface=127.0.0.1, tcp6:8000:interface=\\:\\:1, "
-    "ssl:8443:privateKey=key.pem:certKey=cert.pem, unix:/run/asgid.sock:mode=660, "
+    "ssl:8443:privateKey=key.pem:certKey=cert.pem, tls:8443:certKey=cert.pem:privateKey=key.pem, "
+    "unix:/run/asgid.sock:mode=660, "
     "systemd:domain=INET:index=0, haproxy:tcp:8000 or fd:fileno=3"
 )
 
@@ -44,12 +47,16 @@ def build_descriptions(
     unix_socket: str | None,
     fd: int | None,
     backlog: int | None = None,
+    tls: TLSOptions | None = None,
 ) -> tuple[str, ...]:
     """Daphne's rules, endpoints listed in the order given.
 
     ``-b`` alone listens on port 8000, ``-p`` alone on 127.0.0.1; ``-u`` and ``--fd`` add
     one endpoint each; with none of ``-e/-b/-p/-u/--fd`` asgid listens on 127.0.0.1:8000.
+    With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener speaks TLS.
     """
+    listener = "tcp:" if tls is None else "tls:"
+    tail = "" if tls is None else ":" + tls.endpoint_parameters()
     descriptions: list[str] = list(endpoints or [])
     # Twisted's default backlog is 50: a burst of new connections would be refused.
     queue = "" if backlog is None else f":backlog={backlog}"
@@ -57,18 +64,18 @@ def build_descriptions(
         # Daphne accepts "-b [::1]" as well as "-b ::1".
         bind = _escape((host or DEFAULT_HOST).strip("[]"))
         port = DEFAULT_PORT if port is None else port
-        descriptions.append(f"tcp:port={port}:interface={bind}{queue}")
+        descriptions.append(f"{listener}port={port}:interface={bind}{queue}{tail}")
     if unix_socket:
         descriptions.append(f"unix:{_escape(unix_socket)}{queue}")
     if fd is not None:
         descriptions.append(f"fd:fileno={fd}")
     if not descriptions:
-        descriptions.append(f"tcp:port={DEFAULT_PORT}:interface={DEFAULT_HOST}{queue}")
+        descriptions.append(f"{listener}port={DEFAULT_PORT}:interface={DEFAULT_HOST}{queue}{tail}")
     return tuple(descriptions)
 
 
 def server_from_string(reactor: Any, description: str) -> Any:
-    """``serverFromString``, except that ``fd:`` is always asgid's own parser.
+    """``serverFromString``, except that ``fd:`` and ``tls:`` are always asgid's own parsers.
 
     Twisted picks the first plugin of a prefix it finds, and Daphne installs an ``fd``
     plugin too: where both are installed (common while moving from Daphne), which one
@@ -76,6 +83,10 @@ def server_from_string(reactor: Any, description: str) -> Any:
     also works in editable installs, whose layout hides ``twisted/plugins`` from the scan.
     """
     prefix = description.split(":", 1)[0]
+    if prefix == "tls":
+        from asgid.tls_endpoint import parse_tls
+
+        return parse_tls(reactor, description)
     if prefix == FileDescriptorEndpointParser.prefix:
         # fd: takes only plain digits, so no '\\:' escapes to honour here.
         fields = description.split(":")[1:]
@@ -90,6 +101,8 @@ def validate(descriptions: tuple[str, ...], reactor: Any) -> None:
     for description in descriptions:
         try:
             server_from_string(reactor, description)
+        except ConfigError:
+            raise  # asgid's own parsers (tls:) already name the file or parameter at fault
         except Exception as exc:  # Twisted raises ValueError, KeyError, OSError, SSL errors...
             reason = _reason(description, exc)
             raise ConfigError(

@@ -2,6 +2,7 @@
 
 AsgidError
 ├── ConfigError          a setting or endpoint string the user must fix
+│   └── TLSFileError     a certificate, key or CA file that cannot serve (tls_files.py)
 ├── AppImportError       the application path cannot be imported or is not callable
 ├── LifespanFailure      the app reported ``lifespan.startup.failed`` (or raised)
 └── ProtocolError        the ASGI app broke the message protocol

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 import sys
 from typing import Any
 
@@ -49,8 +51,9 @@ def install(
 def _install(loop: LoopName) -> asyncio.AbstractEventLoop:
     if "twisted.internet.reactor" in sys.modules:
         from twisted.internet import reactor
+        from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 
-        if type(reactor).__name__ != "AsyncioSelectorReactor":
+        if not isinstance(reactor, AsyncioSelectorReactor):
             raise ConfigError(
                 f"another Twisted reactor ({type(reactor).__name__}) is already installed; "
                 "asgid needs the asyncio reactor: do not import twisted.internet.reactor "
@@ -59,10 +62,68 @@ def _install(loop: LoopName) -> asyncio.AbstractEventLoop:
         installed: Any = reactor
         loop_in_use: asyncio.AbstractEventLoop = installed._asyncioEventloop
         return loop_in_use
-    from twisted.internet import asyncioreactor
+    from twisted.internet.main import installReactor
 
     event_loop = new_event_loop(loop)
     asyncio.set_event_loop(event_loop)
-    asyncioreactor.install(event_loop)  # type: ignore[no-untyped-call]
+    if type(event_loop).__module__.startswith("uvloop"):
+        reactor_class = _uvloop_reactor_class()
+    else:
+        from twisted.internet.asyncioreactor import AsyncioSelectorReactor as reactor_class
+    installReactor(reactor_class(event_loop))  # type: ignore[no-untyped-call]
     logger.debug("installed the asyncio reactor on %s", type(event_loop).__name__)
     return event_loop
+
+
+def _uvloop_reactor_class() -> type[Any]:
+    """Twisted's asyncio reactor, made to notice the sockets uvloop stops polling.
+
+    libuv reports a socket with a pending error (a peer's RST: ``POLLERR``) as a failed
+    poll; uvloop then runs the reader once more and closes its poll handle for good
+    (``UVPoll._fatal_error``). When that last read still returns bytes the peer sent
+    before its reset, Twisted sees no error, waits for an event that never comes, and the
+    descriptor stays open for the life of the process: port scanners and mobile clients
+    would exhaust the descriptor limit. So after each callback a pending socket error
+    (``SO_ERROR``, one getsockopt) ends the connection as a failed read would have.
+    """
+    from twisted.internet import error
+    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+    from twisted.python.failure import Failure
+
+    check_reactor_internals(AsyncioSelectorReactor)
+
+    class UvloopSelectorReactor(AsyncioSelectorReactor):
+        def _readOrWrite(self, selectable: Any, read: bool) -> None:
+            super()._readOrWrite(selectable, read)  # type: ignore[no-untyped-call]
+            sock = getattr(selectable, "socket", None)  # gone once the connection is lost
+            if sock is None:
+                return
+            try:
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            except OSError:
+                return
+            if code:
+                # What Twisted does when a read fails (posixbase._disconnectSelectable).
+                self.removeReader(selectable)  # type: ignore[no-untyped-call]
+                self.removeWriter(selectable)  # type: ignore[no-untyped-call]
+                reason = error.ConnectionLost(f"socket error {errno.errorcode.get(code, code)}")
+                selectable.connectionLost(Failure(reason))  # type: ignore[no-untyped-call]
+
+    return UvloopSelectorReactor
+
+
+def check_reactor_internals(reactor_class: type[Any]) -> None:
+    """Fail at start-up, not with leaked descriptors, if Twisted's reactor changed shape.
+
+    The uvloop reactor above overrides ``_readOrWrite``, a private method that
+    ``addReader``/``addWriter`` hand to the loop as the callback of every descriptor.
+    """
+    registers = getattr(reactor_class.addReader, "__code__", None)
+    if "_readOrWrite" not in vars(reactor_class) or (
+        registers is None or "_readOrWrite" not in registers.co_names
+    ):
+        raise ConfigError(
+            "this Twisted version's asyncio reactor no longer dispatches through "
+            "_readOrWrite, which asgid relies on with uvloop: use --loop asyncio, or install "
+            "a Twisted version within the range asgid's pyproject.toml names"
+        )

@@ -2,10 +2,11 @@
 
 The supervisor binds through Twisted's own endpoint parsers, so ``tcp:``, ``tcp6:``,
 ``unix:``, ``systemd:``, ``fd:`` and a ``haproxy:`` wrapper behave exactly as in one process,
-but it never runs the reactor: it only owns the sockets. A ``ssl:`` endpoint is bound as
+but it never runs the reactor: it only owns the sockets. A TLS endpoint is bound as
 plain TCP with the same port, interface and backlog; each worker adopts that socket and does
-TLS itself with the context the original string describes (``fd:...:tls=``), since a TLS
-session cannot move between processes.
+TLS itself, since a TLS session cannot move between processes: Twisted's ``ssl:`` with the
+context the original string describes (``fd:...:tls=``), asgid's ``tls:`` with its own
+parameters (``tls:fileno=N:...``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from asgid.endpoints import server_from_string
 from asgid.errors import ConfigError
+from asgid.tls_endpoint import tcp_part
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +56,23 @@ def bind_for_workers(descriptions: tuple[str, ...], reactor: Any) -> list[Shared
         for description in descriptions:
             wrapper = "haproxy:" if description.startswith("haproxy:") else ""
             inner = description.removeprefix(wrapper)
+            tls_parameters = None
+            if inner.startswith("tls:"):
+                # asgid's tls: endpoint: workers wrap the socket and load (and reload) the
+                # certificate themselves (asgid.tls_endpoint).
+                inner, tls_parameters = tcp_part(inner)
             endpoint = server_from_string(reactor, inner)
             tls = ""
-            if inner.startswith(("ssl:", "tls:")):
+            if inner.startswith("ssl:"):
                 endpoint, tls = _plain_twin(reactor, endpoint), f":tls={encode_tls(inner)}"
             # Listening binds at once (the Deferred fires synchronously); no reactor run.
             port = _result_now(endpoint.listen(Factory()), description)
             logger.info("Listening on %s", describe_port(description, port))
-            shared.append(SharedSocket(port, f"{wrapper}fd:fileno={port.fileno()}{tls}"))
+            if tls_parameters is None:
+                adopted = f"{wrapper}fd:fileno={port.fileno()}{tls}"
+            else:
+                adopted = f"{wrapper}tls:fileno={port.fileno()}:{tls_parameters}"
+            shared.append(SharedSocket(port, adopted))
     except BaseException:
         for item in shared:
             item.port.stopListening()

@@ -1,142 +1,151 @@
-"""HTTP/1.1 hello-world throughput: asgid beside daphne and uvicorn in the same run.
+"""HTTP/1.1 benchmarks: hello world at -c1 and -c50, bodies, memory and start-up, every server.
 
-    .venv/bin/python tests/benchmarks/http_bench.py [--duration 10] [--rounds 3] [--soak 60]
+    .venv/bin/python tests/benchmarks/http_bench.py [--duration 4] [--rounds 3] [--servers ...]
 
-Each server serves ``examples.hello:app`` pinned to CPU 0; ``wrk -t1 -c50`` (keep-alive)
-runs pinned to CPU 1. Servers take turns, round after round, and the median requests/s
-of the rounds is reported with ratios. ``--soak`` also loads asgid for that many seconds
-and reports its RSS before and after, to show memory stays flat.
+Per round, each server in turn (interleaved, so a noisy minute hits every server alike) is
+started pinned to CPU 0 and loaded from CPU 1:
+
+* start-up: spawn to first ``200`` on ``GET /``;
+* hello world: ``wrk -t1 -c1`` and ``wrk -t1 -c50 --latency`` (requests/s, p99 latency);
+* RSS after the hello-world load (server and its worker processes);
+* 1 MiB POST echo: ``wrk -t1 -c4`` with ``post_1mib.lua`` (MiB/s of request body echoed);
+* 100 MiB streamed response in 1 MiB messages: ``curl`` (MiB/s, best of 3);
+* 100 MiB file: ``http.response.pathsend`` where the server offers it, else read and sent
+  by the app (MiB/s, best of 3).
+
+Results go to ``results/http.json``; ``report.py`` turns them into tables and plots.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import re
-import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _peers import (  # noqa: E402
-    free_port,
-    median,
-    peers_bin,
-    rss_kib,
-    start,
-    stop,
-    write_section,
+    ALL_SERVERS,
+    HERE,
+    RESULTS,
+    Server,
+    load,
+    save_results,
+    setup_logging,
+    versions,
 )
 
-APP = "examples.hello:app"
+logger = logging.getLogger("bench.http")
+MIB = 1024 * 1024
+
+# Row key -> (title, unit, higher is better)
+ROWS = {
+    "hello_c50": ("HTTP/1.1 hello, wrk -t1 -c50", "requests/s", True),
+    "hello_c50_p99": ("HTTP/1.1 hello, wrk -c50, p99 latency", "ms", False),
+    "hello_c1": ("HTTP/1.1 hello, wrk -t1 -c1", "requests/s", True),
+    "post_1mib": ("1 MiB POST echo, wrk -c4", "MiB/s", True),
+    "stream_100mib": ("100 MiB streamed response (curl)", "MiB/s", True),
+    "file_100mib": ("100 MiB file, pathsend where offered (curl)", "MiB/s", True),
+    "rss_after_load": ("RSS after the hello-world load", "MB", False),
+    "startup": ("start-up to first 200", "ms", False),
+}
 
 
-def commands(port: int) -> dict[str, list[str]]:
-    asgid = str(Path(sys.executable).with_name("asgid"))
+def wrk(url: str, duration: float, connections: int, script: str | None = None) -> dict[str, float]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency"]
+    if script:
+        command += ["-s", str(HERE / script)]
+    out = load([*command, url], timeout=duration + 60)
+    problems = re.search(r"Non-2xx or 3xx responses: \d+|Socket errors: .*", out)
+    if problems:
+        logger.warning("  %s: %s", url, problems.group(0))
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     return {
-        "asgid": [asgid, "-e", f"tcp:{port}:interface=127.0.0.1", "-v", "0", "--loop", "auto", APP],
-        "uvicorn": [
-            peers_bin("uvicorn"),
-            APP,
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        "daphne": [peers_bin("daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", APP],
+        "rate": float(rate.group(1)) if rate else 0.0,
+        "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else 0.0,
     }
 
 
-def wrk(port: int, duration: int, connections: int = 50) -> float:
-    out = subprocess.run(
-        [
-            "taskset",
-            "-c",
-            "1",
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{duration}s",
-            f"http://127.0.0.1:{port}/",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=duration + 30,
-    ).stdout
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
-    if errors:
-        print(f"  warning: {errors.group(0)}", file=sys.stderr)
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    return float(match.group(1)) if match else 0.0
+def curl_mib_s(url: str, tries: int) -> tuple[float, str]:
+    """Best download speed of ``tries`` (the first read also warms the page cache)."""
+    best, pathsend = 0.0, ""
+    for _ in range(tries):
+        out = load(
+            ["curl", "-s", "-o", "/dev/null", "-D", "-", "-w", "speed=%{speed_download}\n", url],
+            timeout=120,
+        )
+        speed = re.search(r"speed=([\d.]+)", out)
+        best = max(best, float(speed.group(1)) / MIB if speed else 0.0)
+        flag = re.search(r"x-pathsend: (\d)", out, re.IGNORECASE)
+        pathsend = flag.group(1) if flag else pathsend
+    return best, pathsend
 
 
-def run_round(name: str, duration: int) -> float:
-    port = free_port()
-    proc = start(commands(port)[name], port)
-    try:
-        wrk(port, 2)  # warm-up
-        return wrk(port, duration)
-    finally:
-        stop(proc)
+def one_server(name: str, duration: float, tries: int) -> dict[str, Any]:
+    with Server(name) as server:
+        url = server.url
+        result: dict[str, Any] = {"startup": server.startup_s * 1000}
+        wrk(url + "/", 1, 50)  # warm-up
+        result["hello_c1"] = wrk(url + "/", duration, 1)["rate"]
+        c50 = wrk(url + "/", duration, 50)
+        result["hello_c50"], result["hello_c50_p99"] = c50["rate"], c50["p99_ms"]
+        result["rss_after_load"] = server.rss_kib() / 1024 * 1.048576  # MiB -> MB
+        result["post_1mib"] = wrk(url + "/echo", duration, 4, "post_1mib.lua")["rate"]
+        result["stream_100mib"], _ = curl_mib_s(url + "/stream", tries)
+        result["file_100mib"], pathsend = curl_mib_s(url + "/file", tries)
+        result["pathsend"] = pathsend == "1"
+    return result
 
 
-def soak(seconds: int) -> tuple[int, int]:
-    port = free_port()
-    proc = start(commands(port)["asgid"], port)
-    try:
-        wrk(port, 3)
-        before = rss_kib(proc.pid)
-        wrk(port, seconds)
-        return before, rss_kib(proc.pid)
-    finally:
-        stop(proc)
+def run(servers: list[str], rounds: int, duration: float, tries: int) -> dict[str, Any]:
+    values: dict[str, dict[str, list[float]]] = {key: {s: [] for s in servers} for key in ROWS}
+    pathsend: dict[str, bool] = {}
+    for round_no in range(1, rounds + 1):
+        for name in servers:
+            try:
+                result = one_server(name, duration, tries)
+            except (RuntimeError, OSError) as exc:
+                logger.error("round %d %s failed: %s", round_no, name, exc)
+                continue
+            pathsend[name] = result.pop("pathsend")
+            for key, value in result.items():
+                values[key][name].append(value)
+            logger.info(
+                "round %d %-9s c50 %8.0f/s p99 %6.2f ms  c1 %7.0f/s  post %5.0f  stream %5.0f  "
+                "file %5.0f MiB/s  rss %4.0f MB  start %4.0f ms",
+                round_no, name, result["hello_c50"], result["hello_c50_p99"],
+                result["hello_c1"], result["post_1mib"], result["stream_100mib"],
+                result["file_100mib"], result["rss_after_load"], result["startup"],
+            )  # fmt: skip
+    rows = [
+        {"key": key, "title": title, "unit": unit, "higher_is_better": better,
+         "values": values[key]}
+        for key, (title, unit, better) in ROWS.items()
+    ]  # fmt: skip
+    return {"bench": "http", "rounds": rounds, "duration_s": duration, "rows": rows,
+            "pathsend": pathsend}  # fmt: skip
 
 
-def main() -> None:
+def main() -> int:
+    setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--soak", type=int, default=0, help="seconds of load to watch asgid's RSS")
-    parser.add_argument("--no-write", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--tries", type=int, default=3, help="curl downloads per body row")
+    parser.add_argument("--servers", default=",".join(ALL_SERVERS))
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder for http.json")
     args = parser.parse_args()
-    results: dict[str, list[float]] = {"asgid": [], "uvicorn": [], "daphne": []}
-    for round_no in range(args.rounds):
-        for name in results:
-            rps = run_round(name, args.duration)
-            results[name].append(rps)
-            print(f"round {round_no + 1}: {name:8s} {rps:10.0f} req/s", flush=True)
-    med = {name: median(values) for name, values in results.items()}
-    lines = [
-        "Hello world (`examples/hello.py`), `wrk -t1 -c50` keep-alive, "
-        f"{args.duration} s per run, median of {args.rounds} rounds; each server pinned to "
-        "CPU 0, wrk to CPU 1, all in the same run. Command: "
-        "`.venv/bin/python tests/benchmarks/http_bench.py`.",
-        "",
-        "| server | requests/s (median) | runs | asgid ratio |",
-        "|---|---:|---|---:|",
-    ]
-    for name, value in med.items():
-        runs = ", ".join(f"{v:.0f}" for v in results[name])
-        ratio = med["asgid"] / value if value else 0.0
-        lines.append(f"| {name} | {value:.0f} | {runs} | {ratio:.2f}x |")
-    if args.soak:
-        before, after = soak(args.soak)
-        lines += [
-            "",
-            f"Memory under {args.soak} s of load: asgid RSS {before / 1024:.1f} MiB "
-            f"before, {after / 1024:.1f} MiB after ({(after - before) / 1024:+.1f} MiB).",
-        ]
-    table = "\n".join(lines)
-    print(table)
-    if not args.no_write:
-        write_section("HTTP/1.1", table)
+    servers = args.servers.split(",")
+    payload = run(servers, args.rounds, args.duration, args.tries)
+    payload["versions"] = versions(servers)
+    logger.info("wrote %s", save_results("http", payload, args.out))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

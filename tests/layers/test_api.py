@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 from asgid_layers import RedisChannelLayer
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
+
+from .waiting import until
 
 
 async def test_is_a_channels_layer(layer: RedisChannelLayer) -> None:
@@ -118,7 +121,7 @@ async def test_capacity_counts_buffered_messages(make_layer: Callable[..., Any])
         await layer.receive(b)  # starts the reader for this process
         await layer.send(a, {"type": "x"})
         await layer.send(a, {"type": "x"})
-        await asyncio.sleep(0.05)  # let the reader move them into the local buffer
+        await until(lambda: layer.stats()["buffered"] == 2, "the reader to buffer both")
         assert layer.stats()["buffered"] == 2
         with pytest.raises(ChannelFull):
             await layer.send(a, {"type": "x"})
@@ -176,13 +179,14 @@ async def test_message_expiry(make_layer: Callable[..., Any]) -> None:
     layer = make_layer(expiry=1)
     try:
         ch = await layer.new_channel()
+        sent = time.time()
         await layer.send(ch, {"type": "old"})
         await layer.send("named.exp", {"type": "old"})
-        await asyncio.sleep(0.6)
+        await until(lambda: time.time() - sent > 0.5, "half the expiry to pass")
         # These refresh the keys' TTL, so only the per-message check drops "old".
         await layer.send(ch, {"type": "new"})
         await layer.send("named.exp", {"type": "new"})
-        await asyncio.sleep(0.6)
+        await until(lambda: time.time() - sent > 1.02, "the first messages to expire")
         assert await layer.receive(ch) == {"type": "new"}
         assert await layer.receive("named.exp") == {"type": "new"}
         assert layer.stats()["expired"] == 2
@@ -207,8 +211,9 @@ async def test_group_expiry(make_layer: Callable[..., Any]) -> None:
     layer = make_layer(group_expiry=1)
     try:
         old = await layer.new_channel()
+        joined = time.time()
         await layer.group_add("g", old)
-        await asyncio.sleep(1.2)
+        await until(lambda: time.time() - joined > 1.05, "the first member's group expiry")
         new = await layer.new_channel()
         await layer.group_add("g", new)
         await layer.group_send("g", {"type": "x"})
@@ -236,7 +241,13 @@ async def test_many_concurrent_receivers(layer: RedisChannelLayer) -> None:
     locals_ = [await layer.new_channel() for _ in range(300)]
     named = [f"named.c{i}" for i in range(150)]
     tasks = [asyncio.ensure_future(layer.receive(c)) for c in locals_ + named]
-    await asyncio.sleep(0.1)
+    state = await layer._state()
+    await until(
+        lambda: (
+            len(state.fetchers) == 150 and all(f.buffer.demand for f in state.fetchers.values())
+        ),
+        "every named receiver to wait",
+    )
     await asyncio.gather(*(layer.send(c, {"type": "x", "c": c}) for c in locals_ + named))
     results = await asyncio.wait_for(asyncio.gather(*tasks), 20)
     assert [r["c"] for r in results] == locals_ + named
@@ -250,7 +261,7 @@ async def test_idle_receive_outlives_socket_timeout(layer: RedisChannelLayer) ->
     ch = await layer.new_channel()
     task = asyncio.ensure_future(layer.receive(ch))
     named = asyncio.ensure_future(layer.receive("named.idle"))
-    await asyncio.sleep(6)
+    await asyncio.sleep(6)  # the passing of time is what this test is about
     assert not task.done() and not named.done()
     await layer.send(ch, {"type": "late"})
     await layer.send("named.idle", {"type": "late"})
@@ -303,12 +314,12 @@ async def test_unread_local_channel_is_forgotten(make_layer: Callable[..., Any])
         await layer.receive(alive)  # starts the reader, which buffers `gone`'s messages
         state = await layer._state()
         (reader,) = state.readers.values()
-        deadline = asyncio.get_running_loop().time() + 8
-        while reader.buffers.get(gone.split("!")[1]) is not None:
-            assert asyncio.get_running_loop().time() < deadline, "idle channel kept"
-            await asyncio.sleep(0.1)
+        local = gone.split("!")[1]
+        await until(lambda: local not in reader.buffers, "the idle channel to be forgotten", 8)
         assert layer.stats()["dropped_idle"] == 3 and layer.stats()["buffered"] == 0
-        await asyncio.sleep(0.1)  # release flush
+        await until(
+            lambda: not reader.pending_release and not reader.in_flight, "the release to flush"
+        )
         for _ in range(3):  # capacity was given back
             await layer.send(gone, {"type": "x"})
     finally:

@@ -13,6 +13,19 @@ from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
 
 from .redis_procs import RedisProc
+from .waiting import until
+
+
+async def _subscribed(layer: RedisPubSubChannelLayer, name: str, group: bool = False) -> None:
+    """Wait until Redis counts a subscriber of ``name``'s Pub/Sub channel."""
+    state = await layer._state()
+    _, host, keys = layer._route(state, name)
+    pubsub_name = keys.pubsub_group(name) if group else keys.pubsub_channel(name)
+
+    async def counted() -> bool:
+        return bool((await host.command.pubsub_numsub(pubsub_name))[0][1])
+
+    await until(counted, f"a subscriber of {pubsub_name}")
 
 
 @pytest.fixture
@@ -42,14 +55,14 @@ async def test_send_receive_and_groups(pubsub_pair: Any) -> None:
     assert await asyncio.wait_for(receiver.receive(local), 5) == {"type": "direct", "n": 1}
 
     named = asyncio.ensure_future(receiver.receive("ps.named"))
-    await asyncio.sleep(0.1)  # subscribed before the publish
+    await _subscribed(receiver, "ps.named")
     await sender.send("ps.named", {"type": "named"})
     assert await asyncio.wait_for(named, 5) == {"type": "named"}
 
     members = [await receiver.new_channel() for _ in range(3)]
     for channel in members:
         await receiver.group_add("room", channel)
-    await asyncio.sleep(0.1)
+    await _subscribed(receiver, "room", group=True)
     await sender.group_send("room", {"type": "all", "data": {"k": 1}})
     got = [await asyncio.wait_for(receiver.receive(c), 5) for c in members]
     assert all(m == {"type": "all", "data": {"k": 1}} for m in got)
@@ -67,7 +80,7 @@ async def test_full_buffer_drops_and_counts(make_pubsub: Callable[..., Any]) -> 
         local = await layer.new_channel()
         for i in range(5):
             await layer.send(local, {"type": "x", "i": i})
-        await asyncio.sleep(0.2)
+        await until(lambda: layer.stats()["over_capacity"] == 3, "three dropped messages")
         assert [(await layer.receive(local))["i"] for _ in range(2)] == [0, 1]
         assert layer.stats()["over_capacity"] == 3
     finally:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 from asgid_layers import RedisChannelLayer, RedisUnavailable
 
 from .redis_procs import RedisProc, free_port
+from .waiting import until
 
 
 @pytest.fixture
@@ -20,7 +23,16 @@ def private_redis(tmp_path: Path) -> RedisProc:
     proc.stop()
 
 
-async def test_restart_mid_run(private_redis: RedisProc) -> None:
+async def _blocked_pops(proc: RedisProc) -> int:
+    client = redis.asyncio.Redis(port=proc.port)
+    try:
+        return sum(c["cmd"] in ("blmpop", "blpop") for c in await client.client_list())
+    finally:
+        await client.aclose()
+
+
+async def test_restart_mid_run(private_redis: RedisProc, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="asgid_layers")
     layer = RedisChannelLayer(hosts=[private_redis.url], prefix="rc")
     try:
         local = await layer.new_channel()
@@ -28,7 +40,11 @@ async def test_restart_mid_run(private_redis: RedisProc) -> None:
         assert await layer.receive(local) == {"type": "before"}
         blocked_local = asyncio.ensure_future(layer.receive(local))
         blocked_named = asyncio.ensure_future(layer.receive("rc.named"))
-        await asyncio.sleep(0.2)
+
+        async def both_blocked() -> bool:
+            return await _blocked_pops(private_redis) >= 2
+
+        await until(both_blocked, "the reader and the fetcher to block in Redis")
 
         private_redis.stop()
         started = time.monotonic()
@@ -36,7 +52,10 @@ async def test_restart_mid_run(private_redis: RedisProc) -> None:
             await layer.send(local, {"type": "lost"})
         assert isinstance(info.value, ConnectionError)
         assert time.monotonic() - started < 5, "Redis down must surface quickly"
-        await asyncio.sleep(1.0)  # receivers keep waiting through the outage
+        await until(
+            lambda: sum("lost Redis" in r.getMessage() for r in caplog.records) >= 2,
+            "the reader and the fetcher to notice the outage",
+        )  # and receivers keep waiting through it
         assert not blocked_local.done() and not blocked_named.done()
 
         private_redis.start()

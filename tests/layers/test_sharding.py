@@ -10,6 +10,7 @@ from asgid_layers import RedisChannelLayer
 from asgid_layers.sharding import HashRing
 
 from .redis_procs import RedisProc
+from .waiting import until
 
 
 def _layer(shards: list[RedisProc], prefix: str, **extra: Any) -> RedisChannelLayer:
@@ -88,7 +89,13 @@ async def test_blocked_named_receiver_woken_by_send_from_other_layer(
     a, b = _layer(redis_shards, "shard3"), _layer(redis_shards, "shard3")
     try:
         waiting = [asyncio.ensure_future(a.receive(f"work.{i}")) for i in range(20)]
-        await asyncio.sleep(0.1)
+        state = await a._state()
+        await until(
+            lambda: (
+                len(state.fetchers) == 20 and all(f.buffer.demand for f in state.fetchers.values())
+            ),
+            "every named receiver to wait",
+        )
         for i in range(20):
             await b.send(f"work.{i}", {"type": "job", "i": i})
         done = await asyncio.wait_for(asyncio.gather(*waiting), 10)

@@ -1,7 +1,10 @@
--- Helpers shared by the scripts; scripts.py puts this file in front of each one.
+-- Rules shared by the scripts; scripts.py puts this file (after the key and
+-- element writers generated from keys.py and elements.py) in front of each one.
+-- The other scripts name the counts-hash fields and apply the bound only through
+-- the functions below.
 --
 -- Capacity is exact per channel without group_send touching every member. The
--- counts hash of one process (base .. 'n:' .. owner, owner = 'specific.x!') holds:
+-- counts hash of one process (counts_key(owner), owner = 'specific.x!') holds:
 --   <local>      direct sends to the channel minus every release of it
 --   <local>|     ',G1,G2,': the groups the channel is in
 --   <local>|<G>  #G when the channel joined G, plus the G sends that skipped it
@@ -13,11 +16,22 @@
 -- A channel holds <local> + sum over its groups G of (#G - <local>|G) messages.
 -- Every field lives in the one hash, so an expiry resets them all together.
 --
--- A group's members on a shard are kept by process in base .. 'm:' .. G (see
--- owner_state and change_members) and named channel -> ''. group_send then
--- queues one short element per process naming its member set; while the bound
--- shows room it reads and writes a handful of fields per process, whatever the
--- group's size.
+-- A group's members on a shard are kept by process in KEYS[3] (see owner_state
+-- and change_members) and named channel -> ''. group_send then queues one short
+-- element per process naming its member set; while the bound shows room it reads
+-- and writes a handful of fields per process, whatever the group's size.
+
+local FIELD = {
+  ALL_SENT = '@',
+  direct = function(l) return l end,
+  groups = function(l) return l .. '|' end,
+  joined = function(l, g) return l .. '|' .. g end,
+  sent = function(g) return '#' .. g end,
+  bound = function(g) return '^' .. g end,
+  full = function(g) return '!' .. g end,
+  -- in the capacities hash (KEYS[2]): the lowest capacity of a process's members
+  lowest = function(owner) return '<' .. owner end,
+}
 
 local CHUNK = 500 -- keeps unpack() far below Lua's C stack limit
 
@@ -93,28 +107,28 @@ end
 
 -- Add (op '+') or remove (op '-') local part `l` of process `owner` in group
 -- `group`'s members (KEYS-style table `keys`). The members of one process are a
--- set base .. 's:' .. id. Once a queued element names a set it is never
+-- set member_set_key(id). Once a queued element names a set it is never
 -- changed again: the change goes to a copy under a new id, and the old set lives
 -- on for the elements still queued. Every change is also queued for the owner's
--- reader as '!\0<old id>:<new id>:<op><local part>', in order with the messages,
+-- reader as element_change(old id, new id, op, local part), in order with the messages,
 -- so the reader can follow the sets without reading them back.
 -- Returns true when the membership changed.
-local function change_members(base, keys, owner, l, op, expiry, group_expiry)
+local function change_members(keys, owner, l, op, expiry, group_expiry)
   local id, n, referenced = owner_state(redis.call('HGET', keys[3], owner))
-  local set = id and base .. 's:' .. id
+  local set = id and member_set_key(id)
   local member = set and redis.call('SISMEMBER', set, l) == 1
   if (op == '+' and member) or (op == '-' and not member) then
     return false
   end
   local new = id
   if not id or referenced == 1 then
-    new = tostring(redis.call('INCR', base .. 'ids'))
+    new = tostring(redis.call('INCR', ids_key()))
     if set then
-      redis.call('SUNIONSTORE', base .. 's:' .. new, set)
+      redis.call('SUNIONSTORE', member_set_key(new), set)
       redis.call('EXPIRE', set, expiry + 60)
     end
   end
-  local new_set = base .. 's:' .. new
+  local new_set = member_set_key(new)
   if op == '+' then
     redis.call('SADD', new_set, l)
     n = n + 1
@@ -129,8 +143,8 @@ local function change_members(base, keys, owner, l, op, expiry, group_expiry)
     redis.call('HDEL', keys[3], owner)
     new = ''
   end
-  local queue = base .. 'q:' .. owner
-  redis.call('RPUSH', queue, '!\0' .. (id or '') .. ':' .. new .. ':' .. op .. l)
+  local queue = queue_key(owner)
+  redis.call('RPUSH', queue, element_change(id or '', new, op, l))
   redis.call('EXPIRE', queue, expiry)
   return true
 end
@@ -142,32 +156,32 @@ end
 local function channel_counts(key, locals)
   local fields = {}
   for i, l in ipairs(locals) do
-    fields[2 * i - 1] = l
-    fields[2 * i] = l .. '|'
+    fields[2 * i - 1] = FIELD.direct(l)
+    fields[2 * i] = FIELD.groups(l)
   end
-  local base = hmget(key, fields)
+  local values = hmget(key, fields)
   local counts, lists, groups, extra = {}, {}, {}, {}
   for i, l in ipairs(locals) do
-    counts[i] = tonumber(base[2 * i - 1]) or 0
-    lists[i] = base[2 * i] or nil -- Redis nil arrives as false
+    counts[i] = tonumber(values[2 * i - 1]) or 0
+    lists[i] = values[2 * i] or nil -- Redis nil arrives as false
     groups[i] = list_items(lists[i])
     for _, g in ipairs(groups[i]) do
-      extra[#extra + 1] = '#' .. g
-      extra[#extra + 1] = l .. '|' .. g
+      extra[#extra + 1] = FIELD.sent(g)
+      extra[#extra + 1] = FIELD.joined(l, g)
     end
   end
   if #extra > 0 then
-    local values, j = hmget(key, extra), 1
+    local more, j = hmget(key, extra), 1
     for i = 1, #locals do
       for _ = 1, #groups[i] do
-        counts[i] = counts[i] + (tonumber(values[j]) or 0) - (tonumber(values[j + 1]) or 0)
+        counts[i] = counts[i] + (tonumber(more[j]) or 0) - (tonumber(more[j + 1]) or 0)
         j = j + 2
       end
     end
   end
   for i, l in ipairs(locals) do
     if counts[i] < 0 then
-      redis.call('HINCRBY', key, l, -counts[i])
+      redis.call('HINCRBY', key, FIELD.direct(l), -counts[i])
       counts[i] = 0
     end
   end
@@ -181,8 +195,9 @@ local function release(key, argv, first)
     return
   end
   for i = first, #argv, 2 do
-    if redis.call('HINCRBY', key, argv[i], -tonumber(argv[i + 1])) == 0 then
-      redis.call('HDEL', key, argv[i])
+    local field = FIELD.direct(argv[i])
+    if redis.call('HINCRBY', key, field, -tonumber(argv[i + 1])) == 0 then
+      redis.call('HDEL', key, field)
     end
   end
 end
@@ -190,7 +205,7 @@ end
 -- Remove `channel` from group `group`: the members sorted set, the capacities
 -- hash and the member sets (keys), and fold the group messages it still holds
 -- into its direct count so its total does not change.
-local function leave(base, keys, group, channel, expiry, group_expiry)
+local function leave(keys, group, channel, expiry, group_expiry)
   redis.call('ZREM', keys[1], channel)
   redis.call('HDEL', keys[2], channel)
   local owner, l = split_channel(channel)
@@ -198,28 +213,45 @@ local function leave(base, keys, group, channel, expiry, group_expiry)
     redis.call('HDEL', keys[3], channel)
     return
   end
-  change_members(base, keys, owner, l, '-', expiry, group_expiry)
-  local counts = base .. 'n:' .. owner
-  local v = redis.call('HMGET', counts, '#' .. group, l .. '|' .. group, l .. '|', '!' .. group)
+  change_members(keys, owner, l, '-', expiry, group_expiry)
+  local counts = counts_key(owner)
+  local v = redis.call(
+    'HMGET', counts, FIELD.sent(group), FIELD.joined(l, group), FIELD.groups(l), FIELD.full(group)
+  )
   if list_has(v[4], l) then
     local full = list_remove(v[4], l)
     if full == ',' then
-      redis.call('HDEL', counts, '!' .. group)
+      redis.call('HDEL', counts, FIELD.full(group))
     else
-      redis.call('HSET', counts, '!' .. group, full)
+      redis.call('HSET', counts, FIELD.full(group), full)
     end
   end
   if list_has(v[3], group) then
     local held = (tonumber(v[1]) or 0) - (tonumber(v[2]) or 0)
-    if held ~= 0 and redis.call('HINCRBY', counts, l, held) == 0 then
-      redis.call('HDEL', counts, l)
+    if held ~= 0 and redis.call('HINCRBY', counts, FIELD.direct(l), held) == 0 then
+      redis.call('HDEL', counts, FIELD.direct(l))
     end
     local list = list_remove(v[3], group)
     if list == ',' then
-      redis.call('HDEL', counts, l .. '|', l .. '|' .. group)
+      redis.call('HDEL', counts, FIELD.groups(l), FIELD.joined(l, group))
     else
-      redis.call('HSET', counts, l .. '|', list)
-      redis.call('HDEL', counts, l .. '|' .. group)
+      redis.call('HSET', counts, FIELD.groups(l), list)
+      redis.call('HDEL', counts, FIELD.joined(l, group))
     end
   end
+end
+
+-- The bound rule (^G above): after member `l` of group `g` came to hold `held`
+-- messages, widen ^G so that ^G + @ still covers it, unless !G lists it as full
+-- (`bound`, `total` = @ and `full` are the values read from the counts hash).
+local function widen_bound(counts, g, l, held, total, bound, full)
+  if bound and held - total > bound and not list_has(full, l) then
+    redis.call('HSET', counts, FIELD.bound(g), held - total)
+  end
+end
+
+-- Whether the bound alone promises room for one more message in every member of
+-- a process not listed as full (otherwise group_send counts them exactly).
+local function bound_has_room(bound, total, capacity)
+  return bound ~= nil and bound + total < capacity
 end

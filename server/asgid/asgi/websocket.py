@@ -73,6 +73,36 @@ class WebSocketWire(Protocol):
     def resume_reading(self) -> None: ...
 
 
+class _FinishedWire:
+    """The wire of a cycle whose app instance is over: nothing more goes anywhere.
+
+    The cycle and its connection point at each other; dropping the wire when the app is
+    done lets reference counting free both once the connection ends, instead of leaving
+    a cycle per connection for the cyclic collector.
+    """
+
+    def accept(self, subprotocol: str | None, headers: Headers) -> None:
+        pass
+
+    def deny(self, status: int, headers: Headers, body: bytes, end: bool) -> None:
+        pass
+
+    def send_message(self, data: bytes, binary: bool) -> Awaitable[None] | None:
+        return None
+
+    def close(self, code: int, reason: bytes) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+FINISHED_WIRE = _FinishedWire()
+
+
 class WSState(enum.Enum):
     CONNECTING = "awaiting websocket.accept, websocket.close or websocket.http.response.start"
     RESPONDING = "sending the denial response body"
@@ -292,20 +322,20 @@ class WebSocketCycle:
     # -- endings decided by the server ----------------------------------------------------
     def finish(self, failed: bool) -> None:
         """The app instance is over: refuse (500) or close (1000, 1011 after an error)."""
-        if self._closed_by_peer is not None:
-            self.state = WSState.CLOSED
-            return
         state = self.state
         self.state = WSState.CLOSED
+        wire, self._wire = self._wire, FINISHED_WIRE
+        if self._closed_by_peer is not None:
+            return
         if state is WSState.CONNECTING:
             if not failed:
                 logger.error("ASGI application returned without accepting or closing the WebSocket")
-            self._wire.deny(500, [], b"Internal Server Error", True)
+            wire.deny(500, [], b"Internal Server Error", True)
         elif state is WSState.RESPONDING:
-            self._wire.deny(0, [], b"", True)
+            wire.deny(0, [], b"", True)
         elif state is WSState.CONNECTED:
             # RFC 6455 §7.4.1: 1011 is "the server hit an unexpected condition".
-            self._wire.close(1011 if failed else 1000, b"")
+            wire.close(1011 if failed else 1000, b"")
 
 
 class WebSocketInstance:

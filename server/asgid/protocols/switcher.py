@@ -53,8 +53,10 @@ class ConnectionSwitcher(Protocol):
         self.inner.dataReceived(data)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        if self.inner is not None:
-            self.inner.connectionLost(reason)
+        # Let go of the inner protocol, whose own references lead back here.
+        inner, self.inner = self.inner, None
+        if inner is not None:
+            inner.connectionLost(reason)
 
     def replace(self, protocol: Protocol, data: bytes = b"") -> None:
         """Make ``protocol`` the connection's protocol and give it ``data`` already read."""
@@ -94,6 +96,7 @@ class ConnectionSwitcher(Protocol):
         old.transport.unregisterProducer()
         self.ctx.forget(old)
         old.closing = True
+        old.release()
         self.replace(H2Protocol(self.ctx), data)
 
     # -- upgrades from HTTP/1.1 ----------------------------------------------------------------

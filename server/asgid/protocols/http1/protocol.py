@@ -61,7 +61,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self.loop: asyncio.AbstractEventLoop = ctx.loop
         self._switcher = switcher
         # per connection
-        self._parser = httptools.HttpRequestParser(self)
+        self._parser: Any = httptools.HttpRequestParser(self)  # None once the connection ends
         self._conn: ConnectionInfo | None = None
         self._exchanges: deque[Exchange] = deque()  # [0] is the one whose app runs
         self._read_paused = False
@@ -139,11 +139,19 @@ class HTTP1Protocol(WriteFlow, Protocol):
             self._linger.cancel()
         self.closing = True
         self.ctx.forget(self)
-        self._deadline.cancel()
         for exchange in self._exchanges:
             exchange.client_gone()
         self._exchanges.clear()
         self._wake_writer()
+        self.release()
+
+    def release(self) -> None:
+        """Drop what refers back to this protocol (the parser's and the deadline's callbacks
+        are its bound methods), so that it is freed by reference counting when the
+        connection ends instead of by a cyclic collection."""
+        self._deadline.close()
+        self._parser = None
+        self._switcher = None
 
     # -- httptools callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -404,8 +412,14 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._deadline.cancel()
         if abort:
             self.transport.abortConnection()
-        else:
-            self.transport.loseConnection()
+            return
+        if not isinstance(self.transport, FileDescriptor):
+            # Twisted's TLS wrapper sends close_notify only once no producer is registered,
+            # then waits for the peer's; without these two lines "Connection: close" over
+            # TLS left the connection open until the client gave up.
+            self.transport.unregisterProducer()
+            self._linger = self.ctx.reactor.callLater(LINGER_S, self.transport.abortConnection)
+        self.transport.loseConnection()
 
     # -- hand-offs ----------------------------------------------------------------------------
     def _upgrade(self, data: bytes, offset: int) -> None:
@@ -441,7 +455,9 @@ class HTTP1Protocol(WriteFlow, Protocol):
         if self._read_paused:
             self._read_paused = False
             self.transport.resumeProducing()
-        self._switcher.switch_protocol(request, head, rest)
+        switcher = self._switcher
+        self.release()
+        switcher.switch_protocol(request, head, rest)
 
     # -- graceful shutdown --------------------------------------------------------------------
     def graceful_shutdown(self) -> None:

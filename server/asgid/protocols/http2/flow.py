@@ -63,6 +63,16 @@ class FlowScheduler:
             self._in_tree.discard(stream_id)
             self._tree.remove_stream(stream_id)
 
+    def release(self) -> None:
+        """The connection is gone: let go of its streams and of its callbacks.
+
+        The callbacks are the connection's bound methods, so keeping them would make the
+        connection and this scheduler a reference cycle that only the cyclic collector
+        frees; an app still running on a dead stream gets no-ops instead.
+        """
+        self._waiting.clear()
+        self._on_complete = self._on_gone = _ignore
+
     # -- sending ---------------------------------------------------------------------------
     def pump(self, stream: H2Stream) -> None:
         """Send what ``stream`` has, or queue it behind the streams already waiting."""
@@ -159,3 +169,7 @@ class FlowScheduler:
                 self._tree.insert_stream(stream_id)
             self._in_tree.add(stream_id)
         self._tree.unblock(stream_id)
+
+
+def _ignore(stream: H2Stream) -> None:
+    pass

@@ -143,6 +143,7 @@ class H2Protocol(Protocol):
         streams, self.streams = self.streams, {}
         for stream in streams.values():
             stream.client_gone()
+        self.flow.release()
 
     def _check_preface(self, data: bytes) -> bool:
         seen = self._preface = (self._preface or b"") + data

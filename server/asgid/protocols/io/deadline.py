@@ -44,6 +44,16 @@ class Deadline:
         if timer is not None and timer.active():
             timer.cancel()
 
+    def close(self) -> None:
+        """Cancel for good and let go of the owner's callback.
+
+        The callback is the owner's bound method, so a deadline kept by its owner is a
+        reference cycle; dropping it at the end of the connection lets reference counting
+        free both without waiting for the cyclic collector.
+        """
+        self.cancel()
+        self._expired = _ignore
+
     def _fire(self) -> None:
         self._timer = None
         kind = self.kind
@@ -56,3 +66,7 @@ class Deadline:
         else:
             self.kind = ""
             self._expired(kind)
+
+
+def _ignore(kind: str) -> None:
+    pass

@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import connectionDone
 
 from asgid.asgi.http import ClientDisconnected
@@ -127,6 +127,10 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
                 timer.cancel()
         self._ping_timer = self._close_timer = None
         self._wake_writer()
+        # Autobahn resolves is_closed with the connection itself: a Deferred held by the
+        # connection whose result is the connection, a cycle per WebSocket. Nothing waits
+        # on these once the connection is lost.
+        self.is_open = self.is_closed = succeed(None)
 
     def sendCloseFrame(
         self, code: int | None = None, reasonUtf8: bytes | None = None, isReply: bool = False

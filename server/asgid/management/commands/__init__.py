@@ -1,0 +1,1 @@
+"""``runserver`` through asgid."""

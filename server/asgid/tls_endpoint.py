@@ -1,0 +1,150 @@
+"""asgid's ``tls:`` endpoint: Twisted's ``ssl:`` plus client certificates, ciphers, minimum
+version, key password, certificate reload, and adopting an inherited socket.
+
+``tls:8443:interface=0.0.0.0:certKey=cert.pem:privateKey=key.pem:caCerts=ca.pem:
+certReqs=required`` listens on TCP; ``fileno=N`` in place of the port wraps an inherited,
+already listening socket (how the workers of ``--workers`` serve TLS). The plugin in
+``twisted/plugins/asgid_tls.py`` makes the prefix known to Twisted's ``serverFromString``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from twisted.internet.endpoints import SSL4ServerEndpoint
+from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
+from twisted.plugin import IPlugin
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from zope.interface import implementer
+
+from asgid.errors import ConfigError
+from asgid.tls_context import ReloadableContext, context_for
+from asgid.tls_options import options_from_parameters
+
+if TYPE_CHECKING:
+    from twisted.internet.defer import Deferred
+    from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorCore
+
+PREFIX = "tls"
+_LISTEN_PARAMETERS = ("port", "interface", "backlog", "fileno")
+
+
+@implementer(IStreamServerEndpoint)
+class AdoptedTLSServerEndpoint:
+    """TLS over an inherited listening socket (Twisted has no adopted ``ssl:``)."""
+
+    def __init__(self, inner: IStreamServerEndpoint, creator: ReloadableContext) -> None:
+        self._inner = inner
+        self._creator = creator
+
+    def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
+        wrapped = TLSMemoryBIOFactory(self._creator, False, protocolFactory)
+        return self._inner.listen(wrapped)
+
+
+@implementer(IPlugin, IStreamServerEndpointStringParser)
+class TLSEndpointParser:
+    """``tls:PORT:certKey=...``: see the module docstring and docs/tls.md."""
+
+    prefix = PREFIX
+
+    def parseStreamServer(
+        self, reactor: IReactorCore, *args: object, **kwargs: object
+    ) -> IStreamServerEndpoint:
+        params = {str(k): str(v) for k, v in kwargs.items()}
+        if args:
+            if len(args) > 1 or "port" in params:
+                raise ConfigError("tls: takes one port: write tls:8443:certKey=... ")
+            params["port"] = str(args[0])
+        listen = {k: params.pop(k) for k in _LISTEN_PARAMETERS if k in params}
+        creator = context_for(options_from_parameters(params))
+        if "fileno" in listen:
+            from asgid.endpoints import FileDescriptorEndpointParser
+
+            adopted = FileDescriptorEndpointParser().parseStreamServer(
+                reactor, fileno=listen["fileno"]
+            )
+            return AdoptedTLSServerEndpoint(adopted, creator)
+        port = listen.get("port", "")
+        if not port.isdigit():
+            raise ConfigError(f"tls: needs a port number first, e.g. tls:8443:..., not {port!r}")
+        return SSL4ServerEndpoint(  # type: ignore[no-untyped-call]
+            reactor,
+            int(port),
+            creator,
+            backlog=int(listen.get("backlog", "50")),
+            interface=listen.get("interface", ""),
+        )
+
+
+def parse_tls(reactor: IReactorCore, description: str) -> IStreamServerEndpoint:
+    """A ``tls:`` string to its endpoint, without the Twisted plugin scan (see endpoints.py)."""
+    args: list[str] = []
+    kwargs: dict[str, str] = {}
+    for field in _split(description.removeprefix(PREFIX + ":")):
+        name, sep, value = _partition_unescaped(field)
+        if sep:
+            kwargs[_unescape(name)] = _unescape(value)
+        elif field:
+            args.append(_unescape(field))
+    return TLSEndpointParser().parseStreamServer(reactor, *args, **kwargs)
+
+
+def _partition_unescaped(field: str) -> tuple[str, str, str]:
+    escaped = False
+    for index, char in enumerate(field):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "=":
+            return field[:index], "=", field[index + 1 :]
+    return field, "", ""
+
+
+def _unescape(text: str) -> str:
+    out, escaped = [], False
+    for char in text:
+        if escaped or char != "\\":
+            out.append(char)
+            escaped = False
+        else:
+            escaped = True
+    return "".join(out)
+
+
+def tcp_part(description: str) -> tuple[str, str]:
+    """Split a ``tls:`` string into the TCP endpoint to bind and the TLS parameters.
+
+    For ``--workers``: the supervisor binds ``tcp:...`` and the workers get
+    ``tls:fileno=N:<parameters>``, loading the certificate (and reloading it) themselves.
+    """
+    fields = _split(description.removeprefix(PREFIX + ":"))
+    listen: list[str] = []
+    tls: list[str] = []
+    for index, field in enumerate(fields):
+        name = field.split("=", 1)[0] if "=" in field else ""
+        if (not name and index == 0) or name in _LISTEN_PARAMETERS:
+            listen.append(field)
+        else:
+            tls.append(field)
+    return "tcp:" + ":".join(listen), ":".join(tls)
+
+
+def _split(text: str) -> list[str]:
+    """Split on unescaped ':' keeping escapes as written (they are passed on unchanged)."""
+    fields, current, escaped = [], [], False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            current.append(char)
+            escaped = True
+        elif char == ":":
+            fields.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    fields.append("".join(current))
+    return fields

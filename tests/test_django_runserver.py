@@ -1,0 +1,140 @@
+"""``manage.py runserver`` with ``"asgid"`` in INSTALLED_APPS, run for real in a throwaway project.
+
+Each test writes a small project into its tmp_path, starts ``manage.py runserver`` on a free
+port and talks to it over real sockets: page, static file, HTTP/2 (h2c and TLS), a Channels
+WebSocket echo, a code edit picked up by Django's autoreloader, ``--noasgi`` and Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from asgid.certs import write_pair
+from websockets.sync.client import connect
+
+from tests.support.django_project import RunserverProcess, make_project, write_views
+from tests.support.net import free_port
+
+pytest.importorskip("channels")
+
+READY = "asgid ready"
+Start = Callable[..., tuple[RunserverProcess, str]]
+
+
+@pytest.fixture
+def runserver(tmp_path: Path) -> Iterator[Start]:
+    """Start ``runserver`` on a free port in a fresh project; every one is killed afterwards."""
+    started: list[RunserverProcess] = []
+
+    def start(*args: str, ready: str = READY, debug: bool = True) -> tuple[RunserverProcess, str]:
+        manage_py = make_project(tmp_path / "site", debug=debug)
+        port = free_port()
+        server = RunserverProcess(manage_py, f"127.0.0.1:{port}", *args)
+        started.append(server)
+        server.wait_for(ready)
+        return server, f"127.0.0.1:{port}"
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def test_page_static_file_and_h2c(runserver: Start) -> None:
+    server, address = runserver()
+    page = httpx.get(f"http://{address}/")
+    assert page.status_code == 200
+    assert page.text == "hello from django"
+    assert page.headers["server"] == "asgid"
+    css = httpx.get(f"http://{address}/static/site_app/style.css")
+    assert css.status_code == 200
+    assert css.text == "body { color: teal; }\n"
+    with httpx.Client(http1=False, http2=True) as client:
+        info = client.get(f"http://{address}/info/")
+    assert info.http_version == "HTTP/2"
+    assert info.json() == {"http_version": "2", "scheme": "http"}
+    assert "Starting ASGI/asgid version" in server.output
+    assert f"development server at http://{address}/" in server.output
+    assert '"GET /static/site_app/style.css HTTP/1.1" 200' in server.output
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_channels_websocket_echo(runserver: Start, loop: str) -> None:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    _server, address = runserver("--loop", loop)
+    with connect(f"ws://{address}/ws/echo/", open_timeout=10) as ws:
+        ws.send("ping")
+        assert ws.recv(timeout=10) == "echo: ping"
+
+
+def test_nostatic_and_insecure(runserver: Start) -> None:
+    _server, address = runserver("--nostatic")
+    assert httpx.get(f"http://{address}/static/site_app/style.css").status_code == 404
+    _server, address = runserver("--insecure", debug=False)
+    assert httpx.get(f"http://{address}/static/site_app/style.css").status_code == 200
+
+
+def test_code_edit_reloads_the_server(runserver: Start, tmp_path: Path) -> None:
+    server, address = runserver()
+    assert httpx.get(f"http://{address}/").text == "hello from django"
+    views = tmp_path / "site" / "site_app" / "views.py"
+    server.wait_for(f"File {views} first seen")
+    before = views.stat().st_mtime
+    write_views(tmp_path / "site", "edited while running")
+    os.utime(views, (before + 2, before + 2))  # later than the baseline, whatever the clock
+    server.wait_for("views.py changed, reloading")
+    server.wait_for(READY, times=2)
+    assert httpx.get(f"http://{address}/").text == "edited while running"
+
+
+def test_https_with_given_certificate_speaks_http2(runserver: Start, tmp_path: Path) -> None:
+    cert, key = write_pair(tmp_path / "tls")
+    server, address = runserver("--cert-file", str(cert), "--key-file", str(key), "--noreload")
+    with httpx.Client(http2=True, verify=ssl.create_default_context(cafile=str(cert))) as client:
+        response = client.get(f"https://{address}/info/")
+    assert response.http_version == "HTTP/2"
+    assert response.json() == {"http_version": "2", "scheme": "https"}
+    assert f"development server at https://{address}/" in server.output
+
+
+def test_https_with_self_signed_certificate(runserver: Start) -> None:
+    _server, address = runserver("--self-signed", "--noreload")
+    with httpx.Client(http2=True, verify=False) as client:
+        response = client.get(f"https://{address}/")
+    assert (response.http_version, response.text) == ("HTTP/2", "hello from django")
+
+
+def test_noasgi_falls_back_to_django_wsgi_server(runserver: Start) -> None:
+    server, address = runserver("--noasgi", ready="Quit the server with")
+    response = httpx.get(f"http://{address}/")
+    assert response.text == "hello from django"
+    assert response.headers["server"].startswith("WSGIServer")
+    assert READY not in server.output
+
+
+@pytest.mark.parametrize("reload", [True, False], ids=["autoreload", "noreload"])
+def test_ctrl_c_ends_cleanly(runserver: Start, reload: bool) -> None:
+    server, address = runserver(*(() if reload else ("--noreload",)))
+    assert httpx.get(f"http://{address}/").status_code == 200
+    assert server.interrupt() == 0
+    assert "Traceback" not in server.output
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://{address}/")
+
+
+def test_bad_certificate_options_are_refused(runserver: Start, tmp_path: Path) -> None:
+    server, _address = runserver("--cert-file", str(tmp_path / "missing.pem"), ready="Error")
+    assert server.proc.wait(30) == 1
+    assert "--cert-file and --key-file go together" in server.output
+
+
+def test_importing_asgid_imports_nothing_of_django() -> None:
+    code = "import sys, asgid, asgid.cli; sys.exit('django' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0

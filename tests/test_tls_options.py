@@ -1,0 +1,187 @@
+"""--ssl-* flags and tls: parameters: bad files exit 2 with one line naming the file; what
+the handshake offers (TLS 1.2+, ALPN, no compression, resumption) as openssl s_client sees it."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+from asgid.cli import config_from_args, parse_args
+from asgid.errors import ConfigError
+from asgid.tls_endpoint import tcp_part
+from asgid.tls_options import TLSOptions, options_from_parameters
+from cryptography.hazmat.primitives import serialization
+
+from tests.support.server import AsgidProcess, run_cli
+
+APP = "tests.apps.h2:app"
+
+
+@pytest.fixture(scope="module")
+def pem(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Good files, a key of another certificate, a password-protected key, junk."""
+    d = tmp_path_factory.mktemp("tls-options")
+    ca = trustme.CA()
+    leaf, other = ca.issue_cert("localhost", "127.0.0.1"), ca.issue_cert("localhost")
+    files = {name: d / name for name in ("cert", "key", "other_key", "enc_key", "ca", "junk")}
+    leaf.cert_chain_pems[0].write_to_path(str(files["cert"]))
+    leaf.private_key_pem.write_to_path(str(files["key"]))
+    other.private_key_pem.write_to_path(str(files["other_key"]))
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), None)
+    files["enc_key"].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"s3cret"),
+        )
+    )
+    files["junk"].write_text("not a certificate\n")
+    return files
+
+
+@pytest.mark.parametrize(
+    ("flags", "culprit", "problem"),
+    [
+        (["--ssl-certfile", "missing.pem"], "missing.pem", "cannot read the certificate file"),
+        (["--ssl-certfile", "junk"], "junk", "no PEM certificate"),
+        (["--ssl-keyfile", "junk"], "junk", "no usable PEM private key"),
+        (["--ssl-keyfile", "other_key"], "other_key", "does not belong to the certificate"),
+        (["--ssl-keyfile", "enc_key"], "enc_key", "the private key is encrypted"),
+        (
+            ["--ssl-keyfile", "enc_key", "--ssl-keyfile-password", "nope"],
+            "enc_key",
+            "wrong password",
+        ),
+        (
+            ["--ssl-ca-certs", "junk", "--ssl-cert-reqs", "required"],
+            "junk",
+            "no PEM CA certificate",
+        ),
+    ],
+)
+def test_bad_files_exit_2_naming_the_file(
+    pem: dict[str, Path], flags: list[str], culprit: str, problem: str
+) -> None:
+    args = {"--ssl-certfile": "cert", "--ssl-keyfile": "key"}
+    args.update(zip(flags[::2], flags[1::2], strict=True))
+    command: list[str] = []
+    for flag, value in args.items():
+        command += [flag, str(pem[value]) if value in pem else value]
+    result = run_cli(APP, "-p", "0", *command)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(pem.get(culprit, culprit)) in lines[0] and problem in lines[0]
+
+
+def test_bad_file_in_a_tls_endpoint_exits_2(pem: dict[str, Path]) -> None:
+    endpoint = f"tls:0:certKey={pem['cert']}:privateKey={pem['other_key']}"
+    result = run_cli(APP, "-e", endpoint)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"asgid: error: {pem['other_key']}: this private key does not belong to the certificate "
+        f"in {pem['cert']} (give the key the certificate was issued for)"
+    )
+
+
+def test_flags_map_to_one_tls_listener(pem: dict[str, Path]) -> None:
+    argv = [APP, "-b", "0.0.0.0", "-p", "8443", "--ssl-certfile", str(pem["cert"])]
+    env = {"ASGID_SSL_CERT_REQS": "1", "ASGID_SSL_CA_CERTS": str(pem["ca"])}
+    config = config_from_args(parse_args(argv, env), env)
+    assert config.ssl == TLSOptions(
+        certfile=str(pem["cert"]), ca_certs=str(pem["ca"]), cert_reqs="optional"
+    )
+    (description,) = config.endpoints
+    assert description.startswith("tls:port=8443:interface=0.0.0.0:certKey=")
+    assert tcp_part(description)[0] == "tcp:port=8443:interface=0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-e", "tcp:8000", "--ssl-certfile", "c.pem"], "applies to the -b/-p listener"),
+        (["--ssl-keyfile", "k.pem"], "--ssl-keyfile needs --ssl-certfile"),
+        (["-p", "1", "--ssl-certfile", "c.pem", "--ssl-cert-reqs", "2"], "needs the CA"),
+    ],
+)
+def test_flag_combinations_refused(argv: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        config_from_args(parse_args([APP, *argv], {}), {})
+
+
+def test_endpoint_parameters_round_trip() -> None:
+    options = TLSOptions(
+        certfile="/etc/c:1.pem", keyfile="k.pem", keyfile_password="p=w", ca_certs="ca.pem",
+        cert_reqs="required", ciphers="ECDHE+AESGCM", min_version="1.3",
+    )  # fmt: skip
+    params = dict(field.split("=", 1) for field in _unescaped_fields(options.endpoint_parameters()))
+    assert options_from_parameters(params) == options
+    with pytest.raises(ConfigError, match="has no parameter sslmethod"):
+        options_from_parameters({"certKey": "c.pem", "sslmethod": "TLSv1_METHOD"})
+
+
+def _unescaped_fields(text: str) -> list[str]:
+    fields, current, escaped = [], "", False
+    for char in text:
+        if escaped:
+            current, escaped = current + char, False
+        elif char == "\\":
+            escaped = True
+        elif char == ":":
+            fields.append(current)
+            current = ""
+        else:
+            current += char
+    return [*fields, current]
+
+
+@pytest.fixture(scope="module", params=["uvloop", "asyncio"])
+def server(pem: dict[str, Path], request: pytest.FixtureRequest) -> Iterator[AsgidProcess]:
+    """-b/-p with --ssl-* and an encrypted key whose password comes from the environment."""
+    proc = AsgidProcess(
+        APP,
+        "--access-log", "/dev/null", "--loop", request.param, "-b", "127.0.0.1", "-p", "0",
+        "--ssl-certfile", str(pem["cert"]), "--ssl-keyfile", str(pem["enc_key"]),
+        endpoints=(),
+        env={"ASGID_SSL_KEYFILE_PASSWORD": "s3cret"},
+    )  # fmt: skip
+    yield proc
+    proc.stop()
+
+
+def s_client(port: int, *args: str) -> str:
+    result = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
+         *args],
+        input="", capture_output=True, text=True, timeout=20,
+    )  # fmt: skip
+    return result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("old", ["-tls1", "-tls1_1"])
+def test_tls_1_0_and_1_1_refused(server: AsgidProcess, old: str) -> None:
+    output = s_client(server.port, old, "-cipher", "ALL:@SECLEVEL=0")
+    assert "alert protocol version" in output or "no protocols available" in output
+    assert "Cipher is (NONE)" in output or "no peer certificate available" in output
+
+
+def test_handshake_offers_alpn_no_compression_resumption(
+    server: AsgidProcess, tmp_path: Path
+) -> None:
+    session = tmp_path / "session.pem"
+    first = s_client(server.port, "-tls1_2", "-alpn", "h2,http/1.1", "-sess_out", str(session))
+    assert "ALPN protocol: h2" in first and "Compression: NONE" in first
+    assert "Protocol  : TLSv1.2" in first and "New, TLSv1.2" in first
+    again = s_client(server.port, "-tls1_2", "-sess_in", str(session))
+    assert "Reused, TLSv1.2" in again
+    assert "ALPN protocol: http/1.1" in s_client(server.port, "-alpn", "http/1.1")
+
+
+def test_no_http2_offers_only_http_1_1(pem: dict[str, Path], asgid) -> None:  # type: ignore[no-untyped-def]
+    endpoint = f"tls:0:interface=127.0.0.1:certKey={pem['cert']}:privateKey={pem['key']}"
+    proc = asgid(APP, "--access-log", "/dev/null", "--no-http2", endpoints=[endpoint])
+    assert "ALPN protocol: http/1.1" in s_client(proc.port, "-alpn", "h2,http/1.1")

@@ -3,7 +3,6 @@ TLS endpoints, reload of WebSockets and a reload whose new code cannot start."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -183,11 +182,3 @@ async def app(scope, receive, send):
     await send({{"type": "http.response.start", "status": 200, "headers": []}})
     await send({{"type": "http.response.body", "body": b"{version}"}})
 """
-
-
-def test_sighup_to_a_single_process_is_ignored_with_a_hint(asgid):
-    server = asgid(APP)
-    server.signal(signal.SIGHUP)
-    server.wait_for("SIGHUP ignored: reloading without downtime needs --workers 2")
-    assert httpx.get(server.url + "/pid").text == str(server.proc.pid)
-    assert os.getpid() != server.proc.pid

@@ -64,13 +64,13 @@ def build_descriptions(
         # Daphne accepts "-b [::1]" as well as "-b ::1".
         bind = _escape((host or DEFAULT_HOST).strip("[]"))
         port = DEFAULT_PORT if port is None else port
-        descriptions.append(f"{listener}port={port}:interface={bind}{queue}{tail}")
+        descriptions.append(f"{listener}port={port}:interface={bind}{tail}{queue}")
     if unix_socket:
         descriptions.append(f"unix:{_escape(unix_socket)}{queue}")
     if fd is not None:
         descriptions.append(f"fd:fileno={fd}")
     if not descriptions:
-        descriptions.append(f"{listener}port={DEFAULT_PORT}:interface={DEFAULT_HOST}{queue}{tail}")
+        descriptions.append(f"{listener}port={DEFAULT_PORT}:interface={DEFAULT_HOST}{tail}{queue}")
     return tuple(descriptions)
 
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 from asgid.errors import ConfigError
@@ -178,3 +180,25 @@ def configured_layers() -> list[tuple[str, Any]]:
     if not isinstance(backends, dict):
         return []
     return [(alias, layer) for alias, layer in backends.items() if hasattr(layer, "stats")]
+
+
+class SupervisorMetrics:
+    """Shares one prometheus_client multiprocess directory with the workers."""
+
+    def __init__(self) -> None:
+        # Chosen before prometheus_client is first imported (here and in each worker).
+        self.owned = not os.environ.get(MULTIPROC_ENV)
+        if self.owned:
+            os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="asgid-metrics-")
+        self.directory = os.environ[MULTIPROC_ENV]
+        self.metrics = PrometheusMetrics()
+
+    def restarted(self) -> None:
+        self.metrics.restarts.inc()
+
+    def worker_gone(self, pid: int) -> None:
+        worker_gone(pid)
+
+    def close(self) -> None:
+        if self.owned:
+            shutil.rmtree(self.directory, ignore_errors=True)

@@ -22,17 +22,16 @@ from __future__ import annotations
 import logging
 import os
 import selectors
-import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 
 from asgid.config import Config
+from asgid.metrics import SupervisorMetrics
 from asgid.shared_sockets import SharedSocket
 from asgid.systemd import (
     CONNECTIONS_FIELD,
@@ -387,34 +386,6 @@ def _sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int:
             pid: int = struct.unpack("3i", data[:12])[0]
             return pid
     return 0
-
-
-class SupervisorMetrics:
-    """Shares one prometheus_client multiprocess directory with the workers."""
-
-    def __init__(self) -> None:
-        from asgid.metrics import MULTIPROC_ENV
-
-        # Chosen before prometheus_client is first imported (here and in each worker).
-        self.owned = not os.environ.get(MULTIPROC_ENV)
-        if self.owned:
-            os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="asgid-metrics-")
-        self.directory = os.environ[MULTIPROC_ENV]
-        from asgid.metrics import PrometheusMetrics
-
-        self.metrics = PrometheusMetrics()
-
-    def restarted(self) -> None:
-        self.metrics.restarts.inc()
-
-    def worker_gone(self, pid: int) -> None:
-        from asgid.metrics import worker_gone
-
-        worker_gone(pid)
-
-    def close(self) -> None:
-        if self.owned:
-            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def worker_endpoints(environ: dict[str, str]) -> tuple[str, ...] | None:

@@ -1,9 +1,11 @@
-"""Hello over TLS, saying which HTTP version and TLS details the request came with.
+"""Hello over TLS, saying which HTTP version, TLS details and client certificate came along.
 
 asgid-certs certs/
 asgid -e ssl:8443:privateKey=certs/key.pem:certKey=certs/cert.pem examples.tls_hello:app
 curl --cacert certs/cert.pem https://localhost:8443/        # HTTP/2 via ALPN
 curl --http1.1 --cacert certs/cert.pem https://localhost:8443/
+
+With client certificates (mutual TLS), see docs/tls.md.
 """
 
 
@@ -16,6 +18,8 @@ async def app(scope, receive, send):
     else:
         version = {0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}.get(tls["tls_version"], "TLS")
         detail = f"{version}, cipher suite 0x{tls['cipher_suite'] or 0:04x}"
+        if tls["client_cert_name"]:
+            detail += f", client {tls['client_cert_name']}"
     body = f"Hello over HTTP/{scope['http_version']} ({detail})\n".encode()
     await send(
         {

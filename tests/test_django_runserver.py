@@ -21,6 +21,7 @@ from websockets.sync.client import connect
 
 from tests.support.django_project import RunserverProcess, make_project, write_views
 from tests.support.net import free_port
+from tests.support.server import REPO
 
 pytest.importorskip("channels")
 
@@ -138,3 +139,19 @@ def test_bad_certificate_options_are_refused(runserver: Start, tmp_path: Path) -
 def test_importing_asgid_imports_nothing_of_django() -> None:
     code = "import sys, asgid, asgid.cli; sys.exit('django' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0
+
+
+def test_check_says_when_staticfiles_would_shadow_asgid(tmp_path: Path) -> None:
+    apps = ["django.contrib.contenttypes", "django.contrib.staticfiles", "asgid", "site_app"]
+    manage_py = make_project(tmp_path / "site", apps=apps)
+    result = subprocess.run(
+        [sys.executable, str(manage_py), "check"],
+        cwd=str(manage_py.parent),
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "asgid.E001" in result.stderr
+    assert 'Move "asgid" above "django.contrib.staticfiles"' in result.stderr

@@ -251,3 +251,27 @@ def test_endpoint_descriptions_follow_daphne():
     assert build(host="[::1]", port=1) == ("tcp:port=1:interface=\\:\\:1",)
     assert build(endpoints=["unix:/a"]) == ("unix:/a",)
     assert build(endpoints=["tcp:1"], unix_socket="/s", fd=3) == ("tcp:1", "unix:/s", "fd:fileno=3")
+
+
+def test_plain_tcp_strings_skip_twisted_endpoint_parsing():
+    from asgid.endpoints import PlainTCPEndpoint, server_from_string
+    from twisted.internet.testing import MemoryReactor
+
+    reactor = MemoryReactor()
+    plain = server_from_string(reactor, "tcp:port=8001:backlog=7:interface=\\:\\:1")
+    assert isinstance(plain, PlainTCPEndpoint)
+    assert (plain.port, plain.interface, plain.backlog) == (8001, "::1", 7)
+    plain.listen(object())
+    assert reactor.tcpServers[0][:4] == (8001, reactor.tcpServers[0][1], 7, "::1")
+    # Anything else is Twisted's to parse, and to explain when it is wrong.
+    assert not isinstance(server_from_string(reactor, "tcp6:8001"), PlainTCPEndpoint)
+    for wrong in ("tcp:http", "tcp:8001:colour=blue", "tcp:8001:port=8002"):
+        with pytest.raises((ValueError, TypeError)):
+            server_from_string(reactor, wrong)
+
+
+def test_plain_tcp_with_escaped_ipv6_interface_and_backlog(asgid):
+    server = asgid(APP, endpoints=("tcp:port=0:interface=\\:\\:1:backlog=16",))
+    assert server.addresses[0].startswith("tcp:[::1]:")
+    port = int(server.addresses[0].rsplit(":", 1)[1])
+    assert httpx.get(f"http://[::1]:{port}/").text == "ok"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -10,7 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from asgid.certs import write_pair
 
+from tests.support.net import free_port
 from tests.support.server import AsgidProcess, run_cli
 
 pytest.importorskip("watchfiles")
@@ -142,3 +145,18 @@ def test_missing_reload_dir_is_refused(tmp_path: Path) -> None:
     result = run_cli("examples.hello:app", "--reload", "--reload-dir", str(tmp_path / "nope"))
     assert result.returncode == 2
     assert "no such directory" in result.stderr
+
+
+def test_unshareable_ssl_endpoint_restarts_after_the_old_process(
+    asgid: Start, app_dir: Path, tmp_path: Path
+) -> None:
+    """ssl: sockets stay in each child, so the new child binds the port again."""
+    cert, key = write_pair(tmp_path / "tls")
+    endpoint = f"ssl:{free_port()}:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+    server = asgid("reloadapp:app", "--reload", "--app-dir", str(app_dir), endpoints=[endpoint])
+    _wait_count(server, READY, 1)
+    verify = ssl.create_default_context(cafile=str(cert))
+    assert httpx.get(server.url, verify=verify).text == "v1"
+    _write_app(app_dir, "v2")
+    _wait_count(server, READY, 2)
+    assert httpx.get(server.url, verify=verify).text == "v2"

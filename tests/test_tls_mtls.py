@@ -1,4 +1,4 @@
-"""Mutual TLS on asgid's ``tls:`` endpoint: required / optional / none, bad client
+"""Mutual TLS on asgid's ``https:`` endpoint: required / optional / none, bad client
 certificates refused, and the ASGI ``tls`` scope as the app sees it over HTTP/1.1,
 HTTP/2 and WebSocket; several TLS endpoints with their own certificates in one process."""
 
@@ -71,7 +71,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
 
 def endpoint(pki: PKI, mode: str) -> str:
     return (
-        f"tls:0:interface=127.0.0.1:certKey={pki.path(mode + '.pem')}"
+        f"https:0:interface=127.0.0.1:certKey={pki.path(mode + '.pem')}"
         f":privateKey={pki.path(mode + '.key')}:caCerts={pki.path('client-ca.pem')}"
         f":certReqs={mode}"
     )

@@ -1,4 +1,4 @@
-"""--ssl-* flags and tls: parameters: bad files exit 2 with one line naming the file; what
+"""--ssl-* flags and https: parameters: bad files exit 2 with one line naming the file; what
 the handshake offers (TLS 1.2+, ALPN, no compression, resumption) as openssl s_client sees it."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import pytest
 import trustme
 from asgid.cli import config_from_args, parse_args
 from asgid.errors import ConfigError
-from asgid.tls_endpoint import tcp_part
+from asgid.tls_endpoint import split_description, tcp_part
 from asgid.tls_options import TLSOptions, options_from_parameters
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given, strategies as st
 
 from tests.support.server import AsgidProcess, run_cli
 
@@ -79,7 +80,7 @@ def test_bad_files_exit_2_naming_the_file(
 
 
 def test_bad_file_in_a_tls_endpoint_exits_2(pem: dict[str, Path]) -> None:
-    endpoint = f"tls:0:certKey={pem['cert']}:privateKey={pem['other_key']}"
+    endpoint = f"https:0:certKey={pem['cert']}:privateKey={pem['other_key']}"
     result = run_cli(APP, "-e", endpoint)
     assert result.returncode == 2
     assert result.stderr.strip() == (
@@ -96,7 +97,7 @@ def test_flags_map_to_one_tls_listener(pem: dict[str, Path]) -> None:
         certfile=str(pem["cert"]), ca_certs=str(pem["ca"]), cert_reqs="optional"
     )
     (description,) = config.endpoints
-    assert description.startswith("tls:port=8443:interface=0.0.0.0:certKey=")
+    assert description.startswith("https:port=8443:interface=0.0.0.0:certKey=")
     assert tcp_part(description)[0] == "tcp:port=8443:interface=0.0.0.0:backlog=2048"
 
 
@@ -118,25 +119,29 @@ def test_endpoint_parameters_round_trip() -> None:
         certfile="/etc/c:1.pem", keyfile="k.pem", keyfile_password="p=w", ca_certs="ca.pem",
         cert_reqs="required", ciphers="ECDHE+AESGCM", min_version="1.3",
     )  # fmt: skip
-    params = dict(field.split("=", 1) for field in _unescaped_fields(options.endpoint_parameters()))
-    assert options_from_parameters(params) == options
+    args, params = split_description("https:8443:" + options.endpoint_parameters())
+    assert args == ["8443"] and options_from_parameters(params) == options
     with pytest.raises(ConfigError, match="has no parameter sslmethod"):
         options_from_parameters({"certKey": "c.pem", "sslmethod": "TLSv1_METHOD"})
 
 
-def _unescaped_fields(text: str) -> list[str]:
-    fields, current, escaped = [], "", False
-    for char in text:
-        if escaped:
-            current, escaped = current + char, False
-        elif char == "\\":
-            escaped = True
-        elif char == ":":
-            fields.append(current)
-            current = ""
-        else:
-            current += char
-    return [*fields, current]
+@given(
+    certfile=st.text(min_size=1).filter(lambda t: t.strip()),
+    password=st.none() | st.text(),
+    ciphers=st.text(min_size=1),
+)
+def test_any_file_name_or_password_survives_the_endpoint_string(
+    certfile: str, password: str | None, ciphers: str
+) -> None:
+    """Values full of ':', '=' and '\\' come back exactly from the string --ssl-* build."""
+    options = TLSOptions(certfile=certfile, keyfile_password=password, ciphers=ciphers)
+    description = f"https:port=0:interface=127.0.0.1:{options.endpoint_parameters()}"
+    args, params = split_description(description)
+    assert args == [] and params.pop("port") == "0" and params.pop("interface") == "127.0.0.1"
+    assert options_from_parameters(params) == options
+    listen, rest = tcp_part(description)
+    assert listen == "tcp:port=0:interface=127.0.0.1"
+    assert options_from_parameters(split_description("https:" + rest)[1]) == options
 
 
 @pytest.fixture(scope="module", params=["uvloop", "asyncio"])
@@ -182,6 +187,6 @@ def test_handshake_offers_alpn_no_compression_resumption(
 
 
 def test_no_http2_offers_only_http_1_1(pem: dict[str, Path], asgid) -> None:  # type: ignore[no-untyped-def]
-    endpoint = f"tls:0:interface=127.0.0.1:certKey={pem['cert']}:privateKey={pem['key']}"
+    endpoint = f"https:0:interface=127.0.0.1:certKey={pem['cert']}:privateKey={pem['key']}"
     proc = asgid(APP, "--access-log", "/dev/null", "--no-http2", endpoints=[endpoint])
     assert "ALPN protocol: http/1.1" in s_client(proc.port, "-alpn", "h2,http/1.1")

@@ -49,7 +49,7 @@ class CertFiles:
         return context
 
     def endpoint(self) -> str:
-        return f"tls:0:interface=127.0.0.1:certKey={self.cert}:privateKey={self.key}"
+        return f"https:0:interface=127.0.0.1:certKey={self.cert}:privateKey={self.key}"
 
 
 def served_serial(port: int, context: ssl.SSLContext) -> int:
@@ -91,9 +91,12 @@ def files(tmp_path: Path) -> CertFiles:
 
 @pytest.fixture(params=["uvloop", "asyncio"])
 def server(files: CertFiles, request: pytest.FixtureRequest) -> Iterator[AsgidProcess]:
+    # A long keep-alive: the HTTP/2 connection opened before a swap idles while it happens.
     proc = AsgidProcess(
-        APP, "--access-log", "/dev/null", "--loop", request.param, endpoints=[files.endpoint()]
-    )
+        APP,
+        "--access-log", "/dev/null", "--timeout-keep-alive", "60", "--loop", request.param,
+        endpoints=[files.endpoint()],
+    )  # fmt: skip
     yield proc
     proc.stop()
 

@@ -63,10 +63,9 @@ def test_descriptors_return_to_baseline(asgid, loop):
 
 
 def test_reactor_shape_is_checked_at_start_up():
-    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
-
     from asgid.errors import ConfigError
     from asgid.reactor import check_reactor_internals
+    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 
     check_reactor_internals(AsyncioSelectorReactor)
 

@@ -41,6 +41,7 @@ ALLOWED_HOSTS = [
 ]
 
 INSTALLED_APPS = [
+    "asgid",  # manage.py runserver serves through asgid (before staticfiles)
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

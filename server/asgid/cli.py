@@ -127,7 +127,7 @@ def _tls_options(args: argparse.Namespace) -> TLSOptions | None:
     if args.endpoints and args.host is None and args.port is None:
         raise ConfigError(
             "--ssl-certfile applies to the -b/-p listener; for -e endpoints write "
-            "tls:8443:certKey=cert.pem:privateKey=key.pem (see docs/tls.md)"
+            "https:8443:certKey=cert.pem:privateKey=key.pem (see docs/tls.md)"
         )
     return TLSOptions(
         certfile=args.ssl_certfile,

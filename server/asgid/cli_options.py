@@ -340,6 +340,7 @@ def _reload_options(add: Callable[..., Any]) -> None:
         "--reload-dir",
         action="append",
         dest="reload_dirs",
+        metavar="DIR",
         default=[],
         help="directory to watch, repeatable (default: --app-dir, else the current one)",
     )
@@ -347,6 +348,7 @@ def _reload_options(add: Callable[..., Any]) -> None:
         "--reload-include",
         action="append",
         dest="reload_includes",
+        metavar="GLOB",
         default=[],
         help="glob of files whose change restarts the server, repeatable (default *.py)",
     )
@@ -354,6 +356,7 @@ def _reload_options(add: Callable[..., Any]) -> None:
         "--reload-exclude",
         action="append",
         dest="reload_excludes",
+        metavar="GLOB",
         default=[],
         help="glob of files to ignore, repeatable (wins over --reload-include)",
     )
@@ -372,7 +375,7 @@ def _as_argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 def _tls_options(add: Callable[..., Any]) -> None:
-    """TLS for the -b/-p listener (uvicorn's names); tls: endpoints take the same settings."""
+    """TLS for the -b/-p listener (uvicorn's names); https: endpoints take the same settings."""
     add("--ssl-certfile", help="certificate (PEM, leaf first, then intermediates): -b/-p speak TLS")
     add("--ssl-keyfile", help="private key (PEM) of --ssl-certfile (default: in the certfile)")
     add(

@@ -90,7 +90,7 @@ class Config:
     reload_dirs: tuple[str, ...] = ()
     reload_includes: tuple[str, ...] = ("*.py",)
     reload_excludes: tuple[str, ...] = ()
-    # TLS of the -b/-p listener (tls: endpoints carry their own settings); reload check
+    # TLS of the -b/-p listener (https: endpoints carry their own settings); reload check
     ssl: TLSOptions | None = None
     ssl_reload_interval_s: float | None = None  # None: reload on SIGHUP only
 

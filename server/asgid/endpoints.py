@@ -8,10 +8,11 @@ one as a plugin (``twisted/plugins/asgid_fd.py``) that instantiates the parser b
 
 from __future__ import annotations
 
+import re
 import socket
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.endpoints import AdoptedStreamServerEndpoint, serverFromString
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
 from twisted.plugin import IPlugin
 from zope.interface import implementer
@@ -28,7 +29,7 @@ DEFAULT_PORT = 8000
 
 EXAMPLES = (
     "tcp:8000:interface=127.0.0.1, tcp6:8000:interface=\\:\\:1, "
-    "ssl:8443:privateKey=key.pem:certKey=cert.pem, tls:8443:certKey=cert.pem:privateKey=key.pem, "
+    "ssl:8443:privateKey=key.pem:certKey=cert.pem, https:8443:certKey=cert.pem:privateKey=key.pem, "
     "unix:/run/asgid.sock:mode=660, "
     "systemd:domain=INET:index=0, haproxy:tcp:8000 or fd:fileno=3"
 )
@@ -55,7 +56,7 @@ def build_descriptions(
     one endpoint each; with none of ``-e/-b/-p/-u/--fd`` asgid listens on 127.0.0.1:8000.
     With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener speaks TLS.
     """
-    listener = "tcp:" if tls is None else "tls:"
+    listener = "tcp:" if tls is None else "https:"
     tail = "" if tls is None else ":" + tls.endpoint_parameters()
     descriptions: list[str] = list(endpoints or [])
     # Twisted's default backlog is 50: a burst of new connections would be refused.
@@ -75,7 +76,7 @@ def build_descriptions(
 
 
 def server_from_string(reactor: Any, description: str) -> Any:
-    """``serverFromString``, except that ``fd:`` and ``tls:`` are always asgid's own parsers.
+    """``serverFromString``, except that ``fd:`` and ``https:`` are always asgid's own parsers.
 
     Twisted picks the first plugin of a prefix it finds, and Daphne installs an ``fd``
     plugin too: where both are installed (common while moving from Daphne), which one
@@ -83,17 +84,73 @@ def server_from_string(reactor: Any, description: str) -> Any:
     also works in editable installs, whose layout hides ``twisted/plugins`` from the scan.
     """
     prefix = description.split(":", 1)[0]
-    if prefix == "tls":
+    if prefix == "https":
         from asgid.tls_endpoint import parse_tls
 
         return parse_tls(reactor, description)
+    if prefix == "tcp":
+        plain = _plain_tcp(reactor, description)
+        if plain is not None:
+            return plain
     if prefix == FileDescriptorEndpointParser.prefix:
         # fd: takes only plain digits, so no '\\:' escapes to honour here.
         fields = description.split(":")[1:]
         args = [f for f in fields if "=" not in f]
         kwargs = dict(f.split("=", 1) for f in fields if "=" in f)
         return FileDescriptorEndpointParser().parseStreamServer(reactor, *args, **kwargs)
+    from twisted.internet.endpoints import serverFromString
+
     return serverFromString(reactor, description)  # type: ignore[no-untyped-call]
+
+
+# tcp:PORT or tcp:port=PORT, then interface= and backlog= in any order; '\\:' escapes ':'.
+_TCP_FIELD = re.compile(r"(?:[^:\\]|\\.)+")
+_TCP_KEYS = frozenset({"port", "interface", "backlog"})
+
+
+class PlainTCPEndpoint:
+    """``tcp:`` straight to ``reactor.listenTCP``.
+
+    ``twisted.internet.endpoints`` imports the whole TLS stack (pyOpenSSL, service_identity,
+    idna) and Twisted's plugin scan runs on the first ``serverFromString``; a server
+    that only listens on plain TCP skips both, which shortens start-up and keeps a few
+    MB out of every worker. Anything this does not recognise goes to ``serverFromString``.
+    """
+
+    def __init__(self, reactor: Any, port: int, interface: str, backlog: int) -> None:
+        self._reactor = reactor
+        self.port = port
+        self.interface = interface
+        self.backlog = backlog
+
+    def listen(self, factory: Any) -> Deferred[Any]:
+        return maybeDeferred(
+            self._reactor.listenTCP,
+            self.port,
+            factory,
+            backlog=self.backlog,
+            interface=self.interface,
+        )
+
+
+def _plain_tcp(reactor: Any, description: str) -> PlainTCPEndpoint | None:
+    values: dict[str, str] = {}
+    for index, raw in enumerate(_TCP_FIELD.findall(description[len("tcp:") :])):
+        field = raw.replace("\\:", ":")
+        if "\\" in field:
+            return None
+        key, sep, value = field.partition("=")
+        if not sep:
+            if index:
+                return None
+            key, value = "port", field
+        if key not in _TCP_KEYS or key in values:
+            return None
+        values[key] = value
+    port, backlog = values.get("port", ""), values.get("backlog", "50")
+    if not port.isdigit() or not backlog.isdigit() or int(port) > 65535:
+        return None  # Twisted's parser says what is wrong
+    return PlainTCPEndpoint(reactor, int(port), values.get("interface", ""), int(backlog))
 
 
 def validate(descriptions: tuple[str, ...], reactor: Any) -> None:
@@ -102,7 +159,7 @@ def validate(descriptions: tuple[str, ...], reactor: Any) -> None:
         try:
             server_from_string(reactor, description)
         except ConfigError:
-            raise  # asgid's own parsers (tls:) already name the file or parameter at fault
+            raise  # asgid's own parsers (https:) already name the file or parameter at fault
         except Exception as exc:  # Twisted raises ValueError, KeyError, OSError, SSL errors...
             reason = _reason(description, exc)
             raise ConfigError(
@@ -142,6 +199,8 @@ class FileDescriptorEndpointParser:
         probe.detach()
         if kind != socket.SOCK_STREAM:
             raise ValueError(f"fd:fileno={fileno} is not a stream (TCP or unix) socket")
+        from twisted.internet.endpoints import AdoptedStreamServerEndpoint
+
         adopted = AdoptedStreamServerEndpoint(reactor, fileno, family)  # type: ignore[no-untyped-call]
         tls = kwargs.get("tls")
         if isinstance(tls, str):
@@ -151,6 +210,8 @@ class FileDescriptorEndpointParser:
 
 def _tls_context(reactor: Any, encoded: str) -> Any:
     """The context factory of the ``ssl:`` string a supervisor bound as plain TCP."""
+    from twisted.internet.endpoints import serverFromString
+
     from asgid.shared_sockets import decode_tls
 
     tls_endpoint = serverFromString(reactor, decode_tls(encoded))  # type: ignore[no-untyped-call]

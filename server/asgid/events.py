@@ -67,4 +67,11 @@ class StreamClosed(NamedTuple):
     complete: bool = True
 
 
-ResponseEvent = Response | Body | Trailers | StreamClosed
+class EarlyHints(NamedTuple):
+    """An interim ``103 Early Hints`` (RFC 8297): ``link`` fields sent before the response."""
+
+    stream_id: int
+    headers: Headers
+
+
+ResponseEvent = Response | Body | Trailers | StreamClosed | EarlyHints

@@ -5,8 +5,8 @@ cannot stop the watcher; it only owns the listening sockets (bound once, as for
 ``--workers``) and one child ``python -m asgid`` with the same command line, told to adopt
 those sockets. On a change the child gets SIGTERM and drains its in-flight requests while
 a fresh child starts on the same sockets; connections arriving in between wait in the
-listen backlog instead of being refused. TLS endpoints cannot be shared, so with them the
-old child finishes first and the new one binds again. A child that exits on its own (an
+listen backlog instead of being refused. ``ssl:`` endpoints cannot be shared, so with them
+the old child finishes first and the new one binds again. A child that exits on its own (an
 import error, a failed startup) is reported once; the next change starts another.
 """
 
@@ -86,7 +86,9 @@ def share_sockets(config: Config, reactor: Any) -> tuple[list[Any], str | None]:
     try:
         shared = bind_for_workers(config.endpoints, reactor)
     except ConfigError:
-        logger.info("TLS endpoints are bound by each server process: restarts wait for drains")
+        # ssl: endpoints cannot be handed to another process (https: ones can).
+        logger.info("each server process binds its own ssl: endpoints: a restart waits "
+                    "for the old process to finish")  # fmt: skip
         return [], None
     return [s.port for s in shared], " ".join(s.worker_description for s in shared)
 

@@ -5,8 +5,8 @@ The supervisor binds through Twisted's own endpoint parsers, so ``tcp:``, ``tcp6
 but it never runs the reactor: it only owns the sockets. A TLS endpoint is bound as
 plain TCP with the same port, interface and backlog; each worker adopts that socket and does
 TLS itself, since a TLS session cannot move between processes: Twisted's ``ssl:`` with the
-context the original string describes (``fd:...:tls=``), asgid's ``tls:`` with its own
-parameters (``tls:fileno=N:...``).
+context the original string describes (``fd:...:tls=``), asgid's ``https:`` with its own
+parameters (``https:fileno=N:...``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 from asgid.endpoints import server_from_string
 from asgid.errors import ConfigError
-from asgid.tls_endpoint import tcp_part
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +56,10 @@ def bind_for_workers(descriptions: tuple[str, ...], reactor: Any) -> list[Shared
             wrapper = "haproxy:" if description.startswith("haproxy:") else ""
             inner = description.removeprefix(wrapper)
             tls_parameters = None
-            if inner.startswith("tls:"):
-                # asgid's tls: endpoint: workers wrap the socket and load (and reload) the
-                # certificate themselves (asgid.tls_endpoint).
+            if inner.startswith("https:"):
+                # asgid's https: endpoint: workers wrap the socket and load (and reload) the
+                # certificate themselves. Imported here: it brings in Twisted's TLS stack.
+
                 inner, tls_parameters = tcp_part(inner)
             endpoint = server_from_string(reactor, inner)
             tls = ""
@@ -71,7 +71,7 @@ def bind_for_workers(descriptions: tuple[str, ...], reactor: Any) -> list[Shared
             if tls_parameters is None:
                 adopted = f"{wrapper}fd:fileno={port.fileno()}{tls}"
             else:
-                adopted = f"{wrapper}tls:fileno={port.fileno()}:{tls_parameters}"
+                adopted = f"{wrapper}https:fileno={port.fileno()}:{tls_parameters}"
             shared.append(SharedSocket(port, adopted))
     except BaseException:
         for item in shared:

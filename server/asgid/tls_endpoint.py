@@ -1,7 +1,7 @@
-"""asgid's ``tls:`` endpoint: Twisted's ``ssl:`` plus client certificates, ciphers, minimum
+"""asgid's ``https:`` endpoint: Twisted's ``ssl:`` plus client certificates, ciphers, minimum
 version, key password, certificate reload, and adopting an inherited socket.
 
-``tls:8443:interface=0.0.0.0:certKey=cert.pem:privateKey=key.pem:caCerts=ca.pem:
+``https:8443:interface=0.0.0.0:certKey=cert.pem:privateKey=key.pem:caCerts=ca.pem:
 certReqs=required`` listens on TCP; ``fileno=N`` in place of the port wraps an inherited,
 already listening socket (how the workers of ``--workers`` serve TLS). The plugin in
 ``twisted/plugins/asgid_tls.py`` makes the prefix known to Twisted's ``serverFromString``.
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
     from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorCore
 
-PREFIX = "tls"
+PREFIX = "https"
 _LISTEN_PARAMETERS = ("port", "interface", "backlog", "fileno")
 
 
@@ -44,7 +44,7 @@ class AdoptedTLSServerEndpoint:
 
 @implementer(IPlugin, IStreamServerEndpointStringParser)
 class TLSEndpointParser:
-    """``tls:PORT:certKey=...``: see the module docstring and docs/tls.md."""
+    """``https:PORT:certKey=...``: see the module docstring and docs/tls.md."""
 
     prefix = PREFIX
 
@@ -54,7 +54,7 @@ class TLSEndpointParser:
         params = {str(k): str(v) for k, v in kwargs.items()}
         if args:
             if len(args) > 1 or "port" in params:
-                raise ConfigError("tls: takes one port: write tls:8443:certKey=... ")
+                raise ConfigError("https: takes one port: write https:8443:certKey=... ")
             params["port"] = str(args[0])
         listen = {k: params.pop(k) for k in _LISTEN_PARAMETERS if k in params}
         creator = context_for(options_from_parameters(params))
@@ -67,7 +67,9 @@ class TLSEndpointParser:
             return AdoptedTLSServerEndpoint(adopted, creator)
         port = listen.get("port", "")
         if not port.isdigit():
-            raise ConfigError(f"tls: needs a port number first, e.g. tls:8443:..., not {port!r}")
+            raise ConfigError(
+                f"https: needs a port number first, e.g. https:8443:..., not {port!r}"
+            )
         return SSL4ServerEndpoint(  # type: ignore[no-untyped-call]
             reactor,
             int(port),
@@ -78,7 +80,13 @@ class TLSEndpointParser:
 
 
 def parse_tls(reactor: IReactorCore, description: str) -> IStreamServerEndpoint:
-    """A ``tls:`` string to its endpoint, without the Twisted plugin scan (see endpoints.py)."""
+    """An ``https:`` string to its endpoint, without the Twisted plugin scan (see endpoints.py)."""
+    args, kwargs = split_description(description)
+    return TLSEndpointParser().parseStreamServer(reactor, *args, **kwargs)
+
+
+def split_description(description: str) -> tuple[list[str], dict[str, str]]:
+    """Positional and ``key=value`` fields of an endpoint string, ``\\:``/``\\=`` escapes undone."""
     args: list[str] = []
     kwargs: dict[str, str] = {}
     for field in _split(description.removeprefix(PREFIX + ":")):
@@ -87,7 +95,7 @@ def parse_tls(reactor: IReactorCore, description: str) -> IStreamServerEndpoint:
             kwargs[_unescape(name)] = _unescape(value)
         elif field:
             args.append(_unescape(field))
-    return TLSEndpointParser().parseStreamServer(reactor, *args, **kwargs)
+    return args, kwargs
 
 
 def _partition_unescaped(field: str) -> tuple[str, str, str]:
@@ -114,10 +122,10 @@ def _unescape(text: str) -> str:
 
 
 def tcp_part(description: str) -> tuple[str, str]:
-    """Split a ``tls:`` string into the TCP endpoint to bind and the TLS parameters.
+    """Split a ``https:`` string into the TCP endpoint to bind and the TLS parameters.
 
     For ``--workers``: the supervisor binds ``tcp:...`` and the workers get
-    ``tls:fileno=N:<parameters>``, loading the certificate (and reloading it) themselves.
+    ``https:fileno=N:<parameters>``, loading the certificate (and reloading it) themselves.
     """
     fields = _split(description.removeprefix(PREFIX + ":"))
     listen: list[str] = []

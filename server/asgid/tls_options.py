@@ -1,8 +1,8 @@
-"""TLS settings as one frozen value: parsing, checks, and the ``tls:`` endpoint string form.
+"""TLS settings as one frozen value: parsing, checks, and the ``https:`` endpoint string form.
 
 Stdlib only, so ``config.py`` can hold a ``TLSOptions`` without importing OpenSSL. The
 same settings arrive either from ``--ssl-*`` flags (one listener for ``-b/-p``) or as the
-parameters of a ``tls:`` endpoint string (any number of listeners, each with its own
+parameters of a ``https:`` endpoint string (any number of listeners, each with its own
 certificate); both paths end in ``TLSOptions``.
 """
 
@@ -91,12 +91,12 @@ class TLSOptions:
         if self.cert_reqs != "none" and not self.ca_certs:
             raise ConfigError(
                 f"asking clients for certificates ({self.cert_reqs}) needs the CA that "
-                "signs them: give --ssl-ca-certs FILE (caCerts= in a tls: endpoint)"
+                "signs them: give --ssl-ca-certs FILE (caCerts= in an https: endpoint)"
             )
         parse_min_version(self.min_version)
 
     def endpoint_parameters(self) -> str:
-        """The ``key=value:...`` tail of a ``tls:`` endpoint string for these settings."""
+        """The ``key=value:...`` tail of a ``https:`` endpoint string for these settings."""
         values = {
             "certKey": self.certfile,
             "privateKey": self.keyfile,
@@ -110,11 +110,11 @@ class TLSOptions:
 
 
 def options_from_parameters(params: dict[str, str]) -> TLSOptions:
-    """``TLSOptions`` from the keyword parameters of a ``tls:`` endpoint string."""
+    """``TLSOptions`` from the keyword parameters of a ``https:`` endpoint string."""
     unknown = sorted(set(params) - set(ENDPOINT_PARAMETERS))
     if unknown:
         raise ConfigError(
-            f"tls: endpoint has no parameter {', '.join(unknown)}; it takes port, interface, "
+            f"https: endpoint has no parameter {', '.join(unknown)}; it takes port, interface, "
             f"backlog, fileno, {', '.join(ENDPOINT_PARAMETERS)}"
         )
     fields = {ENDPOINT_PARAMETERS[k]: v for k, v in params.items()}

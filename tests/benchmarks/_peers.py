@@ -124,13 +124,13 @@ def _tls_listening(port: int) -> bool:
 class Server:
     """A running server process; ``startup_s`` is the time from spawn to its first 200."""
 
-    def __init__(self, name: str, tls: tuple[str, str] | None = None) -> None:
+    def __init__(self, name: str, tls: tuple[str, str] | None = None, file_mib: int = 100) -> None:
         self.name = name
         self.port = free_port()
         env = {
             **os.environ,
             "PYTHONPATH": f"{HERE}{os.pathsep}{REPO}",
-            "BENCH_FILE": str(bench_file()),
+            "BENCH_FILE": str(bench_file(file_mib)),
         }
         started = time.monotonic()
         self.proc = subprocess.Popen(

@@ -47,8 +47,8 @@ ROWS = {
     "hello_c50_p99": ("HTTP/1.1 hello, wrk -c50, p99 latency", "ms", False),
     "hello_c1": ("HTTP/1.1 hello, wrk -t1 -c1", "requests/s", True),
     "post_1mib": ("1 MiB POST echo, wrk -c4", "MiB/s", True),
-    "stream_100mib": ("100 MiB streamed response (curl)", "MiB/s", True),
-    "file_100mib": ("100 MiB file, pathsend where offered (curl)", "MiB/s", True),
+    "stream_100mib": ("{mib} MiB streamed response (curl)", "MiB/s", True),
+    "file_100mib": ("{mib} MiB file, pathsend where offered (curl)", "MiB/s", True),
     "rss_after_load": ("RSS after the hello-world load", "MB", False),
     "startup": ("start-up to first 200", "ms", False),
 }
@@ -86,8 +86,8 @@ def curl_mib_s(url: str, tries: int) -> tuple[float, str]:
     return best, pathsend
 
 
-def one_server(name: str, duration: float, tries: int) -> dict[str, Any]:
-    with Server(name) as server:
+def one_server(name: str, duration: float, tries: int, mib: int) -> dict[str, Any]:
+    with Server(name, file_mib=mib) as server:
         url = server.url
         result: dict[str, Any] = {"startup": server.startup_s * 1000}
         wrk(url + "/", 1, 50)  # warm-up
@@ -96,19 +96,19 @@ def one_server(name: str, duration: float, tries: int) -> dict[str, Any]:
         result["hello_c50"], result["hello_c50_p99"] = c50["rate"], c50["p99_ms"]
         result["rss_after_load"] = server.rss_kib() / 1024 * 1.048576  # MiB -> MB
         result["post_1mib"] = wrk(url + "/echo", duration, 4, "post_1mib.lua")["rate"]
-        result["stream_100mib"], _ = curl_mib_s(url + "/stream", tries)
+        result["stream_100mib"], _ = curl_mib_s(f"{url}/stream?mib={mib}", tries)
         result["file_100mib"], pathsend = curl_mib_s(url + "/file", tries)
         result["pathsend"] = pathsend == "1"
     return result
 
 
-def run(servers: list[str], rounds: int, duration: float, tries: int) -> dict[str, Any]:
+def run(servers: list[str], rounds: int, duration: float, tries: int, mib: int) -> dict[str, Any]:
     values: dict[str, dict[str, list[float]]] = {key: {s: [] for s in servers} for key in ROWS}
     pathsend: dict[str, bool] = {}
     for round_no in range(1, rounds + 1):
         for name in servers:
             try:
-                result = one_server(name, duration, tries)
+                result = one_server(name, duration, tries, mib)
             except (RuntimeError, OSError) as exc:
                 logger.error("round %d %s failed: %s", round_no, name, exc)
                 continue
@@ -123,7 +123,7 @@ def run(servers: list[str], rounds: int, duration: float, tries: int) -> dict[st
                 result["file_100mib"], result["rss_after_load"], result["startup"],
             )  # fmt: skip
     rows = [
-        {"key": key, "title": title, "unit": unit, "higher_is_better": better,
+        {"key": key, "title": title.format(mib=mib), "unit": unit, "higher_is_better": better,
          "values": values[key]}
         for key, (title, unit, better) in ROWS.items()
     ]  # fmt: skip
@@ -137,11 +137,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tries", type=int, default=3, help="curl downloads per body row")
+    parser.add_argument("--mib", type=int, default=100, help="size of the streamed body and file")
     parser.add_argument("--servers", default=",".join(ALL_SERVERS))
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for http.json")
     args = parser.parse_args()
     servers = args.servers.split(",")
-    payload = run(servers, args.rounds, args.duration, args.tries)
+    payload = run(servers, args.rounds, args.duration, args.tries, args.mib)
     payload["versions"] = versions(servers)
     logger.info("wrote %s", save_results("http", payload, args.out))
     return 0

@@ -17,12 +17,7 @@ SETTINGS = """
 DEBUG = {debug}
 SECRET_KEY = "throwaway-test-project"
 ALLOWED_HOSTS = ["*"]
-INSTALLED_APPS = [
-    "asgid",
-    "django.contrib.contenttypes",
-    "django.contrib.staticfiles",
-    "site_app",
-]
+INSTALLED_APPS = {apps!r}
 ROOT_URLCONF = "site_app.urls"
 ASGI_APPLICATION = "proj.asgi.application"
 DATABASES = {{"default": {{"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}}}
@@ -110,11 +105,16 @@ def write_views(root: Path, greeting: str) -> None:
     _write(root / "site_app" / "views.py", VIEWS.format(greeting=greeting))
 
 
-def make_project(root: Path, *, debug: bool = True, greeting: str = "hello from django") -> Path:
+APPS = ["asgid", "django.contrib.contenttypes", "django.contrib.staticfiles", "site_app"]
+
+
+def make_project(
+    root: Path, *, debug: bool = True, greeting: str = "hello from django", apps: list[str] = APPS
+) -> Path:
     """Write the project under ``root``; return the path of its ``manage.py``."""
     _write(root / "manage.py", MANAGE)
     _write(root / "proj" / "__init__.py", "")
-    _write(root / "proj" / "settings.py", SETTINGS.format(debug=debug))
+    _write(root / "proj" / "settings.py", SETTINGS.format(debug=debug, apps=apps))
     _write(root / "proj" / "asgi.py", ASGI)
     _write(root / "site_app" / "__init__.py", "")
     _write(root / "site_app" / "consumers.py", CONSUMERS)

@@ -1,8 +1,9 @@
 """File bodies for the ``http.response.pathsend`` and ``http.response.zerocopysend`` extensions.
 
-Neither HTTP/2 framing nor TLS lets the kernel send a file directly, so "zero copy" here
-means the app hands over a file instead of bytes: the cycle reads it in bounded chunks
-and sends each like an ``http.response.body`` message, with the same backpressure.
+A wire that can hand a file to the kernel (HTTP/1.1 on plain TCP: ``os.sendfile``) sends
+the span straight from the file; HTTP/2 framing and TLS cannot, so there the cycle reads
+the span in bounded chunks and sends each like an ``http.response.body`` message, with
+the same backpressure.
 """
 
 from __future__ import annotations
@@ -19,15 +20,50 @@ CHUNK_BYTES = 256 * 1024
 FILE_MESSAGES = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 
 
-def file_chunks(kind: str, message: Message) -> tuple[Iterator[bytes], bool]:
-    """The chunks a file message stands for, and whether more body messages follow."""
+class FileSpan:
+    """``count`` bytes of the open file ``fd`` from ``offset``; closes ``fd`` only if it
+    opened it (pathsend), never the app's file (zerocopysend)."""
+
+    __slots__ = ("fd", "offset", "count", "_owned")
+
+    def __init__(self, fd: int, offset: int, count: int | None, *, owned: bool) -> None:
+        self.fd = fd
+        self.offset = offset
+        self._owned = owned
+        if count is None:
+            count = max(os.fstat(fd).st_size - offset, 0)
+        self.count = count
+
+    def chunks(self) -> Iterator[bytes]:
+        offset, count = self.offset, self.count
+        while count > 0:
+            chunk = os.pread(self.fd, min(CHUNK_BYTES, count), offset)
+            if not chunk:
+                return
+            offset += len(chunk)
+            count -= len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        if self._owned:
+            self._owned = False
+            os.close(self.fd)
+
+
+def open_file(kind: str, message: Message) -> tuple[FileSpan, bool]:
+    """The span a file message stands for, and whether more body messages follow."""
     if kind == "http.response.pathsend":
         path = message.get("path")
         if not isinstance(path, str) or not os.path.isabs(path):
             raise ProtocolError(
                 f"http.response.pathsend 'path' must be an absolute str, got {path!r}"
             )
-        return _read_path(path), False
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            return FileSpan(fd, 0, None, owned=True), False
+        except BaseException:
+            os.close(fd)
+            raise
     file: Any = message.get("file")
     try:
         fd = file.fileno()
@@ -41,24 +77,4 @@ def file_chunks(kind: str, message: Message) -> tuple[Iterator[bytes], bool]:
         offset = os.lseek(fd, 0, os.SEEK_CUR)
     if not isinstance(offset, int) or offset < 0 or not (count is None or isinstance(count, int)):
         raise ProtocolError("http.response.zerocopysend 'offset'/'count' must be whole numbers")
-    return _read_fd(fd, offset, count), bool(message.get("more_body", False))
-
-
-def _read_path(path: str) -> Iterator[bytes]:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        yield from _read_fd(fd, 0, None)
-    finally:
-        os.close(fd)
-
-
-def _read_fd(fd: int, offset: int, count: int | None) -> Iterator[bytes]:
-    while count is None or count > 0:
-        size = CHUNK_BYTES if count is None else min(CHUNK_BYTES, count)
-        chunk = os.pread(fd, size, offset)
-        if not chunk:
-            return
-        offset += len(chunk)
-        if count is not None:
-            count -= len(chunk)
-        yield chunk
+    return FileSpan(fd, offset, count, owned=False), bool(message.get("more_body", False))

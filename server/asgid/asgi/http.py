@@ -20,9 +20,17 @@ import re
 from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol
 
-from asgid.asgi.files import FILE_MESSAGES, file_chunks
+from asgid.asgi.files import FILE_MESSAGES, FileSpan, open_file
 from asgid.errors import ProtocolError, UnexpectedMessage
-from asgid.events import Body, Headers, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import (
+    Body,
+    EarlyHints,
+    Headers,
+    Response,
+    ResponseEvent,
+    StreamClosed,
+    Trailers,
+)
 from asgid.types import Message, Scope
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
@@ -226,9 +234,12 @@ class HTTPCycle:
 
     async def _other_message(self, kind: str, state: CycleState, message: Message) -> None:
         if state is CycleState.AWAITING_START:
-            if kind != "http.response.push":
+            if kind == "http.response.early_hint":
+                self._early_hint(message)
+            elif kind == "http.response.push":
+                self._push(message)
+            else:
                 raise UnexpectedMessage("'http.response.start'", kind)
-            self._push(message)
         elif state is CycleState.STARTED or state is CycleState.STREAMING:
             if kind in FILE_MESSAGES:
                 await self._file_message(kind, message)
@@ -285,8 +296,31 @@ class HTTPCycle:
         return self._wire.writable(self.stream_id)
 
     async def _file_message(self, kind: str, message: Message) -> None:
-        """pathsend/zerocopysend: the file's chunks as body messages, with backpressure."""
-        chunks, more = file_chunks(kind, message)
+        """pathsend/zerocopysend: the file straight to the kernel where the wire can, else
+        its chunks as body messages, with backpressure either way."""
+        span, more = open_file(kind, message)
+        try:
+            if getattr(self._wire, "can_send_file", False):
+                await self._send_file(span, more)
+            else:
+                await self._send_file_chunks(span, more)
+        finally:
+            span.close()
+
+    async def _send_file(self, span: FileSpan, more: bool) -> None:
+        waiter = self._body_message({"body": b"", "more_body": True})  # the head goes first
+        if waiter is not None:
+            await waiter
+        if span.count and not self._disconnected:
+            send_file = self._wire.send_file  # type: ignore[attr-defined]
+            await send_file(self.stream_id, span.fd, span.offset, span.count)
+        if self._disconnected:
+            raise ClientDisconnected("the client closed the connection")
+        if not more:
+            self._body_message({"body": b"", "more_body": False})
+
+    async def _send_file_chunks(self, span: FileSpan, more: bool) -> None:
+        chunks = span.chunks()
         chunk = next(chunks, b"")
         while True:
             following = next(chunks, None) if chunk else None
@@ -308,6 +342,23 @@ class HTTPCycle:
         push = getattr(self._wire, "push", None)
         if push is not None:
             push(self.stream_id, path, validate_headers(message.get("headers", ())))
+
+    def _early_hint(self, message: Message) -> None:
+        """``http.response.early_hint``: ``links`` become ``link`` fields of a 103 response.
+
+        The wire decides whether it can send one (not to HTTP/1.0 clients, RFC 8297 §3).
+        """
+        links = message.get("links")
+        if not isinstance(links, (list, tuple)) or not all(
+            isinstance(link, bytes) for link in links
+        ):
+            raise ProtocolError(
+                "http.response.early_hint 'links' must be a list of byte strings such as "
+                f"b'</style.css>; rel=preload; as=style', got {links!r:.80}"
+            )
+        if links:
+            headers = validate_headers((b"link", link) for link in links)
+            self._wire.send_event(EarlyHints(self.stream_id, headers))
 
     def _trailers_message(self, message: Message) -> Awaitable[None] | None:
         self._pending_trailers.extend(validate_headers(message.get("headers", ())))

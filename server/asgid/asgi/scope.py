@@ -51,6 +51,8 @@ def build_http_scope(
         extensions.update(conn.extensions)
     if request.http_version == "2":
         extensions["http.response.push"] = {}
+    if request.http_version != "1.0":  # RFC 8297 §3: no 1xx to an HTTP/1.0 client
+        extensions["http.response.early_hint"] = {}
     raw_path = request.raw_path
     return {
         "type": "http",

@@ -79,10 +79,14 @@ class ConnectionSwitcher(Protocol):
             self._sniffing = False
             self._to_http2(data)
             return b""
-        if data[:24] == H2_PREFACE[: len(data)] and negotiated is None:
-            if len(data) < len(H2_PREFACE):
+        if negotiated is None and (
+            data[:24] == H2_PREFACE[: len(data)] or data.startswith(H2_PREFACE[:14])
+        ):
+            if len(data) < len(H2_PREFACE) and H2_PREFACE.startswith(data):
                 self._sniffed = data  # too short to tell yet
                 return b""
+            # "PRI * HTTP/2.0" is no HTTP/1.1 request (RFC 9113 §3.4 reserves it): a preface
+            # broken after it is answered by HTTP/2, with GOAWAY PROTOCOL_ERROR.
             self._sniffing = False
             self._to_http2(data)
             return b""

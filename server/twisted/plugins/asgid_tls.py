@@ -1,4 +1,4 @@
-"""Twisted endpoint plugin ``tls:`` (asgid's TLS listener with client certificates and reload).
+"""Twisted endpoint plugin ``https:`` (asgid's TLS listener with client certificates and reload).
 
 Found through ``twisted.plugins`` like ``asgid_fd``; see ``asgid.tls_endpoint``.
 """

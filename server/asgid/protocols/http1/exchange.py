@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING
 
 from asgid.asgi.http import HTTPCycle
 from asgid.asgi.instance import HTTPInstance
-from asgid.events import Body, Request, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import (
+    Body,
+    EarlyHints,
+    Request,
+    Response,
+    ResponseEvent,
+    StreamClosed,
+    Trailers,
+)
 from asgid.protocols.io.headers import date_header
 from asgid.types import Scope
 
@@ -124,6 +132,36 @@ class Exchange:
             return None
         return proto.wait_writable()
 
+    @property
+    def can_send_file(self) -> bool:
+        """File bodies go to the kernel with ``os.sendfile`` (plain TCP, not TLS)."""
+        return self._proto.writer.can_send_file
+
+    async def send_file(self, stream_id: int, fd: int, offset: int, count: int) -> None:
+        """Body bytes straight from a file, after the head (``http.response.pathsend``)."""
+        proto = self._proto
+        if self._bodiless or proto.closing:
+            return
+        if self._length_left >= 0:
+            count = self._allow(count)
+        if count <= 0:
+            return
+        writer = proto.writer
+        if self._chunked:
+            writer.write(b"%x\r\n" % count)
+        sent = await writer.send_file(fd, offset, count, proto)
+        self._size += sent
+        if sent < count:
+            if not proto.closing:
+                # The file was shorter than its span: the framing promised more bytes.
+                logger.error("file body ended %d bytes early; closing the connection", count - sent)
+                self.keep_alive = False
+                proto.transport.loseConnection()
+                proto.closing = True
+            return
+        if self._chunked:
+            writer.write(b"\r\n")
+
     def send_event(self, event: ResponseEvent) -> None:
         kind = type(event)
         if kind is Response:
@@ -140,6 +178,10 @@ class Exchange:
                 self._proto.closing = True
         elif kind is Trailers and not self._proto.closing:
             self._write_trailers(event.headers)  # type: ignore[union-attr]
+        elif kind is EarlyHints and not self._proto.closing and not self._http10:
+            # RFC 8297 §3 / RFC 9110 §15.2: never a 1xx to an HTTP/1.0 client; dropped.
+            links = b"".join(b"%s: %s\r\n" % pair for pair in event.headers)  # type: ignore[union-attr]
+            self._proto.writer.write(b"HTTP/1.1 103 Early Hints\r\n%s\r\n" % links)
 
     # -- writing ---------------------------------------------------------------------------------
     # Stays one long function: it runs once per response and splitting it adds calls (measured).
@@ -247,20 +289,25 @@ class Exchange:
             self._done()
 
     def _count_length(self, data: bytes) -> bytes:
+        allowed = self._allow(len(data))
+        return data if allowed == len(data) else data[:allowed]
+
+    def _allow(self, nbytes: int) -> int:
         """Hold the app to its own Content-Length: bytes beyond it would be read by the
-        client as the start of the next response (RFC 9112 §6.3)."""
+        client as the start of the next response (RFC 9112 §6.3). How many of ``nbytes``
+        may go out."""
         left = self._length_left
-        if len(data) > left:
+        if nbytes > left:
             logger.error(
                 "ASGI application sent more body than its content-length (%d bytes over); "
                 "dropping the excess and closing the connection",
-                len(data) - left,
+                nbytes - left,
             )
-            data = data[:left]
+            nbytes = left
             self.keep_alive = False
             self._bodiless = True  # whatever else it sends is dropped, and logged only once
-        self._length_left = left - len(data)
-        return data
+        self._length_left = left - nbytes
+        return nbytes
 
     def _check_length(self) -> None:
         logger.error(

@@ -24,6 +24,13 @@ from asgid.asgi.scope import ConnectionInfo, build_http_scope
 from asgid.events import Request
 from asgid.protocols.http1.errors import RejectRequest, error_response, reject_from_parser
 from asgid.protocols.http1.exchange import Exchange
+from asgid.protocols.http1.head import (
+    ChunkFraming,
+    loose_request_line,
+    request_line_start,
+    strip_value,
+    valid_host,
+)
 from asgid.protocols.io.connection_info import connection_info
 from asgid.protocols.io.deadline import Deadline
 from asgid.protocols.io.direct_write import DirectWriter
@@ -90,6 +97,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self.parsing: Exchange | None = None  # the request whose body is being read
         self._upgrade_request: Request | None = None
         self._head_chunks: list[bytes] | None = []
+        self._framing: ChunkFraming | None = None  # the chunked body being read, if any
         self._data = b""
 
     # -- Twisted Protocol ----------------------------------------------------------------------
@@ -113,8 +121,14 @@ class HTTP1Protocol(WriteFlow, Protocol):
         if self._head_chunks is not None:
             self._head_chunks.append(data)
         self._data = data
+        framing = self._framing
+        body_before = self.parsing.body_bytes if self.parsing is not None else 0
         try:
             self._parser.feed_data(data)
+            if framing is not None and framing is self._framing and self.parsing is not None:
+                if not framing.read(len(data), self.parsing.body_bytes - body_before):
+                    self._reject(RejectRequest(400, "Bad Request: chunk framing too long"))
+                    return
             if self._in_head and self._deadline.kind != "headers":
                 self._deadline.arm("headers", self.config.timeout_request_headers_s)
         except httptools.HttpParserUpgrade as exc:
@@ -164,6 +178,9 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
+        if not self._url and self._parser.get_method() == b"PRI":
+            # llhttp would wait for the rest of an HTTP/2 preface (RFC 9113 §3.4) forever.
+            raise RejectRequest(400, "Bad Request: PRI starts an HTTP/2 preface")
         self._url += url
         if len(self._url) > self.config.limit_request_line_bytes:
             raise RejectRequest(414, "URI Too Long")
@@ -171,7 +188,9 @@ class HTTP1Protocol(WriteFlow, Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         # Called for every header of every request: limits are checked once the head is
         # complete (the head-byte budget in dataReceived bounds memory until then).
-        pair = (name.lower(), value)
+        if not self._in_head:
+            return  # a trailer field: not passed on; ChunkFraming bounds their bytes
+        pair = (name.lower(), strip_value(value))
         self._headers.append(pair)
         if pair[0] in WATCHED_HEADERS:
             # Noted here so the head checks and the exchange need not scan every header.
@@ -190,19 +209,30 @@ class HTTP1Protocol(WriteFlow, Protocol):
             if sum(len(name) + len(value) + 4 for name, value in headers) > limit:
                 raise RejectRequest(431, "Request Header Fields Too Large")
 
-    def _check_head(self, version: str) -> None:
-        """What llhttp lets through but HTTP/1.1 forbids (RFC 9112 §2.3, §3.2, §6.1)."""
+    def _check_head(self, version: str) -> bool:
+        """What llhttp lets through but HTTP/1.1 forbids (RFC 9112 §2.3, §3.2, §6.1);
+        returns whether the body is chunked."""
         if version != "1.1" and version != "1.0":
             raise RejectRequest(505, "HTTP Version Not Supported")
         hosts = 0
+        chunked = False
         for name, value in self._watched or ():
             if name == b"host":
                 hosts += 1
-            elif name == b"transfer-encoding" and value.strip().lower() != b"chunked":
-                # Only chunked is decoded here; any other coding would reach the app raw.
-                raise RejectRequest(501, "Not Implemented: transfer coding " + repr(value)[1:])
+                if not valid_host(value):
+                    raise RejectRequest(400, "Bad Request: invalid Host header field")
+            elif name == b"transfer-encoding":
+                if value.lower() != b"chunked":
+                    # Only chunked is decoded here; any other coding would reach the app raw.
+                    raise RejectRequest(501, "Not Implemented: transfer coding " + repr(value)[1:])
+                if version == "1.0":
+                    # RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
+                    # framing (an HTTP/1.0 proxy in front would not have decoded it).
+                    raise RejectRequest(400, "Bad Request: Transfer-Encoding in HTTP/1.0")
+                chunked = True
         if hosts > 1 or (hosts == 0 and version == "1.1"):
             raise RejectRequest(400, "Bad Request: exactly one Host header field is required")
+        return chunked
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -215,8 +245,15 @@ class HTTP1Protocol(WriteFlow, Protocol):
             raw_path, query = _split_target(url)
         self._check_head_limits()
         version = parser.get_http_version()
-        self._check_head(version)
-        request = Request(0, version, parser.get_method(), raw_path, query, self._headers)
+        chunked = self._check_head(version)
+        method = parser.get_method()
+        chunks = self._head_chunks or [self._data]
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if loose_request_line(raw, method, self._url):
+            # llhttp skips extra spaces; a proxy that splits on each one reads another target.
+            raise RejectRequest(400, "Bad Request: the request line needs single spaces")
+        self._framing = ChunkFraming() if chunked else None
+        request = Request(0, version, method, raw_path, query, self._headers)
         if self._deadline.kind == "headers":
             self._deadline.kind = ""
         self._in_head = False
@@ -244,7 +281,12 @@ class HTTP1Protocol(WriteFlow, Protocol):
         if not self._read_paused and exchange.cycle.buffered_bytes > HIGH_WATER:
             self._pause_reading()
 
+    def on_chunk_header(self) -> None:
+        if self._framing is not None:
+            self._framing.chunk()
+
     def on_message_complete(self) -> None:
+        self._framing = None
         exchange = self.parsing
         if exchange is not None:
             self.parsing = None
@@ -435,8 +477,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
         chunks = self._head_chunks or [data]
         received = b"".join(chunks[:-1]) + data[:offset]
         # The head starts at its request line; earlier bytes belong to pipelined requests.
-        start = received.rfind(request.method + b" ")
-        head = received[max(start, 0) :]
+        head = received[request_line_start(received, request.method) :]
         rest = data[offset:]
         if self._exchanges:
             self._deferred_upgrade = (request, head, rest)

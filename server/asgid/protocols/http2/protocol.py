@@ -32,7 +32,7 @@ from zope.interface import implementer
 from asgid.asgi.http import HTTPCycle
 from asgid.asgi.instance import HTTPInstance
 from asgid.asgi.scope import ConnectionInfo, build_http_scope
-from asgid.events import Request, Response
+from asgid.events import EarlyHints, Request, Response
 from asgid.protocols.http2.errors import error_code, goaway, preface_verdict, without_h2_goaway
 from asgid.protocols.http2.flow import FlowScheduler
 from asgid.protocols.http2.guard import FloodDetected, FloodGuard
@@ -247,6 +247,18 @@ class H2Protocol(Protocol):
             self._response_done(stream)
         elif stream.pending:
             self.flow.pump(stream)
+        self.flush()
+
+    def send_early_hints(self, stream: H2Stream, event: EarlyHints) -> None:
+        """RFC 8297 over HTTP/2: an interim HEADERS frame with ``:status 103``, stream open."""
+        if self.closed:
+            return
+        headers = [(b":status", b"103"), *((n.lower(), v) for n, v in event.headers)]
+        try:
+            self.h2.send_headers(stream.stream_id, headers, end_stream=False)
+        except H2Error as exc:
+            logger.debug("103 Early Hints on stream %d not possible: %s", stream.stream_id, exc)
+            return
         self.flush()
 
     def push(self, stream: H2Stream, path: str, headers: list[tuple[bytes, bytes]]) -> None:

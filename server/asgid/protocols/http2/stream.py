@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
-from asgid.events import Body, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.events import Body, EarlyHints, Response, ResponseEvent, StreamClosed, Trailers
 
 if TYPE_CHECKING:
     from asgid.asgi.http import HTTPCycle
@@ -89,6 +89,10 @@ class H2Stream:
             self.trailers = [(name.lower(), value) for name, value in event.headers]
             self.end_pending = True
             self._proto.pump(self)
+        elif kind is EarlyHints:
+            assert isinstance(event, EarlyHints)
+            if not self.headers_sent:
+                self._proto.send_early_hints(self, event)
         else:
             assert isinstance(event, StreamClosed)
             if not event.complete:

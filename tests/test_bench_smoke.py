@@ -1,0 +1,40 @@
+"""The benchmark harness still runs: every server workload for about a second, asgid only.
+
+No figure is checked for speed (speed is only measured by ``make bench`` on a quiet
+machine); this proves the harness, its load generators and the report still work, and
+that every workload got an answer from the server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.server import REPO
+from tests.support.tools import require_tool
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
+    tools = {"wrk": "wrk", "h2load": "nghttp2-client", "curl": "curl", "node": "nodejs"}
+    for tool, package in {**tools, "npm": "npm", "taskset": "util-linux"}.items():
+        require_tool(tool, package)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tests/benchmarks/run_all.py"), "--smoke",
+         "--out", str(tmp_path), "--skip", "layer_bench.py"],
+        capture_output=True, text=True, timeout=170, cwd=REPO,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for bench in ("http", "h2", "ws"):
+        rows = json.loads((tmp_path / f"{bench}.json").read_text())["rows"]
+        for row in rows:
+            values = row["values"]["asgid"]
+            assert values and all(value > 0 for value in values), (bench, row["title"], values)
+    for image in ("bench-http.png", "bench-bodies.png", "bench-h2-ws.png"):
+        assert (tmp_path / "img" / image).read_bytes().startswith(b"\x89PNG")
+    assert "| HTTP/1.1 hello, wrk -t1 -c50 | requests/s |" in done.stdout

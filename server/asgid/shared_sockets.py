@@ -59,6 +59,7 @@ def bind_for_workers(descriptions: tuple[str, ...], reactor: Any) -> list[Shared
             if inner.startswith("https:"):
                 # asgid's https: endpoint: workers wrap the socket and load (and reload) the
                 # certificate themselves. Imported here: it brings in Twisted's TLS stack.
+                from asgid.tls_endpoint import tcp_part
 
                 inner, tls_parameters = tcp_part(inner)
             endpoint = server_from_string(reactor, inner)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -239,6 +240,8 @@ def _worker_link(config: Config, environ: dict[str, str]) -> WorkerLink | None:
     if not link.bind_to_parent():
         sys.stderr.write("asgid: the supervisor exited before this worker started\n")
         sys.exit(1)
+    # Until the server installs its handler, a SIGHUP (certificate reload) must not kill us.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     link.budget = request_budget(config.limit_max_requests, config.limit_max_requests_jitter)
     return link
 

@@ -242,9 +242,10 @@ class Supervisor:
         logger.info("SIGHUP: replacing %d workers one at a time", len(serving))
         notify(reloading_message())
         for worker in serving:
-            # TLS certificates swap at once in the running workers (asgid.tls_reload);
-            # their successors load the files afresh anyway.
-            _send(worker, signal.SIGHUP)
+            if worker.state is WorkerState.READY:  # a starting one has no handler yet
+                # TLS certificates swap at once in the running workers (asgid.tls_reload);
+                # their successors load the files afresh anyway.
+                _send(worker, signal.SIGHUP)
         self.reloading = True
         for worker in serving:
             worker.retiring = True

@@ -34,8 +34,13 @@ def notify(state: str, environ: Mapping[str, str] | None = None) -> None:
         return
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            # A listener that stopped reading must not stall the event loop or supervisor:
+            # with its queue full, this one message is dropped.
+            sock.setblocking(False)
             sock.connect(_address(raw))
-            sock.sendall(state.encode())
+            sock.send(state.encode())
+    except BlockingIOError:
+        logger.debug("NOTIFY_SOCKET %s is full: dropped %r", raw, state)
     except OSError as exc:
         logger.warning("could not notify systemd at %s: %s", raw, exc)
 

@@ -71,3 +71,10 @@ def test_lifespan_failure_in_workers_stops_the_supervisor(asgid):
     server = asgid("tests.apps.ops:startup_fails", "--workers", "2", expect_ready=False)
     assert server.wait(20) == 3
     assert "database unreachable" in server.output
+
+
+def test_worker_endpoints_variable_must_be_a_json_list():
+    result = run_cli(APP, env={"ASGID_WORKER_ENDPOINTS": "fd:fileno=3 fd:fileno=4"})
+    assert result.returncode == 2
+    assert "ASGID_WORKER_ENDPOINTS must be a JSON list" in result.stderr
+    assert "Traceback" not in result.stderr

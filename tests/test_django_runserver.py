@@ -130,10 +130,21 @@ def test_ctrl_c_ends_cleanly(runserver: Start, reload: bool) -> None:
         httpx.get(f"http://{address}/")
 
 
-def test_bad_certificate_options_are_refused(runserver: Start, tmp_path: Path) -> None:
-    server, _address = runserver("--cert-file", str(tmp_path / "missing.pem"), ready="Error")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--cert-file", "cert.pem"), "--cert-file and --key-file go together"),
+        (("--self-signed", "--noasgi"), "--noasgi serves plain HTTP"),
+        (("--http_timeout", "0"), "--http-timeout must be a positive number of seconds"),
+    ],
+)
+def test_bad_options_are_refused_before_serving(
+    runserver: Start, args: tuple[str, ...], message: str
+) -> None:
+    server, _address = runserver(*args, ready="Error")
     assert server.proc.wait(30) == 1
-    assert "--cert-file and --key-file go together" in server.output
+    assert message in server.output
+    assert "Traceback" not in server.output
 
 
 def test_importing_asgid_imports_nothing_of_django() -> None:

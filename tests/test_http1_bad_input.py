@@ -181,6 +181,7 @@ def test_refusal_reaches_a_client_that_is_still_uploading(server):
     # must be able to read that answer before the connection is reset: the server closes
     # its write side and drains input for a while (lingering close) instead of closing
     # at once, which would reset a connection with unread input (RFC 9112 §9.6).
+    since = server.mark()
     import socket
     import threading
 
@@ -200,7 +201,7 @@ def test_refusal_reaches_a_client_that_is_still_uploading(server):
     sender = threading.Thread(target=upload, daemon=True)
     sender.start()
     try:
-        server.wait_for("rejected a request: 413")
+        server.wait_for("rejected a request: 413", since=since)
         time.sleep(0.3)  # not synchronisation: the window a slow client would leave
         sock.settimeout(10)
         received = b""

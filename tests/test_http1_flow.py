@@ -92,29 +92,32 @@ def test_large_download_completes(server):
 
 
 def test_disconnect_is_delivered(server):
+    since = server.mark()
     client = RawClient(server.port)
     client.send(b"GET /wait-disconnect/one HTTP/1.1\r\nHost: x\r\n\r\n")
-    server.wait_for("waiting for disconnect /wait-disconnect/one")
+    server.wait_for("waiting for disconnect /wait-disconnect/one", since=since)
     client.close()
-    server.wait_for("disconnect delivered /wait-disconnect/one")
+    server.wait_for("disconnect delivered /wait-disconnect/one", since=since)
 
 
 def test_disconnect_delivered_to_a_request_waiting_for_its_body(server):
+    since = server.mark()
     client = RawClient(server.port)
     client.send(b"POST /wait-disconnect/two HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc")
-    server.wait_for("waiting for disconnect /wait-disconnect/two")
+    server.wait_for("waiting for disconnect /wait-disconnect/two", since=since)
     client.close()
-    server.wait_for("disconnect delivered /wait-disconnect/two")
+    server.wait_for("disconnect delivered /wait-disconnect/two", since=since)
 
 
 def test_server_sent_events_end_cleanly_on_disconnect(server):
+    since = server.mark()
     client = RawClient(server.port)
     client.send(b"GET /sse HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
     wait_until(lambda: client._fill() and client.buffer.count(b"data: ") >= 3)
     assert client.buffer.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"transfer-encoding: chunked" in client.buffer
     client.close()
-    line = server.wait_for("sse: ")
+    line = server.wait_for("sse: ", since=since)
     assert "disconnect received" in line or "send failed after disconnect" in line
     assert "Exception in ASGI application" not in server.output
 

@@ -158,13 +158,14 @@ def test_head_keeps_app_content_length_and_sends_no_body(server):
 
 
 def test_expect_100_continue_only_when_app_reads(server, tmp_path):
+    since = server.mark()
     gate = tmp_path / "gate"
     with RawClient(server.port) as client:
         client.send(
             b"POST /continue?gate=%s HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
             b"Expect: 100-continue\r\n\r\n" % str(gate).encode()
         )
-        server.wait_for("app waiting before receive")
+        server.wait_for("app waiting before receive", since=since)
         assert client.nothing_received(0.3)
         gate.touch()
         interim = client.read_response()
@@ -195,18 +196,19 @@ def test_content_length_vs_chunked_choice(server):
 
 
 def test_wrong_content_length_from_app_closes(server):
+    since = server.mark()
     with RawClient(server.port) as client:
         client.send(b"GET /long-length HTTP/1.1\r\nHost: x\r\n\r\n")
         response = client.read_response()
         assert response.body == b"too"
         assert client.read_until_closed() == b""
-    server.wait_for("more body than its content-length")
+    server.wait_for("more body than its content-length", since=since)
     assert server.output.count("more body than its content-length") == 1
     with RawClient(server.port) as client:
         client.send(b"GET /short-length HTTP/1.1\r\nHost: x\r\n\r\n")
         with pytest.raises(ConnectionError):
             client.read_response()
-    server.wait_for("bytes short of its content-length")
+    server.wait_for("bytes short of its content-length", since=since)
 
 
 def test_no_100_continue_for_http10(server, tmp_path):

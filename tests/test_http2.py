@@ -116,6 +116,7 @@ async def test_100_streams_each_1mb_up_and_down(server: AsgidProcess) -> None:
 
 
 def test_rst_stream_mid_upload_disconnects_that_stream_only(server: AsgidProcess) -> None:
+    since = server.mark()
     with RawH2(server.host, server.port) as conn:
         conn.handshake()
         conn.send(
@@ -125,20 +126,21 @@ def test_rst_stream_mid_upload_disconnects_that_stream_only(server: AsgidProcess
             conn.data(3, b"b" * 2000),
         )
         conn.send(conn.rst(1))
-        server.wait_for("upload_watch disconnected after")
+        server.wait_for("upload_watch disconnected after", since=since)
         conn.send(conn.data(3, b"c" * 500, end_stream=True))
         assert conn.body(3) == b"2500"
     assert server.output.count("upload_watch disconnected") == 1
 
 
 def test_app_error_mid_response_resets_only_that_stream(server: AsgidProcess) -> None:
+    since = server.mark()
     with RawH2(server.host, server.port) as conn:
         conn.handshake()
         conn.send(conn.headers(1, "/crash"))
         assert conn.expect_rst(1).error_code == INTERNAL_ERROR
         conn.send(conn.headers(3))
         assert conn.body(3) == b"Hello, world!"
-    server.wait_for("boom (expected by the test)")
+    server.wait_for("boom (expected by the test)", since=since)
 
 
 def test_trailers_over_http2(server: AsgidProcess) -> None:

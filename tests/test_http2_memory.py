@@ -9,7 +9,15 @@ from asgid.protocols.http2.protocol import H2Protocol
 from asgid.protocols.io.context import ServerContext
 from h2.config import H2Configuration
 from h2.connection import H2Connection
-from h2.events import DataReceived, ResponseReceived, StreamEnded, StreamReset, TrailersReceived
+from h2.errors import ErrorCodes
+from h2.events import (
+    ConnectionTerminated,
+    DataReceived,
+    ResponseReceived,
+    StreamEnded,
+    StreamReset,
+    TrailersReceived,
+)
 from hypothesis import HealthCheck, given, settings, strategies as st
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
@@ -27,9 +35,11 @@ async def echo_app(scope, receive, send):  # type: ignore[no-untyped-def]
 
 
 class Harness:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, config: Config | None = None) -> None:
         self.reactor = MemoryReactorClock()
-        self.ctx = ServerContext(config=Config(), app=echo_app, reactor=self.reactor, loop=loop)
+        self.ctx = ServerContext(
+            config=config or Config(), app=echo_app, reactor=self.reactor, loop=loop
+        )
         self.proto = H2Protocol(self.ctx)
         self.transport = StringTransport()
         self.proto.makeConnection(self.transport)
@@ -100,3 +110,54 @@ async def test_connection_lost_disconnects_every_stream_and_forgets_connection()
     harness.proto.connectionLost(None)
     assert stream.cycle is not None and stream.cycle.disconnected
     assert harness.proto not in harness.ctx.connections
+
+
+def _terminated(harness: Harness) -> list[ConnectionTerminated]:
+    data = harness.transport.value()
+    harness.transport.clear()
+    if data:
+        harness.events += harness.client.receive_data(data)
+    return [e for e in harness.events if isinstance(e, ConnectionTerminated)]
+
+
+async def test_idle_connection_gets_goaway_on_the_reactor_clock() -> None:
+    harness = Harness(asyncio.get_running_loop())  # --timeout-keep-alive 5 (the default)
+    harness.proto.dataReceived(harness.client.data_to_send())
+    harness.reactor.advance(4.9)
+    assert _terminated(harness) == []
+    harness.reactor.advance(0.2)
+    [goaway] = _terminated(harness)
+    assert goaway.error_code == ErrorCodes.NO_ERROR
+    harness.proto.connectionLost(None)
+
+
+async def test_a_stream_moves_the_idle_deadline() -> None:
+    harness = Harness(asyncio.get_running_loop())
+    harness.proto.dataReceived(harness.client.data_to_send())
+    harness.reactor.advance(4.0)
+    harness.proto.dataReceived(harness.request(1, b"x"))
+    await harness.pump()  # answered and closed at 4 s: idle from then on
+    harness.reactor.advance(4.0)  # 8 s after the start, 4 s after the stream
+    assert _terminated(harness) == []
+    harness.reactor.advance(1.1)
+    assert len(_terminated(harness)) == 1
+    harness.proto.connectionLost(None)
+
+
+async def test_ping_budget_is_per_window_of_reactor_time() -> None:
+    # 100 PINGs per 10 s (CVE-2019-9512): a window that passed on the reactor's clock
+    # starts a new budget; going over it within one window is ENHANCE_YOUR_CALM.
+    harness = Harness(asyncio.get_running_loop(), Config(timeout_keep_alive_s=60.0))
+    harness.proto.dataReceived(harness.client.data_to_send())
+    for round_ in range(2):
+        for n in range(100):
+            harness.client.ping(b"%08d" % n)
+        harness.proto.dataReceived(harness.client.data_to_send())
+        assert _terminated(harness) == [], f"round {round_}"
+        harness.reactor.advance(10.1)
+    for n in range(101):
+        harness.client.ping(b"%08d" % n)
+    harness.proto.dataReceived(harness.client.data_to_send())
+    [goaway] = _terminated(harness)
+    assert goaway.error_code == ErrorCodes.ENHANCE_YOUR_CALM
+    harness.proto.connectionLost(None)

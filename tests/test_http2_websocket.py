@@ -129,6 +129,7 @@ def granted(conn: RawH2, stream_id: int) -> int:
 
 def test_websocket_echo_of_a_large_message_both_ways(server: AsgidProcess) -> None:
     """200 KB each way: more than one flow-control window in both directions."""
+    since = server.mark()
     message = os.urandom(200_000)
     with RawH2(server.host, server.port) as conn:
         conn.handshake()
@@ -150,16 +151,17 @@ def test_websocket_echo_of_a_large_message_both_ways(server: AsgidProcess) -> No
         reply = collect_ws(conn, 1, 4)
         assert read_ws_frames(reply)[0][0] == 0x8
         conn.expect(lambda f: f.stream_id == 1 and "END_STREAM" in f.flags)
-    server.wait_for("ws_echo disconnected with code 1000")
+    server.wait_for("ws_echo disconnected with code 1000", since=since)
 
 
 def test_rst_stream_disconnects_the_websocket(server: AsgidProcess) -> None:
+    since = server.mark()
     with RawH2(server.host, server.port) as conn:
         conn.handshake()
         connect(conn, 1, "/echo")
         conn.expect(lambda f: isinstance(f, HeadersFrame) and f.stream_id == 1)
         conn.send(conn.rst(1))
-        server.wait_for("ws_echo disconnected with code 1006")
+        server.wait_for("ws_echo disconnected with code 1006", since=since)
         conn.send(conn.headers(3))
         assert conn.body(3) == b"Hello, world!"
 

@@ -19,6 +19,8 @@ from tests.support.server import AsgidProcess, run_cli
 pytest.importorskip("watchfiles")
 
 READY = "asgid ready"
+# The old process logs this once it stopped accepting: only the new one answers after it.
+DRAINING = "SIGTERM received: finishing in-flight requests"
 
 APP = """
 import asyncio
@@ -78,6 +80,7 @@ def test_file_change_restarts_and_serves_the_new_code(
     assert httpx.get(server.url).text == "v1"
     _write_app(app_dir, "v2")
     _wait_count(server, READY, 2)
+    _wait_count(server, DRAINING, 1)
     assert httpx.get(server.url).text == "v2"
     # Files outside the include globs do not restart anything.
     (app_dir / "notes.txt").write_text("not python")
@@ -107,6 +110,7 @@ def test_restart_lets_in_flight_requests_finish(asgid: Start, app_dir: Path) -> 
     server.wait_for("slow request started")
     _write_app(app_dir, "v2")
     _wait_count(server, READY, 2)
+    _wait_count(server, DRAINING, 1)
     # The old process is draining: the new one already answers with the new code.
     assert httpx.get(server.url).text == "v2"
     (app_dir / "release").write_text("")

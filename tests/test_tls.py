@@ -4,7 +4,10 @@ TLS defaults, and the ``asgid-certs`` helper."""
 from __future__ import annotations
 
 import json
+import shlex
 import ssl
+import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 import trustme
-from asgid.certs import main as certs_main
 from asgid.protocols.io.tls_info import CIPHER_SUITES, tls_extension
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -130,15 +132,25 @@ def test_client_certificate_chain_and_name() -> None:
     assert tls["tls_version"] == 0x0304 and tls["client_cert_error"] is None
 
 
-def test_asgid_certs_writes_a_usable_pair(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert certs_main([str(tmp_path)]) == 0
-    assert "serve with: asgid -e ssl:8443" in capsys.readouterr().out
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+@pytest.mark.parametrize("form", ["serve with: ", "or as an endpoint: "])
+def test_asgid_certs_prints_commands_that_serve_its_pair(tmp_path: Path, form: str) -> None:
+    directory = tmp_path / "my certs: local"
+    script = Path(sys.executable).parent / "asgid-certs"
+    result = subprocess.run(
+        [str(script), str(directory)], capture_output=True, text=True, check=True, timeout=30
+    )
+    assert "ssl:" not in result.stdout
+    (line,) = [ln for ln in result.stdout.splitlines() if ln.startswith(form)]
+    command = shlex.split(line.removeprefix(form))
+    assert command[0] == "asgid" and command[-1] == "APP"
+    cert, key = directory / "cert.pem", directory / "key.pem"
     assert key.stat().st_mode & 0o077 == 0
-    endpoint = f"ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
-    proc = AsgidProcess(APP, "--access-log", "/dev/null", endpoints=[endpoint])
+    # The printed command as given, on a free port instead of 8443.
+    args = [arg.replace("8443", "0") for arg in command[1:-1]]
+    if form.startswith("serve"):
+        proc = AsgidProcess(APP, "--access-log", "/dev/null", *args, endpoints=[])
+    else:
+        proc = AsgidProcess(APP, "--access-log", "/dev/null", endpoints=[args[1]])
     try:
         with httpx.Client(
             http2=True, verify=ssl.create_default_context(cafile=str(cert))

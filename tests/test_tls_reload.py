@@ -49,7 +49,8 @@ class CertFiles:
         return context
 
     def endpoint(self) -> str:
-        return f"https:0:interface=127.0.0.1:certKey={self.cert}:privateKey={self.key}"
+        cert, key = (str(p).replace(":", "\\:") for p in (self.cert, self.key))
+        return f"https:0:interface=127.0.0.1:certKey={cert}:privateKey={key}"
 
 
 def served_serial(port: int, context: ssl.SSLContext) -> int:
@@ -169,3 +170,26 @@ def test_workers_reload_on_sighup(files: CertFiles, asgid) -> None:  # type: ign
     wait_until(lambda: server.output.count("TLS certificate reloaded") == 2)
     # The kernel spreads connections over both workers; every one shows the new certificate.
     assert {served_serial(server.port, files.context()) for _ in range(20)} == {new}
+
+
+@pytest.mark.parametrize("form", ["flags", "endpoint"])
+def test_workers_serve_and_reload_files_whose_path_has_spaces_and_colons(
+    tmp_path: Path,
+    form: str,
+    asgid,  # type: ignore[no-untyped-def]
+) -> None:
+    directory = tmp_path / "my certs: 2026"
+    directory.mkdir()
+    files = CertFiles(directory)
+    if form == "flags":
+        listen = ["-b", "127.0.0.1", "-p", "0", "--ssl-certfile", str(files.cert),
+                  "--ssl-keyfile", str(files.key)]  # fmt: skip
+        server = asgid(APP, "--workers", "2", *listen, endpoints=[])
+    else:
+        server = asgid(APP, "--workers", "2", endpoints=[files.endpoint()])
+    server.wait_for("asgid ready: 2 workers")
+    assert served_serial(server.port, files.context()) == files.serial
+    new = files.issue()
+    server.signal(signal.SIGHUP)
+    wait_until(lambda: server.output.count("TLS certificate reloaded") == 2)
+    assert {served_serial(server.port, files.context()) for _ in range(10)} == {new}

@@ -122,25 +122,28 @@ async def test_connect_timeout_refuses_the_handshake(server: AsgidProcess) -> No
     ("code", "reason"), [(1000, ""), (4001, "custom reason ✓"), (1008, "policy")]
 )
 async def test_server_close_code_and_reason(server: AsgidProcess, code: int, reason: str) -> None:
+    since = server.mark()
     async with connect(ws_url(server, f"/close?{code};{reason}")) as ws:
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is not None
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (code, reason)
-    server.wait_for("SEND-AFTER-CLOSE ClientDisconnected")
+    server.wait_for("SEND-AFTER-CLOSE ClientDisconnected", since=since)
 
 
 @pytest.mark.parametrize(("code", "reason"), [(1000, "bye"), (4321, "client ✓ reason")])
 async def test_client_close_code_and_reason_reach_the_app(
     server: AsgidProcess, code: int, reason: str
 ) -> None:
+    since = server.mark()
     path = f"/record/{code}"
     async with connect(ws_url(server, path)) as ws:
         await ws.close(code, reason)
-    server.wait_for(f"DISCONNECT {path} {code} {reason!r}")
+    server.wait_for(f"DISCONNECT {path} {code} {reason!r}", since=since)
 
 
 def test_disconnect_when_the_client_process_is_killed(server: AsgidProcess) -> None:
+    since = server.mark()
     script = (
         "import asyncio, sys\n"
         "from websockets.asyncio.client import connect\n"
@@ -158,14 +161,20 @@ def test_disconnect_when_the_client_process_is_killed(server: AsgidProcess) -> N
         child.wait(10)
         assert child.stdout is not None
         child.stdout.close()
-    server.wait_for("DISCONNECT /record/killed 1006 ''")
+    server.wait_for("DISCONNECT /record/killed 1006 ''", since=since)
     assert server.output.count("\nDISCONNECT /record/killed") == 1
 
 
-def test_access_log_lines(server: AsgidProcess) -> None:
-    server.wait_for('"WSCONNECT /echo"')
-    server.wait_for('"WSDISCONNECT /echo"')
-    server.wait_for('"WSREJECT /reject"')
+async def test_access_log_lines(server: AsgidProcess) -> None:
+    since = server.mark()
+    async with connect(ws_url(server, "/echo")) as ws:
+        await ws.send("logged")
+        assert await ws.recv() == "logged"
+    with pytest.raises(InvalidStatus):
+        await connect(ws_url(server, "/reject"))
+    server.wait_for('"WSCONNECT /echo"', since=since)
+    server.wait_for('"WSDISCONNECT /echo"', since=since)
+    server.wait_for('"WSREJECT /reject"', since=since)
 
 
 async def test_permessage_deflate_negotiated_when_offered(server: AsgidProcess) -> None:
@@ -248,6 +257,7 @@ async def test_wss_on_tls_endpoints(asgid, tls_files: TLSFiles) -> None:  # type
 
 
 async def test_slow_reader_does_not_grow_server_memory(server: AsgidProcess) -> None:
+    since = server.mark()
     process = psutil.Process(server.proc.pid)
     before = process.memory_info().rss
     with RawSocket(server.port) as ws:
@@ -255,7 +265,7 @@ async def test_slow_reader_does_not_grow_server_memory(server: AsgidProcess) -> 
         assert ws.open("/firehose") == 101
         await asyncio.sleep(1.5)  # the app sends as fast as send() lets it; we never read
         grown = process.memory_info().rss - before
-    line = server.wait_for("FIREHOSE-STOPPED")
+    line = server.wait_for("FIREHOSE-STOPPED", since=since)
     sent_mib = int(line.split()[-1]) * 64 / 1024
     assert sent_mib < 64, line  # send() waited: only socket buffers' worth went out
     assert grown < 48 * 1024 * 1024

@@ -10,6 +10,7 @@ from asgid.config import Config
 from asgid.protocols.io.context import ServerContext
 from asgid.protocols.websocket.autobahn import autobahn_factory
 from asgid.protocols.websocket.connection import CLOSE_HANDSHAKE_S, WebSocketConnection
+from asgid.types import ASGIApp
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from tests.apps.ws import by_path
@@ -37,12 +38,12 @@ class Peer:
 
 
 async def open_socket(
-    path: str = "/echo", **config: Any
+    path: str = "/echo", app: ASGIApp = by_path, **config: Any
 ) -> tuple[WebSocketConnection, StringTransport, MemoryReactorClock]:
     clock = MemoryReactorClock()
     ctx = ServerContext(
         config=Config(app="tests.apps.ws:by_path", **config),
-        app=by_path,
+        app=app,
         reactor=clock,
         loop=asyncio.get_running_loop(),
     )
@@ -138,3 +139,30 @@ async def test_close_handshake_waits_its_time_then_ends_with_a_fin() -> None:
     assert transport.disconnecting
     assert not getattr(transport, "aborting", False)
     protocol.connectionLost()
+
+
+async def test_app_that_ignores_the_disconnect_is_cancelled_on_the_reactor_clock() -> None:
+    cancelled: list[str] = []
+
+    async def stubborn(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        try:
+            await asyncio.get_running_loop().create_future()  # never reads the disconnect
+        except asyncio.CancelledError:
+            cancelled.append(scope["path"])
+            raise
+
+    protocol, transport, clock = await open_socket(
+        "/stubborn", stubborn, ping_interval_s=0.0, application_close_timeout_s=7.0
+    )
+    protocol.dataReceived(frame(CLOSE, (1000).to_bytes(2, "big")))
+    protocol.connectionLost()
+    assert protocol.instance is not None
+    clock.advance(6.9)
+    await asyncio.sleep(0)
+    assert cancelled == [] and not protocol.instance.task.done()
+    clock.advance(0.2)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert cancelled == ["/stubborn"] and protocol.instance.task.done()

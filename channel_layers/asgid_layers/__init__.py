@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .core import RedisChannelLayer, RedisUnavailable
+from .core import RedisChannelLayer
+from .errors import RedisUnavailable
 from .pubsub import RedisPubSubChannelLayer
 
 __all__ = ["RedisChannelLayer", "RedisPubSubChannelLayer", "RedisUnavailable"]

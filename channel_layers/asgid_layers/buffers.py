@@ -43,6 +43,13 @@ class ChannelBuffer:
                 waiter.set_result(None)
                 return
 
+    def fail(self, exc: BaseException) -> None:
+        """Wake every waiting receiver with ``exc``; buffered items stay."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(exc)
+
     async def get(self) -> bytes:
         if self.items:  # fast path: no future
             self.last_used = time.monotonic()

@@ -54,6 +54,8 @@ class LayerConfig:
     random_prefix_length: int = 12
     cluster: bool = False
     cluster_shards: int = 16
+    reconnect_timeout: float = 10
+    process_expiry: int = 30
 
 
 _NUMBERS: dict[str, tuple[type, ...]] = {
@@ -62,7 +64,14 @@ _NUMBERS: dict[str, tuple[type, ...]] = {
     "capacity": (int,),
     "random_prefix_length": (int,),
     "cluster_shards": (int,),
+    "reconnect_timeout": (int, float),
+    "process_expiry": (int,),
 }
+
+# A healthy idle blocking pop answers every BLOCK_S (2 s); a shorter wait would
+# call a quiet Redis unreachable, and a process heartbeats every third of
+# process_expiry.
+_AT_LEAST_S = {"reconnect_timeout": 3, "process_expiry": 3}
 
 
 def parse_config(options: Mapping[str, Any]) -> LayerConfig:
@@ -82,6 +91,9 @@ def parse_config(options: Mapping[str, Any]) -> LayerConfig:
             values[key] = value
     if values.get("capacity") == 0 or values.get("cluster_shards") == 0:
         raise ImproperlyConfigured("CONFIG['capacity'] and ['cluster_shards'] must be > 0")
+    for key, least in _AT_LEAST_S.items():
+        if values.get(key, least) < least:
+            raise ImproperlyConfigured(f"CONFIG[{key!r}] must be at least {least} seconds")
     values["prefix"] = _prefix(options.get("prefix", "asgi"))
     values["channel_capacity"] = _channel_capacity(options.get("channel_capacity") or {})
     values["symmetric_encryption_keys"] = _keys(options.get("symmetric_encryption_keys"))

@@ -1,9 +1,17 @@
 """Connection pools per host (URL, address, Sentinel, Cluster), per event loop, and closing.
 
-Two clients per host and loop: ``command`` for short commands (redis-py's
-default socket timeout applies) and ``blocking`` for blocking pops, whose socket
-timeout is longer than the block time. redis-py 8's 5 s socket timeout equals
-channels_redis' 5 s pop and killed idle receives (channels_redis#422).
+Two clients per host and loop: ``command`` for short commands and ``blocking``
+for blocking pops, whose socket timeout is far longer than the block time.
+redis-py 8's 5 s socket timeout equals channels_redis' 5 s pop and killed idle
+receives (channels_redis#422).
+
+Neither client retries a command by itself. A send whose reply was lost may
+have run in Redis; sending it again would deliver it twice, so the caller gets
+the error instead (and the background readers retry their own pops).
+
+Plain hosts also get the hot path of ``wire.py``: one pipelined connection for
+script calls (``wire``) and one connection per reader for its blocking pops
+(``blocking_wire()``), with the same timeouts and no retries either.
 """
 
 from __future__ import annotations
@@ -17,27 +25,36 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
-from redis.backoff import ExponentialBackoff
+from redis.backoff import NoBackoff
 
 from .config import HostSpec
+from .wire import Target, WireConnection
 
 logger = logging.getLogger(__name__)
 
 #: Seconds a blocking pop waits server-side before returning empty.
 BLOCK_S = 2
-# Socket timeout of blocking clients: the block time plus slack for a slow network.
-_BLOCKING_SOCKET_TIMEOUT_S = BLOCK_S + 10
+# Socket timeout of blocking clients. Long on purpose: a pop Redis answered during
+# a network partition reaches the reader by TCP retransmission once the link is
+# back, as long as the socket is still open; closing it earlier loses what the
+# pop took. Receivers do not wait for it: see ``reconnect_timeout``.
+_BLOCKING_SOCKET_TIMEOUT_S = BLOCK_S + 28
+# Socket timeout of short commands: a send over a silently cut link fails with
+# RedisUnavailable after this instead of hanging for TCP's minutes.
+_COMMAND_SOCKET_TIMEOUT_S = 5
+_CONNECT_TIMEOUT_S = 2
 # Large on purpose: concurrency is bounded by callers, and redis-py 8's default
 # cap of 100 made >100 concurrent receives fail in channels_redis.
 _MAX_CONNECTIONS = 10_000
 
 
 def _defaults() -> dict[str, Any]:
-    # redis-py 8 retries 10 times with up to 1 s backoff; a few quick retries bound
-    # the time until "Redis is down" surfaces as ConnectionError.
+    # redis-py 8 retries 10 times with up to 1 s backoff, including commands whose
+    # reply was lost after they ran (a send delivered twice); no retry here.
     return {
-        "socket_connect_timeout": 2,
-        "retry": Retry(ExponentialBackoff(cap=0.25, base=0.02), 3),
+        "socket_connect_timeout": _CONNECT_TIMEOUT_S,
+        "socket_timeout": _COMMAND_SOCKET_TIMEOUT_S,
+        "retry": Retry(NoBackoff(), 0),
         "decode_responses": False,
     }
 
@@ -50,8 +67,22 @@ class HostClients:
     command: Any
     blocking: Any
     extra: list[Any] = field(default_factory=list)
+    target: Target | None = None  # set for plain hosts: wire.py serves the hot path
+    wire: WireConnection | None = None
+
+    def blocking_wire(self) -> WireConnection | None:
+        """A new connection of its own for one reader's blocking pops (plain hosts)."""
+        if self.target is None:
+            return None
+        return WireConnection(
+            self.target,
+            timeout_s=_BLOCKING_SOCKET_TIMEOUT_S,
+            connect_timeout_s=_CONNECT_TIMEOUT_S,
+        )
 
     async def aclose(self) -> None:
+        if self.wire is not None:
+            await self.wire.aclose()
         for client in (self.command, self.blocking, *self.extra):
             try:
                 if isinstance(client, RedisCluster):
@@ -67,7 +98,13 @@ def open_host(spec: HostSpec) -> HostClients:
     if spec.master_name:
         return _open_sentinel(spec)
     clients = [_plain(spec, blocking=flag) for flag in (False, True)]
-    return HostClients(spec.label, clients[0], clients[1])
+    target = Target.from_spec(spec.url, spec.address, dict(spec.kwargs))
+    wire = None
+    if target is not None:
+        wire = WireConnection(
+            target, timeout_s=_COMMAND_SOCKET_TIMEOUT_S, connect_timeout_s=_CONNECT_TIMEOUT_S
+        )
+    return HostClients(spec.label, clients[0], clients[1], target=target, wire=wire)
 
 
 def _plain(spec: HostSpec, *, blocking: bool) -> Redis:

@@ -29,8 +29,10 @@ from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutErr
 from . import elements
 from .config import LayerConfig, parse_config
 from .connection import HostClients, open_cluster, open_host
+from .errors import RedisUnavailable
+from .heartbeat import Heartbeat
 from .keys import ShardKeys, local_part, non_local_name, scan_pattern
-from .names import CheckedNames
+from .names import CheckedNames, require_message
 from .readers import LocalReader, NamedFetcher
 from .scripts import Scripts, load_sources
 from .serializers import Serializer
@@ -41,10 +43,6 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R")
 
 _FULL_WARNING_INTERVAL_S = 10.0
-
-
-class RedisUnavailable(RedisConnectionError, ConnectionError):
-    """Redis could not be reached; both redis-py's and the builtin ConnectionError."""
 
 
 @dataclass(frozen=True)
@@ -69,15 +67,21 @@ class _LoopState:
             self.hosts = [open_host(spec) for spec in config.hosts]
             tags = [hashlib.sha1(h.label.encode()).hexdigest()[:8] for h in self.hosts]
             shards = [
-                Shard(ShardKeys(config.prefix, t), h, Scripts(h.command, sources))
+                Shard(ShardKeys(config.prefix, t), h, Scripts(h.command, sources, h.wire))
                 for t, h in zip(tags, self.hosts, strict=True)
             ]
         self.ring = HashRing(shards, tags)
         self.readers: dict[str, LocalReader] = {}
         self.fetchers: dict[str, NamedFetcher] = {}
+        self.heartbeat = Heartbeat(
+            ring=self.ring,
+            process_expiry=config.process_expiry,
+            group_expiry=config.group_expiry,
+        )
         self.finalizer: AsyncGenerator[None, None] | None = None
 
     async def aclose(self) -> None:
+        await self.heartbeat.aclose()
         for fetcher in self.fetchers.values():
             await fetcher.aclose()
         for reader in self.readers.values():
@@ -150,12 +154,13 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def new_channel(self, prefix: str = "specific") -> str:
         state = await self._state()
-        return f"{prefix}.{state.token}!{secrets.token_hex(8)}"
+        owner = f"{prefix}.{state.token}!"
+        state.heartbeat.serve(owner)
+        return owner + secrets.token_hex(8)
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         self._check_channel(channel)
-        if not isinstance(message, dict):
-            raise TypeError(f"message must be a dict, got {type(message).__name__}")
+        require_message(message)
         state = await self._state()
         shard = state.ring.for_channel(channel)
         element = elements.direct(local_part(channel), self._serializer.dumps(message))
@@ -216,6 +221,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         owner = non_local_name(channel)
         reader = state.readers.get(owner)
         if reader is None:
+            state.heartbeat.serve(owner)
             shard = state.ring.for_channel(owner)
             counts = shard.keys.counts(owner)
 
@@ -225,12 +231,15 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
             reader = state.readers[owner] = LocalReader(
                 client=shard.clients.blocking,
+                popper=shard.clients.blocking_wire() or shard.clients.blocking,
                 queue=shard.keys.queue(owner),
                 release=release,
                 stats=self._stats,
                 idle_s=max(self.expiry, 1.0),
                 limit=lambda local: int(self.get_capacity(owner + local)),
                 member_set=shard.keys.member_set,
+                label=shard.clients.label,
+                reconnect_timeout_s=self.config.reconnect_timeout,
             )
         return reader
 
@@ -239,7 +248,11 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         if fetcher is None:
             shard = state.ring.for_channel(channel)
             fetcher = state.fetchers[channel] = NamedFetcher(
-                client=shard.clients.blocking, queue=shard.keys.queue(channel), stats=self._stats
+                client=shard.clients.blocking,
+                queue=shard.keys.queue(channel),
+                stats=self._stats,
+                label=shard.clients.label,
+                reconnect_timeout_s=self.config.reconnect_timeout,
             )
         return fetcher
 
@@ -269,6 +282,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """One script call per shard, all shards in parallel, whatever the group size."""
         self._check_group(group)
+        require_message(message)
         state = await self._state()
         if state.readers:
             await self._settle_releases(state, keep=None)
@@ -278,6 +292,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         def call(shard: Shard) -> Awaitable[list[int]]:
             keys = shard.keys.group_keys(group)
             args = [now, self.group_expiry, math.ceil(self.expiry), self.capacity, payload, group]
+            args.append(self.config.process_expiry)
             return self._call(
                 shard, lambda: shard.scripts.run("group_send", shard.keys.base, keys, args)
             )
@@ -320,6 +335,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             await reader.aclose()
         state.fetchers.clear()
         state.readers.clear()
+        state.heartbeat.forget()
         pattern = scan_pattern(self.config.prefix)
         for host in state.hosts:
             client = host.command

@@ -16,6 +16,9 @@ keys of one shard share one slot and multi-key scripts stay legal):
   naming the set ``{prefix:T}:s:<id>`` of its members' local parts, and
   ``named channel -> ""``. group_send queues one element per process naming the set.
 * ``{prefix:T}:ids`` counter that numbers the member sets.
+* ``{prefix:T}:procs`` sorted set ``owner -> last heartbeat`` (Redis time) of the
+  processes whose queue is on shard T; one silent for ``process_expiry`` is reclaimed.
+* ``{prefix:T}:og:<owner>`` set of the groups a process's channels joined on shard T.
 
 The fields of the ``n:`` hash and the life of member sets are described in
 ``lua/common.lua``.
@@ -37,6 +40,8 @@ GROUP_CAPACITY = "c:"
 GROUP_MEMBERS = "m:"
 MEMBER_SET = "s:"
 IDS = "ids"
+PROCESSES = "procs"
+OWNER_GROUPS = "og:"
 PUBSUB_CHANNEL = "p:"
 PUBSUB_GROUP = "pg:"
 
@@ -85,6 +90,12 @@ class ShardKeys:
     def ids(self) -> str:
         return self.base + IDS
 
+    def processes(self) -> str:
+        return self.base + PROCESSES
+
+    def owner_groups(self, owner: str) -> str:
+        return self.base + OWNER_GROUPS + non_local_name(owner)
+
     def group_keys(self, group: str) -> list[str]:
         """KEYS of the group scripts: members, capacities, members by process."""
         return [self.group(group), self.group_capacity(group), self.group_members(group)]
@@ -119,5 +130,20 @@ local function member_set_key(id)
 end
 local function ids_key()
   return KEY_BASE .. '{IDS}'
+end
+local function processes_key()
+  return KEY_BASE .. '{PROCESSES}'
+end
+local function owner_groups_key(owner)
+  return KEY_BASE .. '{OWNER_GROUPS}' .. owner
+end
+local function group_key(g)
+  return KEY_BASE .. '{GROUP}' .. g
+end
+local function group_capacity_key(g)
+  return KEY_BASE .. '{GROUP_CAPACITY}' .. g
+end
+local function group_members_key(g)
+  return KEY_BASE .. '{GROUP_MEMBERS}' .. g
 end
 """

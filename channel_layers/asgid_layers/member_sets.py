@@ -55,6 +55,7 @@ class MemberSets:
         if members is not None:
             return members
         while True:
+            retry.begin()
             try:
                 raw = await self._client.smembers(self._key(set_id))
             except NETWORK_ERRORS as exc:

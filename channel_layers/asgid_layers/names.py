@@ -1,4 +1,4 @@
-"""Channel and group name checks, each name checked once.
+"""Argument checks of the Channels API: names (each checked once) and messages.
 
 Consumers receive on the same few names over and over and group_send goes to the
 same groups; remembering names already found valid keeps Channels' regexes off
@@ -25,3 +25,9 @@ class CheckedNames:
             if len(self._valid) > _REMEMBERED:
                 self._valid.clear()
             self._valid.add(name)
+
+
+def require_message(message: object) -> None:
+    """Channels messages are dicts; anything else is refused before Redis sees it."""
+    if not isinstance(message, dict):
+        raise TypeError(f"message must be a dict, got {type(message).__name__}")

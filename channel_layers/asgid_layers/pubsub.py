@@ -30,7 +30,7 @@ from .config import parse_config
 from .connection import HostClients, open_host
 from .core import close_with_loop
 from .keys import ShardKeys
-from .names import CheckedNames
+from .names import CheckedNames, require_message
 from .retry import Retrying, stop_task
 from .serializers import Serializer
 from .sharding import HashRing
@@ -174,6 +174,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         self._check_channel(channel)
+        require_message(message)
         _, host, keys = self._route(await self._state(), channel)
         await host.command.publish(keys.pubsub_channel(channel), self._serializer.dumps(message))
         self._stats.sent += 1
@@ -220,6 +221,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         self._check_group(group)
+        require_message(message)
         _, host, keys = self._route(await self._state(), group)
         await host.command.publish(keys.pubsub_group(group), self._serializer.dumps(message))
         self._stats.group_sends += 1

@@ -10,18 +10,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from . import elements
 from .buffers import ChannelBuffer
+from .errors import RedisUnavailable
 from .member_sets import MemberSets
 from .retry import NETWORK_ERRORS, Retrying, stop_task
 from .stats import LayerStats
+from .wire import WireConnection
 
 logger = logging.getLogger(__name__)
 
 _BATCH = 512
+
+
+def _stall_handler(
+    label: str, timeout_s: float, buffers: Callable[[], Iterable[ChannelBuffer]]
+) -> Callable[[float], None]:
+    """What a loop's stall does: every receiver waiting on it gets RedisUnavailable."""
+
+    def on_stall(stalled_s: float) -> None:
+        exc = RedisUnavailable(
+            f"Redis at {label} has not answered for {stalled_s:.0f} s "
+            f"(reconnect_timeout={timeout_s:g}); the layer keeps reconnecting, "
+            "call receive() again to go on waiting"
+        )
+        for buffer in buffers():
+            buffer.fail(exc)
+
+    return on_stall
 
 
 class LocalReader:
@@ -37,16 +56,26 @@ class LocalReader:
         self,
         *,
         client: Any,
+        popper: Any,
         queue: str,
         release: Callable[[dict[str, int]], Awaitable[None]],
         stats: LayerStats,
         idle_s: float,
         limit: Callable[[str], int],
         member_set: Callable[[str], str],
+        label: str,
+        reconnect_timeout_s: float,
     ) -> None:
         self._client, self._queue, self._release = client, queue, release
+        self._popper = popper  # a connection of its own on plain hosts (wire.py)
         self._stats, self._idle_s, self._limit = stats, idle_s, limit
         self._sets = MemberSets(client=client, key=member_set, stats=stats)
+        self._retry = Retrying(
+            stats,
+            f"reader of {queue}",
+            stall_s=reconnect_timeout_s,
+            on_stall=_stall_handler(label, reconnect_timeout_s, lambda: self.buffers.values()),
+        )
         self.buffers: dict[str, ChannelBuffer] = {}
         self.pending_release: dict[str, int] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -120,9 +149,9 @@ class LocalReader:
             self.give_back(pending)
 
     async def _run(self) -> None:
-        retry = Retrying(self._stats, f"reader of {self._queue}")
+        retry = self._retry
         while not self.closing:
-            items = await retry.pop(self._client, self._queue, _BATCH)
+            items = await retry.pop(self._popper, self._queue, _BATCH)
             if items is None:
                 self._sets.clear()
                 continue
@@ -143,6 +172,10 @@ class LocalReader:
                     self._sets.follow(element)
             await self._sets.forget_retired()
             self._sweep()
+            if items:
+                # The receivers just woken run before the next pop is written, so
+                # a reply they send (ping-pong) leaves first.
+                await asyncio.sleep(0)
 
     def _deliver(self, targets: Sequence[str], payload: bytes) -> None:
         # All buffers share the immutable bytes; each receive() deserializes its
@@ -187,6 +220,9 @@ class LocalReader:
         self.closing = True
         for task in (self._task, self._flush_task):
             await stop_task(task)
+        self._retry.stop()
+        if isinstance(self._popper, WireConnection):
+            await self._popper.aclose()
 
 
 class NamedFetcher:
@@ -200,10 +236,18 @@ class NamedFetcher:
 
     LINGER_S = 5.0
 
-    def __init__(self, *, client: Any, queue: str, stats: LayerStats) -> None:
+    def __init__(
+        self, *, client: Any, queue: str, stats: LayerStats, label: str, reconnect_timeout_s: float
+    ) -> None:
         self._client, self._queue, self._stats = client, queue, stats
         self._demand = asyncio.Event()
         self.buffer = ChannelBuffer(on_demand=self._demand.set)
+        self._retry = Retrying(
+            stats,
+            f"fetcher of {queue}",
+            stall_s=reconnect_timeout_s,
+            on_stall=_stall_handler(label, reconnect_timeout_s, lambda: (self.buffer,)),
+        )
         self._task: asyncio.Task[None] | None = None
         self.closing = False
 
@@ -215,7 +259,12 @@ class NamedFetcher:
         return elements.payload_of(await self.buffer.get())
 
     async def _run(self) -> None:
-        retry = Retrying(self._stats, f"fetcher of {self._queue}")
+        try:
+            await self._fetch()
+        finally:
+            self._retry.stop()
+
+    async def _fetch(self) -> None:
         while not self.closing:
             if self.buffer.demand <= 0:
                 self._demand.clear()
@@ -226,7 +275,7 @@ class NamedFetcher:
                     if self.buffer.demand <= 0:
                         return
                 continue
-            items = await retry.pop(self._client, self._queue, self.buffer.demand)
+            items = await self._retry.pop(self._client, self._queue, self.buffer.demand)
             if items is None:
                 continue
             for item in items:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import (
@@ -14,6 +16,7 @@ from redis.exceptions import (
 
 from .connection import BLOCK_S
 from .stats import LayerStats
+from .wire import WireConnection, pack
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +26,8 @@ _DELAYS_S = (0.05, 0.1, 0.2, 0.5, 1.0)
 
 async def blocking_pop(client: Any, key: str, count: int) -> list[bytes]:
     """Pop up to ``count`` elements, waiting up to ``BLOCK_S`` for the first."""
+    if isinstance(client, WireConnection):
+        return await _wire_pop(client, key, count)
     try:
         reply = await client.execute_command("BLMPOP", BLOCK_S, 1, key, "LEFT", "COUNT", count)
     except ResponseError as exc:  # Redis < 7 has no BLMPOP
@@ -30,6 +35,23 @@ async def blocking_pop(client: Any, key: str, count: int) -> list[bytes]:
             raise
         reply = await client.execute_command("BLPOP", key, BLOCK_S)
         return [] if not reply else [reply[1]]
+    return [] if not reply else list(reply[1])
+
+
+async def _wire_pop(client: WireConnection, key: str, count: int) -> list[bytes]:
+    try:
+        try:
+            reply = await client.call(pack(("BLMPOP", BLOCK_S, 1, key, "LEFT", "COUNT", count)))
+        except ResponseError as exc:  # Redis < 7 has no BLMPOP
+            if "unknown command" not in str(exc).lower():
+                raise
+            reply = await client.call(pack(("BLPOP", key, BLOCK_S)))
+            return [] if not reply else [reply[1]]
+    except asyncio.CancelledError:
+        # The pop is still blocked in Redis and would take an element for nobody:
+        # only closing the connection withdraws it.
+        client.abort()
+        raise
     return [] if not reply else list(reply[1])
 
 
@@ -42,10 +64,49 @@ async def stop_task(task: asyncio.Task[None] | None) -> None:
 
 
 class Retrying:
-    """Reconnect bookkeeping of one background loop (reader, fetcher, subscriber)."""
+    """Reconnect bookkeeping of one background loop (reader, fetcher, subscriber).
 
-    def __init__(self, stats: LayerStats, what: str) -> None:
+    A stretch starts when the loop sends Redis a command while none is pending
+    and ends with the first answer. A once-a-second check calls ``on_stall``
+    while a stretch is longer than ``stall_s`` (the ``reconnect_timeout``; a
+    healthy blocking pop answers every ``BLOCK_S``), so receivers waiting on this
+    loop give up with an error while the loop keeps reconnecting. One timer per
+    loop, not one per command: pops are the hot path.
+    """
+
+    def __init__(
+        self,
+        stats: LayerStats,
+        what: str,
+        *,
+        stall_s: float = 0.0,
+        on_stall: Callable[[float], None] | None = None,
+    ) -> None:
         self._stats, self._what, self._failures = stats, what, 0
+        self._stall_s, self._on_stall = stall_s, on_stall
+        self._since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def begin(self) -> None:
+        """A command to Redis is about to be sent."""
+        if self._since is None:
+            self._since = time.monotonic()
+        if self._timer is None and self._on_stall is not None:
+            self._timer = asyncio.get_running_loop().call_later(1.0, self._check)
+
+    def _check(self) -> None:
+        self._timer = asyncio.get_running_loop().call_later(1.0, self._check)
+        if self._since is not None and self._on_stall is not None:
+            stalled_s = time.monotonic() - self._since
+            if stalled_s >= self._stall_s:
+                self._on_stall(stalled_s)
+
+    def stop(self) -> None:
+        """The loop ends: no stretch, no timer."""
+        self._since = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     async def failed(self, exc: BaseException) -> None:
         delay = _DELAYS_S[min(self._failures, len(_DELAYS_S) - 1)]
@@ -55,6 +116,7 @@ class Retrying:
         await asyncio.sleep(delay)
 
     def succeeded(self) -> None:
+        self._since = None
         if self._failures:
             logger.info("%s reconnected after %d attempts", self._what, self._failures)
             self._stats.reconnects += 1
@@ -62,6 +124,7 @@ class Retrying:
 
     async def pop(self, client: Any, key: str, count: int) -> list[bytes] | None:
         """``blocking_pop``, or None after a failure has been backed off."""
+        self.begin()
         try:
             items = await blocking_pop(client, key, count)
         except NETWORK_ERRORS as exc:

@@ -12,8 +12,9 @@ from importlib import resources
 from typing import Any
 
 from . import elements, keys
+from .wire import WireConnection, WireScript
 
-NAMES = ("send", "release", "group_add", "group_discard", "group_send")
+NAMES = ("send", "release", "group_add", "group_discard", "group_send", "heartbeat")
 COMMON = "common"
 
 
@@ -39,13 +40,20 @@ def load_sources() -> dict[str, str]:
 class Scripts:
     """The layer's scripts bound to one client.
 
-    redis-py's ``register_script`` object runs EVALSHA and, on NOSCRIPT (e.g. after
-    a Redis restart or a Cluster failover), loads the source and retries.
+    Both paths run EVALSHA and, on NOSCRIPT (e.g. after a Redis restart or a
+    Cluster failover), load the source and retry: redis-py's ``register_script``
+    object, or on plain hosts the cheaper :class:`~.wire.WireScript`.
     """
 
-    def __init__(self, client: Any, sources: dict[str, str]) -> None:
+    def __init__(
+        self, client: Any, sources: dict[str, str], wire: WireConnection | None = None
+    ) -> None:
         self._scripts = {name: client.register_script(src) for name, src in sources.items()}
+        self._wire = wire
+        self._wire_scripts = {name: WireScript(src) for name, src in sources.items()}
 
     async def run(self, name: str, base: str, keys: list[str], args: list[Any]) -> Any:
         """Run script ``name`` with ``ARGV = [base, *args]``."""
+        if self._wire is not None:
+            return await self._wire_scripts[name].run(self._wire, keys, [base, *args])
         return await self._scripts[name](keys=keys, args=[base, *args])

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import ipaddress
+import logging
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -17,6 +19,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from asgid.tls_options import escape
+
+logger = logging.getLogger("asgid.certs")
 
 
 def make_self_signed(days: int = 30) -> tuple[bytes, bytes]:
@@ -63,6 +69,19 @@ def write_pair(directory: Path, days: int = 30) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def serve_commands(cert_path: Path, key_path: Path) -> tuple[str, str]:
+    """The ``--ssl-*`` command that serves the pair, and the same as an ``https:`` endpoint."""
+    flags = shlex.join(
+        ["asgid", "-b", "127.0.0.1", "-p", "8443", "--ssl-certfile", str(cert_path),
+         "--ssl-keyfile", str(key_path)]
+    )  # fmt: skip
+    endpoint = (
+        f"https:8443:interface=127.0.0.1:certKey={escape(str(cert_path))}"
+        f":privateKey={escape(str(key_path))}"
+    )
+    return f"{flags} APP", f"asgid -e {shlex.quote(endpoint)} APP"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="asgid-certs",
@@ -71,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("directory", nargs="?", default=".", help="where to write (default: .)")
     parser.add_argument("--days", type=int, default=30, help="validity in days (default: 30)")
     args = parser.parse_args(argv)
+    # The output is instructions for a person: the message alone, on stdout.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     cert_path, key_path = write_pair(Path(args.directory), args.days)
-    endpoint = f"ssl:8443:privateKey={key_path}:certKey={cert_path}"
-    sys.stdout.write(f"wrote {cert_path} and {key_path}\nserve with: asgid -e {endpoint} APP\n")
+    flags, endpoint = serve_commands(cert_path, key_path)
+    logger.info("wrote %s and %s", cert_path, key_path)
+    logger.info("serve with: %s", flags)
+    logger.info("or as an endpoint: %s", endpoint)
     return 0

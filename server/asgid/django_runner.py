@@ -110,9 +110,7 @@ def serve(config: Config, app: ASGIApp, *, handle_signals: bool) -> int:
     from asgid import logging as asgid_logging, reactor as reactor_setup
 
     reactor_setup.install(config.loop)
-    from twisted.internet import reactor
-
     from asgid.server import Server
 
     asgid_logging.bridge_twisted_logs()
-    return Server(config, app, reactor, handle_signals=handle_signals).run()
+    return Server(config, app, reactor_setup.installed(), handle_signals=handle_signals).run()

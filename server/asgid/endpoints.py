@@ -1,27 +1,22 @@
-"""Build and validate Twisted endpoint strings from ``-e/-b/-p/-u/--fd``; the ``fd:`` parser.
+"""Build and validate Twisted endpoint strings from ``-e/-b/-p/-u/--fd``; plain ``tcp:`` fast.
 
 Every ``-e`` string goes to Twisted's ``serverFromString``, so any endpoint a Twisted plugin
 provides works (``tcp:``, ``tcp6:``, ``ssl:``, ``unix:``, ``systemd:``, ``haproxy:``...).
 ``fd:fileno=N`` is Daphne's inherited-socket endpoint; Twisted has none, so asgid ships
-one as a plugin (``twisted/plugins/asgid_fd.py``) that instantiates the parser below.
+one (``fd_endpoint.py``), also as a plugin (``twisted/plugins/asgid_fd.py``).
 """
 
 from __future__ import annotations
 
 import re
-import socket
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
-from twisted.plugin import IPlugin
-from zope.interface import implementer
 
 from asgid.errors import ConfigError
+from asgid.fd_endpoint import FileDescriptorEndpointParser
 
 if TYPE_CHECKING:
-    from twisted.internet.interfaces import IReactorCore
-
     from asgid.tls_options import TLSOptions
 
 DEFAULT_HOST = "127.0.0.1"
@@ -177,64 +172,3 @@ def _reason(description: str, exc: Exception) -> str:
     if isinstance(exc, AttributeError) and description.startswith("systemd:"):
         return "domain= must be INET, INET6 or UNIX"
     return str(exc) or type(exc).__name__
-
-
-@implementer(IPlugin, IStreamServerEndpointStringParser)
-class FileDescriptorEndpointParser:
-    """``fd:fileno=N``: listen on an already bound and listening socket inherited as fd N."""
-
-    prefix = "fd"
-
-    def parseStreamServer(
-        self, reactor: IReactorCore, *args: object, **kwargs: object
-    ) -> IStreamServerEndpoint:
-        fileno = _fileno(args, kwargs)
-        try:
-            # Only to learn the address family; detach() leaves the descriptor open.
-            probe = socket.socket(fileno=fileno)
-        except OSError as exc:
-            raise ValueError(f"fd:fileno={fileno} is not an open socket ({exc.strerror})") from None
-        family = probe.family
-        kind = probe.type
-        probe.detach()
-        if kind != socket.SOCK_STREAM:
-            raise ValueError(f"fd:fileno={fileno} is not a stream (TCP or unix) socket")
-        from twisted.internet.endpoints import AdoptedStreamServerEndpoint
-
-        adopted = AdoptedStreamServerEndpoint(reactor, fileno, family)  # type: ignore[no-untyped-call]
-        tls = kwargs.get("tls")
-        if isinstance(tls, str):
-            return _TLSOverAdopted(adopted, _tls_context(reactor, tls))
-        return adopted
-
-
-def _tls_context(reactor: Any, encoded: str) -> Any:
-    """The context factory of the ``ssl:`` string a supervisor bound as plain TCP."""
-    from twisted.internet.endpoints import serverFromString
-
-    from asgid.shared_sockets import decode_tls
-
-    tls_endpoint = serverFromString(reactor, decode_tls(encoded))  # type: ignore[no-untyped-call]
-    return tls_endpoint._sslContextFactory
-
-
-@implementer(IStreamServerEndpoint)
-class _TLSOverAdopted:
-    """TLS done in this process on a listening socket inherited from the supervisor."""
-
-    def __init__(self, adopted: Any, context_factory: Any) -> None:
-        self.adopted = adopted
-        self.context_factory = context_factory
-
-    def listen(self, factory: Any) -> Any:
-        from twisted.protocols.tls import TLSMemoryBIOFactory
-
-        # As reactor.listenSSL does; the wrapped factory still answers the ALPN offer.
-        return self.adopted.listen(TLSMemoryBIOFactory(self.context_factory, False, factory))
-
-
-def _fileno(args: tuple[object, ...], kwargs: dict[str, object]) -> int:
-    raw = kwargs.get("fileno", args[0] if args else None)
-    if not isinstance(raw, str) or not raw.isdigit():
-        raise ValueError("write fd:fileno=N with N the number of an inherited listening socket")
-    return int(raw)

@@ -41,8 +41,6 @@ class Response(NamedTuple):
     headers: Headers
     body: bytes = b""
     end_stream: bool = False
-    trailers: bool = False
-    has_body: bool = False  # the app already sent its first body message
 
 
 class Body(NamedTuple):

@@ -127,3 +127,14 @@ def check_reactor_internals(reactor_class: type[Any]) -> None:
             "_readOrWrite, which asgid relies on with uvloop: use --loop asyncio, or install "
             "a Twisted version within the range asgid's pyproject.toml names"
         )
+
+
+def installed() -> Any:
+    """The reactor ``install`` set up, for code that embeds a ``Server`` (Django's runserver).
+
+    Only this module, ``cli`` and ``server`` import ``twisted.internet.reactor``; everything
+    else receives the reactor from them.
+    """
+    from twisted.internet import reactor
+
+    return reactor

@@ -82,6 +82,7 @@ class PathFilter:
 def share_sockets(config: Config, reactor: Any) -> tuple[list[Any], str | None]:
     """Bind the endpoints here for the children to adopt; ``None`` when TLS forbids it."""
     from asgid.shared_sockets import bind_for_workers
+    from asgid.supervisor import encode_worker_endpoints
 
     try:
         shared = bind_for_workers(config.endpoints, reactor)
@@ -90,7 +91,7 @@ def share_sockets(config: Config, reactor: Any) -> tuple[list[Any], str | None]:
         logger.info("each server process binds its own ssl: endpoints: a restart waits "
                     "for the old process to finish")  # fmt: skip
         return [], None
-    return [s.port for s in shared], " ".join(s.worker_description for s in shared)
+    return [s.port for s in shared], encode_worker_endpoints([s.worker_description for s in shared])
 
 
 class Reloader:

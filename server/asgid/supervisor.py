@@ -2,7 +2,8 @@
 
 Theory of operation: the supervisor binds every endpoint once (``shared_sockets.py``) and
 never runs the reactor. Each worker is a fresh ``python -m asgid`` with the same command
-line, told through ``ASGID_WORKER_ENDPOINTS`` to adopt the inherited sockets; the kernel
+line, told through ``ASGID_WORKER_ENDPOINTS`` (a JSON list of endpoint strings, since a
+certificate path may hold spaces or colons) to adopt the inherited sockets; the kernel
 hands each new connection to whichever worker accepts first. Because each worker is a new
 interpreter, a replacement always runs the code on disk now: that is how SIGHUP reloads.
 
@@ -19,6 +20,7 @@ SIGTTIN/SIGTTOU add/remove one. Workers are told to drain for a restart with SIG
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import selectors
@@ -31,6 +33,7 @@ import time
 from collections.abc import Sequence
 
 from asgid.config import Config
+from asgid.errors import ConfigError
 from asgid.metrics import SupervisorMetrics
 from asgid.shared_sockets import SharedSocket
 from asgid.systemd import (
@@ -72,7 +75,7 @@ class Supervisor:
         self.config = config
         self.argv = list(argv)
         self.fds = tuple(s.fileno for s in (*shared, *([metrics] if metrics else [])))
-        self.descriptions = " ".join(s.worker_description for s in shared)
+        self.descriptions = encode_worker_endpoints([s.worker_description for s in shared])
         self.metrics_description = metrics.worker_description if metrics else None
         self._metrics = SupervisorMetrics() if metrics else None
         self.target = config.workers
@@ -389,7 +392,23 @@ def _sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int:
     return 0
 
 
+def encode_worker_endpoints(descriptions: Sequence[str]) -> str:
+    """The value of ``ASGID_WORKER_ENDPOINTS``: JSON keeps any character of a file name."""
+    return json.dumps(list(descriptions))
+
+
 def worker_endpoints(environ: dict[str, str]) -> tuple[str, ...] | None:
     """The endpoints a worker adopts from its supervisor, or None outside a supervisor."""
     raw = environ.get(WORKER_ENDPOINTS_ENV)
-    return tuple(raw.split()) if raw else None
+    if not raw:
+        return None
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, list) or not all(isinstance(d, str) for d in decoded):
+        raise ConfigError(
+            f"{WORKER_ENDPOINTS_ENV} must be a JSON list of endpoint strings (it is set by "
+            f"the asgid supervisor; unset it to run a single process), not {raw!r}"
+        )
+    return tuple(decoded)

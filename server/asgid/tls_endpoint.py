@@ -59,7 +59,7 @@ class TLSEndpointParser:
         listen = {k: params.pop(k) for k in _LISTEN_PARAMETERS if k in params}
         creator = context_for(options_from_parameters(params))
         if "fileno" in listen:
-            from asgid.endpoints import FileDescriptorEndpointParser
+            from asgid.fd_endpoint import FileDescriptorEndpointParser
 
             adopted = FileDescriptorEndpointParser().parseStreamServer(
                 reactor, fileno=listen["fileno"]

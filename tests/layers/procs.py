@@ -105,3 +105,22 @@ def wait_all(procs: list[Any], timeout_s: float) -> None:
             proc.join()
             raise AssertionError(f"child {proc.name} did not finish in {timeout_s}s")
         assert proc.exitcode == 0, f"child {proc.name} exited with {proc.exitcode}"
+
+
+def member_until_killed(config: dict[str, Any], group: str, channels: int, ready: Event) -> None:
+    """Join ``channels`` new channels to ``group`` and read them until killed."""
+
+    async def main() -> None:
+        layer = RedisChannelLayer(**config)
+        names = [await layer.new_channel() for _ in range(channels)]
+        for name in names:
+            await layer.group_add(group, name)
+        ready.set()
+
+        async def drain(name: str) -> None:
+            while True:
+                await layer.receive(name)
+
+        await asyncio.gather(*(drain(n) for n in names))
+
+    asyncio.run(main())

@@ -75,18 +75,29 @@ class AsgidProcess:
         if not self._ready.wait(timeout) or self.proc.poll() is not None and not self.addresses:
             raise RuntimeError(f"asgid did not start: {self.command}\n{self.output}")
 
-    def wait_for(self, text: str, timeout: float = 10.0) -> str:
-        """Wait until a logged line contains ``text``; return that line."""
+    def mark(self) -> int:
+        """A cursor into the log: pass it as ``since`` to ignore every line logged before."""
+        with self._lock:
+            return len(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 10.0, *, since: int = 0) -> str:
+        """Wait until a line logged after ``since`` (a ``mark()``) contains ``text``; return it.
+
+        A server shared by a module's tests logs for all of them: a test passes the mark it
+        took before acting, so a line an earlier test caused cannot satisfy it.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
-                for line in self.lines:
+                for line in self.lines[since:]:
                     if text in line:
                         return line
             if self.proc.poll() is not None and not self._reader.is_alive():
                 break
-            time.sleep(0.02)
-        raise AssertionError(f"{text!r} not logged within {timeout}s:\n{self.output}")
+            time.sleep(0.02)  # polling a log another thread fills; nothing to wait on instead
+        raise AssertionError(
+            f"{text!r} not logged within {timeout}s (after line {since}):\n{self.output}"
+        )
 
     @property
     def output(self) -> str:

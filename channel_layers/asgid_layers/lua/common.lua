@@ -255,3 +255,48 @@ end
 local function bound_has_room(bound, total, capacity)
   return bound ~= nil and bound + total < capacity
 end
+
+-- Redis' clock, so that hosts whose clocks differ agree on who is silent. Call
+-- it before any write: Redis 5 and 6 replicate a script that read TIME only as
+-- effects, which replicate_commands() turns on (Redis 7 always does).
+local function server_now()
+  if redis.replicate_commands then
+    redis.replicate_commands()
+  end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- A process (owner 'specific.x!') that stopped refreshing its processes_key()
+-- entry was killed or lost its network: take back its group memberships, member
+-- sets, queue and counts now rather than after group_expiry (a day), so group
+-- sends stop queueing for it. Its channels' names are in the member sets.
+local function reclaim(owner)
+  for _, g in ipairs(redis.call('SMEMBERS', owner_groups_key(owner))) do
+    local by_owner, capacities = group_members_key(g), group_capacity_key(g)
+    local id = owner_state(redis.call('HGET', by_owner, owner))
+    if id then
+      local set = member_set_key(id)
+      for _, l in ipairs(redis.call('SMEMBERS', set)) do
+        redis.call('ZREM', group_key(g), owner .. l)
+        redis.call('HDEL', capacities, owner .. l)
+      end
+      redis.call('HDEL', by_owner, owner)
+      redis.call('DEL', set)
+    end
+    redis.call('HDEL', capacities, FIELD.lowest(owner))
+  end
+  redis.call('DEL', owner_groups_key(owner), queue_key(owner), counts_key(owner))
+  redis.call('ZREM', processes_key(), owner)
+end
+
+-- Reclaim up to `limit` processes silent for `process_expiry` seconds.
+local function reap(now, process_expiry, limit)
+  local silent = redis.call(
+    'ZRANGEBYSCORE', processes_key(), '-inf', '(' .. (now - process_expiry), 'LIMIT', 0, limit
+  )
+  for _, owner in ipairs(silent) do
+    reclaim(owner)
+  end
+  return #silent
+end

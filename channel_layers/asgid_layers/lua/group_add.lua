@@ -34,6 +34,9 @@ if not change_members(KEYS, owner, l, '+', tonumber(ARGV[8]), group_expiry) then
   return 1
 end
 redis.call('EXPIRE', KEYS[3], group_expiry)
+-- So that reclaim() finds this membership if the process dies.
+redis.call('SADD', owner_groups_key(owner), group)
+redis.call('EXPIRE', owner_groups_key(owner), group_expiry)
 -- From now on the channel's count includes #G - <local>|G, which starts at zero.
 local counts = counts_key(owner)
 redis.call('HSETNX', counts, FIELD.sent(group), 0)

@@ -4,12 +4,15 @@
 -- Redis Cluster they are in the same slot as KEYS.
 -- KEYS[1] group members (sorted set), KEYS[2] member capacities, KEYS[3] members
 -- by process. ARGV[1] key base, ARGV[2] now (s), ARGV[3] group expiry,
--- ARGV[4] message expiry, ARGV[5] default capacity, ARGV[6] payload, ARGV[7] group
+-- ARGV[4] message expiry, ARGV[5] default capacity, ARGV[6] payload, ARGV[7] group,
+-- ARGV[8] process expiry (s)
 -- Returns {delivered, skipped because full}.
 local payload, group = ARGV[6], ARGV[7]
 local expiry, default_capacity = tonumber(ARGV[4]), tonumber(ARGV[5])
 local group_expiry = tonumber(ARGV[3])
 local oldest = '(' .. (tonumber(ARGV[2]) - tonumber(ARGV[3]))
+-- Processes gone silent are reclaimed first, a few per call (see reap).
+reap(server_now(), tonumber(ARGV[8]), 10)
 if #redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', oldest, 'LIMIT', 0, 1) > 0 then
   for _, channel in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', oldest)) do
     leave(KEYS, group, channel, expiry, group_expiry)

@@ -46,9 +46,9 @@ class HTTPWire(Protocol):
 
     def send_event(self, event: ResponseEvent) -> None: ...
 
-    def body_consumed(self, stream_id: int, nbytes: int) -> None: ...
+    def body_consumed(self, nbytes: int) -> None: ...
 
-    def writable(self, stream_id: int) -> Awaitable[None] | None:
+    def writable(self) -> Awaitable[None] | None:
         """None when the stream may be written now, else something to await first."""
 
 
@@ -64,10 +64,10 @@ class _FinishedWire:
     def send_event(self, event: ResponseEvent) -> None:
         pass
 
-    def body_consumed(self, stream_id: int, nbytes: int) -> None:
+    def body_consumed(self, nbytes: int) -> None:
         pass
 
-    def writable(self, stream_id: int) -> Awaitable[None] | None:
+    def writable(self) -> Awaitable[None] | None:
         return None
 
 
@@ -192,7 +192,7 @@ class HTTPCycle:
                 # Nothing left to read: the next event this request can have is its end.
                 await self._wait()
                 continue
-            self._wire.body_consumed(self.stream_id, 0)
+            self._wire.body_consumed(0)
             await self._wait()
         return {"type": "http.disconnect"}
 
@@ -206,7 +206,7 @@ class HTTPCycle:
         if not more:
             self._final_delivered = True
         if nbytes:
-            self._wire.body_consumed(self.stream_id, nbytes)
+            self._wire.body_consumed(nbytes)
         return {"type": "http.request", "body": data, "more_body": more}
 
     # -- ASGI send ---------------------------------------------------------------------------
@@ -282,9 +282,7 @@ class HTTPCycle:
             state = CycleState.TRAILERS if trailers else CycleState.DONE
         end = state is CycleState.DONE
         if self.state is CycleState.STARTED:
-            event: ResponseEvent = Response(
-                self.stream_id, self._status, self._headers, body, end, trailers, True
-            )
+            event: ResponseEvent = Response(self.stream_id, self._status, self._headers, body, end)
         else:
             event = Body(self.stream_id, body, end)
         self.state = state
@@ -293,7 +291,7 @@ class HTTPCycle:
             if self._waiter is not None:
                 self._wake()
             return None
-        return self._wire.writable(self.stream_id)
+        return self._wire.writable()
 
     async def _file_message(self, kind: str, message: Message) -> None:
         """pathsend/zerocopysend: the file straight to the kernel where the wire can, else
@@ -341,7 +339,7 @@ class HTTPCycle:
             raise ProtocolError(f"http.response.push 'path' must start with '/', got {path!r}")
         push = getattr(self._wire, "push", None)
         if push is not None:
-            push(self.stream_id, path, validate_headers(message.get("headers", ())))
+            push(path, validate_headers(message.get("headers", ())))
 
     def _early_hint(self, message: Message) -> None:
         """``http.response.early_hint``: ``links`` become ``link`` fields of a 103 response.
@@ -385,7 +383,7 @@ class HTTPCycle:
                 # RFC 9110 §10.2.3: when to try again (asgid.hooks.RETRY_AFTER_S)
                 headers.append((b"retry-after", b"1"))
             self._wire.send_event(
-                Response(self.stream_id, status, headers, detail, end_stream=True, has_body=True)
+                Response(self.stream_id, status, headers, detail, end_stream=True)
             )
         self._wake()
         return True

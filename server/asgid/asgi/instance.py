@@ -1,4 +1,4 @@
-"""Run one app coroutine per request: contain its errors and enforce its timeouts."""
+"""Run one app coroutine per request or WebSocket: contain its errors, time it on the reactor."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Protocol
 
 from asgid.asgi.http import ClientDisconnected, CycleState, HTTPCycle
+from asgid.asgi.websocket import WebSocketCycle
 from asgid.errors import ProtocolError
 
 if TYPE_CHECKING:
@@ -115,3 +116,52 @@ class HTTPInstance:
             if timer is not None and timer.active():
                 timer.cancel()
         self._timer = self._close_timer = None
+
+
+class WebSocketInstance:
+    """One running app coroutine for one ``WebSocketCycle``, with its close timeout."""
+
+    __slots__ = ("cycle", "task", "_close_timer")
+
+    def __init__(
+        self, app: ASGIApp, cycle: WebSocketCycle, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.cycle = cycle
+        self._close_timer: IDelayedCall | None = None
+        self.task = loop.create_task(self._run(app))
+
+    async def _run(self, app: ASGIApp) -> None:
+        cycle = self.cycle
+        failed = False
+        try:
+            await app(cycle.scope, cycle.receive, cycle.send)
+        except asyncio.CancelledError:
+            if not cycle.disconnected:
+                logger.warning("ASGI application cancelled while its WebSocket was open")
+        except ClientDisconnected as exc:
+            logger.debug("WebSocket application stopped: %s", exc)
+        except ProtocolError as exc:
+            failed = True
+            logger.error("ASGI application broke the WebSocket protocol: %s", exc)
+        except Exception:
+            failed = True
+            logger.exception("Exception in ASGI application")
+        finally:
+            timer, self._close_timer = self._close_timer, None
+            if timer is not None and timer.active():
+                timer.cancel()
+            cycle.finish(failed)
+
+    def client_gone(self, reactor: IReactorTime, close_timeout_s: float) -> None:
+        """Give the app ``close_timeout_s`` to notice ``websocket.disconnect``, then cancel it."""
+        if not self.task.done() and self._close_timer is None:
+            self._close_timer = reactor.callLater(close_timeout_s, self._on_close_timeout)
+
+    def _on_close_timeout(self) -> None:
+        self._close_timer = None
+        if not self.task.done():
+            logger.warning(
+                "WebSocket application for %s still running after disconnect; cancelling it",
+                self.cycle.scope.get("path"),
+            )
+            self.task.cancel()

@@ -30,7 +30,7 @@ from asgid.errors import ProtocolError, UnexpectedMessage
 
 if TYPE_CHECKING:
     from asgid.events import Headers
-    from asgid.types import ASGIApp, Message, Scope
+    from asgid.types import Message, Scope
 
 logger = logging.getLogger("asgid.app")
 
@@ -336,52 +336,3 @@ class WebSocketCycle:
         elif state is WSState.CONNECTED:
             # RFC 6455 §7.4.1: 1011 is "the server hit an unexpected condition".
             wire.close(1011 if failed else 1000, b"")
-
-
-class WebSocketInstance:
-    """One running app coroutine for one ``WebSocketCycle``, with its close timeout."""
-
-    __slots__ = ("cycle", "task", "_close_timer")
-
-    def __init__(
-        self, app: ASGIApp, cycle: WebSocketCycle, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self.cycle = cycle
-        self._close_timer: asyncio.TimerHandle | None = None
-        self.task = loop.create_task(self._run(app))
-
-    async def _run(self, app: ASGIApp) -> None:
-        cycle = self.cycle
-        failed = False
-        try:
-            await app(cycle.scope, cycle.receive, cycle.send)
-        except asyncio.CancelledError:
-            if not cycle.disconnected:
-                logger.warning("ASGI application cancelled while its WebSocket was open")
-        except ClientDisconnected as exc:
-            logger.debug("WebSocket application stopped: %s", exc)
-        except ProtocolError as exc:
-            failed = True
-            logger.error("ASGI application broke the WebSocket protocol: %s", exc)
-        except Exception:
-            failed = True
-            logger.exception("Exception in ASGI application")
-        finally:
-            if self._close_timer is not None:
-                self._close_timer.cancel()
-                self._close_timer = None
-            cycle.finish(failed)
-
-    def client_gone(self, loop: asyncio.AbstractEventLoop, close_timeout_s: float) -> None:
-        """Give the app ``close_timeout_s`` to notice ``websocket.disconnect``, then cancel it."""
-        if not self.task.done() and self._close_timer is None:
-            self._close_timer = loop.call_later(close_timeout_s, self._on_close_timeout)
-
-    def _on_close_timeout(self) -> None:
-        self._close_timer = None
-        if not self.task.done():
-            logger.warning(
-                "WebSocket application for %s still running after disconnect; cancelling it",
-                self.cycle.scope.get("path"),
-            )
-            self.task.cancel()

@@ -13,15 +13,21 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IProtocolNegotiationFactory
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from zope.interface import implementer
 
+from asgid.events import Response
 from asgid.protocols.http1.protocol import HTTP1Protocol
+from asgid.protocols.http2.protocol import H2Protocol
+from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.websocket.connection import open_websocket
+from asgid.protocols.websocket.handshake import http_response_head
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress
     from twisted.python.failure import Failure
 
+    from asgid.asgi.scope import ConnectionInfo
     from asgid.events import Request
     from asgid.protocols.io.context import ServerContext
     from asgid.protocols.io.transport import Transport
@@ -38,7 +44,7 @@ class ConnectionSwitcher(Protocol):
 
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
-        self.inner: Any = None
+        self.inner: Any = None  # the current protocol; None once the connection is gone
         self._sniffing = True
         self._sniffed = b""
 
@@ -52,7 +58,7 @@ class ConnectionSwitcher(Protocol):
                 return
         self.inner.dataReceived(data)
 
-    def connectionLost(self, reason: Failure | None = None) -> None:
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         # Let go of the inner protocol, whose own references lead back here.
         inner, self.inner = self.inner, None
         if inner is not None:
@@ -94,13 +100,7 @@ class ConnectionSwitcher(Protocol):
         return data
 
     def _to_http2(self, data: bytes) -> None:
-        from asgid.protocols.http2.protocol import H2Protocol
-
-        old = self.inner
-        old.transport.unregisterProducer()
-        self.ctx.forget(old)
-        old.closing = True
-        old.release()
+        self.inner.detach()  # still HTTP/1.1: only the first bytes choose HTTP/2
         self.replace(H2Protocol(self.ctx), data)
 
     # -- upgrades from HTTP/1.1 ----------------------------------------------------------------
@@ -111,19 +111,26 @@ class ConnectionSwitcher(Protocol):
             return True
         return token == b"h2c" and self.ctx.config.http2 and request.method != b"CONNECT"
 
-    def switch_protocol(self, request: Request, head: bytes, rest: bytes) -> None:
-        """Hand the connection over after HTTP/1.1 parsed an upgrade request."""
+    def switch_protocol(
+        self, request: Request, head: bytes, rest: bytes, conn: ConnectionInfo | None
+    ) -> None:
+        """Hand the connection over after HTTP/1.1 parsed an upgrade request and detached."""
         self._sniffing = False
-        if _upgrade_token(request) == b"websocket":
-            from asgid.protocols.websocket.connection import start_websocket
-
-            start_websocket(self, request, head, rest)
-        else:
-            from asgid.protocols.http2.protocol import H2Protocol
-
+        if _upgrade_token(request) != b"websocket":
             protocol = H2Protocol(self.ctx)
             self.replace(protocol)
             protocol.upgrade_from_http1(request, rest)
+            return
+        if conn is None:
+            conn = connection_info(self.transport, self.ctx)
+        opened = open_websocket(self.ctx, request, head, conn)
+        if isinstance(opened, Response):
+            server = self.ctx.config.server_header
+            answer = http_response_head(opened.status, opened.headers, server, len(opened.body))
+            self.transport.write(answer + opened.body)
+            self.transport.loseConnection()
+            return
+        self.replace(opened, head + rest)
 
 
 def _upgrade_token(request: Request) -> bytes:

@@ -6,6 +6,6 @@ This directory has no ``__init__.py`` on purpose: ``twisted.plugins`` extends it
 
 from __future__ import annotations
 
-from asgid.endpoints import FileDescriptorEndpointParser
+from asgid.fd_endpoint import FileDescriptorEndpointParser
 
 asgid_fd = FileDescriptorEndpointParser()

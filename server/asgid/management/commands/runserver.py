@@ -56,8 +56,19 @@ class Command(DjangoRunserver):  # type: ignore[misc]
     def handle(self, *args: Any, **options: Any) -> None:
         self.tls = self._tls_files(options)
         if self.tls is not None:
+            if not options["use_asgi"]:
+                raise CommandError("--noasgi serves plain HTTP: drop --cert-file/--self-signed")
             self.protocol = "https"
         super().handle(*args, **options)
+
+    def run(self, **options: Any) -> None:
+        """Check the options once, before Django's autoreloader starts its child."""
+        if options["use_asgi"]:
+            try:
+                self.config = self._config(options)
+            except ConfigError as exc:
+                raise CommandError(str(exc)) from exc
+        super().run(**options)
 
     @staticmethod
     def _tls_files(options: dict[str, Any]) -> tuple[Path, Path] | None:
@@ -87,14 +98,10 @@ class Command(DjangoRunserver):  # type: ignore[misc]
         for conn in connections.all(initialized_only=True):
             conn.close()
         django_runner.configure_logging(options["verbosity"])
-        try:
-            config = self._config(options)
-        except ConfigError as exc:
-            raise CommandError(str(exc)) from exc
         app = self.get_application(options)
         self._banner()
         on_main_thread = threading.current_thread() is threading.main_thread()
-        status = django_runner.serve(config, app, handle_signals=on_main_thread)
+        status = django_runner.serve(self.config, app, handle_signals=on_main_thread)
         if status != 0:
             # The autoreloader runs us in a thread: only an OS exit ends the process.
             self.stderr.write(f"asgid stopped with status {status}")

@@ -11,10 +11,8 @@ import logging
 import time
 from collections.abc import Awaitable
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from asgid.asgi.http import HTTPCycle
-from asgid.asgi.instance import HTTPInstance
 from asgid.events import (
     Body,
     EarlyHints,
@@ -24,15 +22,20 @@ from asgid.events import (
     StreamClosed,
     Trailers,
 )
-from asgid.protocols.io.headers import date_header
-from asgid.types import Scope
+from asgid.protocols.http1.head import Framing, response_framing
+from asgid.protocols.io.requests import client_gone, log_access, new_cycle, start_app
 
 if TYPE_CHECKING:
-    from asgid.protocols.http1.protocol import HTTP1Protocol
+    import asyncio
+
+    from asgid.asgi.instance import HTTPInstance
+    from asgid.asgi.scope import ConnectionInfo
+    from asgid.config import Config
+    from asgid.protocols.io.context import ServerContext
+    from asgid.protocols.io.direct_write import DirectWriter
 
 logger = logging.getLogger(__name__)
 
-NO_BODY_STATUS = frozenset({204, 304})
 # Response header names the wire must look at; everything else is copied through.
 FRAMING_HEADERS = frozenset(
     {b"content-length", b"transfer-encoding", b"connection", b"server", b"date"}
@@ -43,6 +46,26 @@ STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) fo
 def status_line(status: int) -> bytes:
     line = STATUS_LINES.get(status)
     return line if line is not None else b"HTTP/1.1 %d \r\n" % status
+
+
+class Connection(Protocol):
+    """What an exchange uses of its ``HTTP1Protocol``, declared here so as not to import it."""
+
+    ctx: ServerContext
+    config: Config
+    loop: asyncio.AbstractEventLoop
+    writer: DirectWriter
+    closing: bool
+    shutting_down: bool
+    write_paused: bool
+    parsing: Exchange | None  # the exchange whose request body is being read
+
+    def wait_writable(self) -> Awaitable[None]: ...
+    def pauseProducing(self) -> None: ...
+    def body_wanted(self, exchange: Exchange) -> None: ...
+    def may_discard_rest(self, exchange: Exchange) -> bool: ...
+    def response_done(self, exchange: Exchange) -> None: ...
+    def close(self) -> None: ...
 
 
 class Exchange:
@@ -65,14 +88,14 @@ class Exchange:
 
     def __init__(
         self,
-        proto: HTTP1Protocol,
-        scope: Scope,
+        proto: Connection,
         request: Request,
+        conn: ConnectionInfo,
         keep_alive: bool,
         watched: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self._proto = proto
-        self.cycle = HTTPCycle(scope, self, 0, proto.loop)
+        self.cycle = new_cycle(proto.ctx, request, conn, self)
         self.keep_alive = keep_alive
         self._head = request.method == b"HEAD"
         self._http10 = http10 = request.http_version == "1.0"
@@ -87,16 +110,8 @@ class Exchange:
                     self.declared_length = int(value)
 
     def start(self) -> None:
-        proto = self._proto
         self._started_at = time.monotonic()
-        self.instance = HTTPInstance(
-            proto.ctx.app,
-            self.cycle,
-            loop=proto.loop,
-            reactor=proto.ctx.reactor,
-            http_timeout_s=proto.config.http_timeout_s,
-            hooks=proto.ctx.hooks,
-        )
+        self.instance = start_app(self._proto.ctx, self.cycle)
 
     @property
     def expect_continue_pending(self) -> bool:
@@ -104,19 +119,15 @@ class Exchange:
         return self._expect_continue and self.body_bytes == 0
 
     def client_gone(self) -> None:
+        ctx = self._proto.ctx
         if self._status:
             # Only unfinished exchanges hear of the disconnect: this response was cut
             # short. Log it with the bytes that did go out.
-            self._log_access()
-        if self.instance is not None:
-            self.instance.client_gone(
-                self._proto.ctx.reactor, self._proto.config.application_close_timeout_s
-            )
-        else:
-            self.cycle.disconnect()
+            log_access(ctx, self.cycle, self._status, self._size, self._started_at)
+        client_gone(ctx, self.cycle, self.instance)
 
     # -- HTTPWire ------------------------------------------------------------------------------
-    def body_consumed(self, stream_id: int, nbytes: int) -> None:
+    def body_consumed(self, nbytes: int) -> None:
         if self._expect_continue:
             # RFC 9110 §10.1.1: 100 only once the app asks for the body it announced, and
             # not at all when the client sent the body without waiting for it.
@@ -126,7 +137,7 @@ class Exchange:
             self._expect_continue = False
         self._proto.body_wanted(self)
 
-    def writable(self, stream_id: int) -> Awaitable[None] | None:
+    def writable(self) -> Awaitable[None] | None:
         proto = self._proto
         if not proto.write_paused or proto.closing:
             return None
@@ -156,8 +167,7 @@ class Exchange:
                 # The file was shorter than its span: the framing promised more bytes.
                 logger.error("file body ended %d bytes early; closing the connection", count - sent)
                 self.keep_alive = False
-                proto.transport.loseConnection()
-                proto.closing = True
+                proto.close()
             return
         if self._chunked:
             writer.write(b"\r\n")
@@ -174,8 +184,7 @@ class Exchange:
             if not event.complete and not self._proto.closing:  # type: ignore[union-attr]
                 # The app died mid-response: closing is the only honest signal left.
                 self.keep_alive = False
-                self._proto.transport.loseConnection()
-                self._proto.closing = True
+                self._proto.close()
         elif kind is Trailers and not self._proto.closing:
             self._write_trailers(event.headers)  # type: ignore[union-attr]
         elif kind is EarlyHints and not self._proto.closing and not self._http10:
@@ -184,70 +193,75 @@ class Exchange:
             self._proto.writer.write(b"HTTP/1.1 103 Early Hints\r\n%s\r\n" % links)
 
     # -- writing ---------------------------------------------------------------------------------
-    # Stays one long function: it runs once per response and splitting it adds calls (measured).
     def _write_head(self, event: Response) -> None:
-        _, status, headers, body, end, _, _ = event
+        _, status, headers, body, end = event
         self._status = status
-        proto = self._proto
         parts = [STATUS_LINES.get(status) or status_line(status)]
-        special = None
-        for name, value in headers:
-            if name.lower() in FRAMING_HEADERS:
-                special = self._framing_header(name.lower(), value, special)
-            else:
-                parts.append(b"%s: %s\r\n" % (name, value))
-        if special is None:
-            parts.append(proto.server_line)
-            parts.append(date_header.line())
-            has_length = False
-        else:
-            for name, value in special:
-                parts.append(b"%s: %s\r\n" % (name, value))
-            names = {name for name, _ in special}
-            if b"server" not in names:
-                parts.append(proto.server_line)
-            if b"date" not in names:
-                parts.append(date_header.line())
-            has_length = b"content-length" in names
-        bodiless = self._head or status < 200 or status == 204 or status == 304
-        if bodiless:
+        app_length = self._copy_fields(headers, parts)
+        framing = response_framing(
+            status, head=self._head, http10=self._http10, app_length=app_length, whole=end
+        )
+        if framing is Framing.NONE:
             self._bodiless = True
             self._length_left = -1  # RFC 9110 §9.3.2: HEAD gets the GET length, never a body
-            if self._head and not has_length and end and body:
+            if self._head and not app_length and end and body:
                 parts.append(b"content-length: %d\r\n" % len(body))
-        elif not has_length:
-            if end:
-                parts.append(b"content-length: %d\r\n" % len(body))
-            elif self._http10:
-                self.keep_alive = False  # HTTP/1.0: the body ends when the connection does
+        elif framing is Framing.LENGTH:
+            parts.append(b"content-length: %d\r\n" % len(body))
+        elif framing is Framing.CHUNKED:
+            self._chunked = True
+            parts.append(b"transfer-encoding: chunked\r\n")
+        elif framing is Framing.CLOSE:
+            self.keep_alive = False  # HTTP/1.0: the body ends when the connection does
+        parts.append(self._connection_field(end))
+        self._write_first(parts, body, end)
+
+    def _copy_fields(self, headers: list[tuple[bytes, bytes]], parts: list[bytes]) -> bool:
+        """The app's fields as lines, plus Server/Date unless it set them; whether it set
+        Content-Length."""
+        special = None
+        for name, value in headers:
+            lname = name.lower()
+            if lname in FRAMING_HEADERS:
+                special = self._framing_header(lname, value, special)
             else:
-                self._chunked = True
-                parts.append(b"transfer-encoding: chunked\r\n")
+                parts.append(b"%s: %s\r\n" % (name, value))
+        defaults = self._proto.ctx.default_fields
+        if special is None:
+            parts.append(defaults.lines())
+            return False
+        for name, value in special:
+            parts.append(b"%s: %s\r\n" % (name, value))
+        names = {name for name, _ in special}
+        parts.append(defaults.lines(server=b"server" not in names, date=b"date" not in names))
+        return b"content-length" in names
+
+    def _connection_field(self, end: bool) -> bytes:
+        """The Connection field (or none) and the head's final CRLF (RFC 9112 §9.3, §9.6)."""
+        proto = self._proto
         if end and proto.parsing is self and not proto.may_discard_rest(self):
             self.keep_alive = False  # say so now; a streamed answer is judged at its end
         if not self.keep_alive or proto.shutting_down:
             self.keep_alive = False
-            parts.append(b"connection: close\r\n\r\n")
-        elif self._http10:
-            parts.append(b"connection: keep-alive\r\n\r\n")
-        else:
-            parts.append(b"\r\n")
-        if body and not bodiless:
+            return b"connection: close\r\n\r\n"
+        return b"connection: keep-alive\r\n\r\n" if self._http10 else b"\r\n"
+
+    def _write_first(self, parts: list[bytes], body: bytes, end: bool) -> None:
+        """Head and first body chunk in one write; the end of the response when ``end``."""
+        if body and not self._bodiless:
             if self._length_left >= 0:
                 body = self._count_length(body)
             self._size = len(body)
             if self._chunked:
                 body = b"%x\r\n%s\r\n" % (len(body), body)
             parts.append(body)
-        if not end:
-            proto.writer.write(b"".join(parts))
-            return
-        if self._chunked:
+        if end and self._chunked:
             parts.append(b"0\r\n\r\n")
-        proto.writer.write(b"".join(parts))
-        if self._length_left > 0:
-            self._check_length()
-        self._done()
+        self._proto.writer.write(b"".join(parts))
+        if end:
+            if self._length_left > 0:
+                self._check_length()
+            self._done()
 
     def _framing_header(
         self, lname: bytes, value: bytes, special: list[tuple[bytes, bytes]] | None
@@ -328,12 +342,5 @@ class Exchange:
 
     def _done(self) -> None:
         if self._proto.ctx.access_log is not None:
-            self._log_access()
+            log_access(self._proto.ctx, self.cycle, self._status, self._size, self._started_at)
         self._proto.response_done(self)
-
-    def _log_access(self) -> None:
-        access = self._proto.ctx.access_log
-        if access is not None:
-            access.http(
-                self.cycle.scope, self._status, self._size, time.monotonic() - self._started_at
-            )

@@ -14,22 +14,24 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol as Interface
 
 import httptools
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.protocol import Protocol
 
-from asgid.asgi.scope import ConnectionInfo, build_http_scope
+from asgid.asgi.scope import ConnectionInfo
 from asgid.events import Request
 from asgid.protocols.http1.errors import RejectRequest, error_response, reject_from_parser
 from asgid.protocols.http1.exchange import Exchange
 from asgid.protocols.http1.head import (
     ChunkFraming,
+    check_head,
+    check_head_size,
     loose_request_line,
     request_line_start,
+    split_target,
     strip_value,
-    valid_host,
 )
 from asgid.protocols.io.connection_info import connection_info
 from asgid.protocols.io.deadline import Deadline
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
 
     from asgid.protocols.io.context import ServerContext
     from asgid.protocols.io.transport import Transport
-    from asgid.protocols.switcher import ConnectionSwitcher
 
 
 logger = logging.getLogger(__name__)
@@ -55,18 +56,30 @@ HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the config
 WATCHED_HEADERS = frozenset({b"host", b"expect", b"te", b"content-length", b"transfer-encoding"})
 
 
+class Upgrades(Interface):
+    """What the connection's switcher offers HTTP/1.1 (``protocols.switcher``)."""
+
+    def wants_upgrade(self, request: Request) -> bool:
+        """Whether ``request`` (which asks to upgrade) is one the server takes over."""
+
+    def switch_protocol(
+        self, request: Request, head: bytes, rest: bytes, conn: ConnectionInfo | None
+    ) -> None:
+        """Take the connection over; HTTP/1.1 has detached itself already."""
+
+
 class HTTP1Protocol(WriteFlow, Protocol):
     """One HTTP/1.x connection."""
 
     transport: Transport  # set by makeConnection
     protocol_name = "http/1.1"
 
-    def __init__(self, ctx: ServerContext, switcher: ConnectionSwitcher | None = None) -> None:
+    def __init__(self, ctx: ServerContext, upgrades: Upgrades | None = None) -> None:
         # server-wide
         self.ctx = ctx
         self.config = ctx.config
         self.loop: asyncio.AbstractEventLoop = ctx.loop
-        self._switcher = switcher
+        self._upgrades = upgrades
         # per connection
         self._parser: Any = httptools.HttpRequestParser(self)  # None once the connection ends
         self._conn: ConnectionInfo | None = None
@@ -88,8 +101,6 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._watched: list[tuple[bytes, bytes]] | None = None  # headers the wire acts on
-        server = self.config.server_header
-        self.server_line = b"server: %s\r\n" % server if server is not None else b""
         self._limit_headers = self.config.limit_request_headers
         self._limit_header_bytes = self.config.limit_request_header_bytes
         self._in_head = False
@@ -165,7 +176,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
         connection ends instead of by a cyclic collection."""
         self._deadline.close()
         self._parser = None
-        self._switcher = None
+        self._upgrades = None
 
     # -- httptools callbacks -----------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -199,53 +210,17 @@ class HTTP1Protocol(WriteFlow, Protocol):
             else:
                 self._watched.append(pair)
 
-    def _check_head_limits(self) -> None:
-        headers = self._headers
-        if len(headers) > self._limit_headers:
-            raise RejectRequest(431, "Request Header Fields Too Large")
-        limit = self._limit_header_bytes
-        # What was read during this head bounds its size; count exactly only past the limit.
-        if self._head_bytes + len(self._data) > limit:
-            if sum(len(name) + len(value) + 4 for name, value in headers) > limit:
-                raise RejectRequest(431, "Request Header Fields Too Large")
-
-    def _check_head(self, version: str) -> bool:
-        """What llhttp lets through but HTTP/1.1 forbids (RFC 9112 §2.3, §3.2, §6.1);
-        returns whether the body is chunked."""
-        if version != "1.1" and version != "1.0":
-            raise RejectRequest(505, "HTTP Version Not Supported")
-        hosts = 0
-        chunked = False
-        for name, value in self._watched or ():
-            if name == b"host":
-                hosts += 1
-                if not valid_host(value):
-                    raise RejectRequest(400, "Bad Request: invalid Host header field")
-            elif name == b"transfer-encoding":
-                if value.lower() != b"chunked":
-                    # Only chunked is decoded here; any other coding would reach the app raw.
-                    raise RejectRequest(501, "Not Implemented: transfer coding " + repr(value)[1:])
-                if version == "1.0":
-                    # RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty
-                    # framing (an HTTP/1.0 proxy in front would not have decoded it).
-                    raise RejectRequest(400, "Bad Request: Transfer-Encoding in HTTP/1.0")
-                chunked = True
-        if hosts > 1 or (hosts == 0 and version == "1.1"):
-            raise RejectRequest(400, "Bad Request: exactly one Host header field is required")
-        return chunked
-
     def on_headers_complete(self) -> None:
         parser = self._parser
-        url = self._url
-        if b"#" in url:
-            url = url.split(b"#", 1)[0]  # a fragment is the client's business (RFC 9110 §4.2.5)
-        if url[:1] == b"/":
-            raw_path, _, query = url.partition(b"?")
-        else:
-            raw_path, query = _split_target(url)
-        self._check_head_limits()
+        raw_path, query = split_target(self._url)
+        check_head_size(
+            self._headers,
+            max_headers=self._limit_headers,
+            max_bytes=self._limit_header_bytes,
+            bytes_read=self._head_bytes + len(self._data),
+        )
         version = parser.get_http_version()
-        chunked = self._check_head(version)
+        chunked = check_head(version, self._watched)
         method = parser.get_method()
         chunks = self._head_chunks or [self._data]
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -259,8 +234,8 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._in_head = False
         if (
             parser.should_upgrade()
-            and self._switcher is not None
-            and self._switcher.wants_upgrade(request)
+            and self._upgrades is not None
+            and self._upgrades.wants_upgrade(request)
         ):
             self._upgrade_request = request
             return
@@ -306,9 +281,8 @@ class HTTP1Protocol(WriteFlow, Protocol):
         if conn is None:
             # Read lazily: over TLS, the handshake (and so the tls extension) is done only now.
             conn = self._conn = connection_info(self.transport, self.ctx)
-        scope = build_http_scope(request, conn, self.config, self.ctx.state)
         exchange = Exchange(
-            self, scope, request, keep_alive and not self.shutting_down, self._watched
+            self, request, conn, keep_alive and not self.shutting_down, self._watched
         )
         limit = self.config.max_request_body_bytes
         if limit and exchange.declared_length > limit:
@@ -447,6 +421,10 @@ class HTTP1Protocol(WriteFlow, Protocol):
         transport.loseWriteConnection()
         self._linger = self.ctx.reactor.callLater(LINGER_S, transport.abortConnection)
 
+    def close(self) -> None:
+        """End the connection once what is written has gone out (e.g. a response cut short)."""
+        self._close()
+
     def _close(self, abort: bool = False) -> None:
         if self.closing:
             return
@@ -487,18 +465,22 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._switch(request, head, rest)
 
     def _switch(self, request: Request, head: bytes, rest: bytes) -> None:
-        assert self._switcher is not None
-        self.closing = True
+        upgrades = self._upgrades
+        assert upgrades is not None  # _upgrade_request is set only when it exists
         self._deferred_upgrade = None
+        self.detach()
+        upgrades.switch_protocol(request, head, rest, self._conn)
+
+    def detach(self) -> None:
+        """Stop serving this transport because another protocol takes it over (an upgrade,
+        or HTTP/2 chosen by ALPN or preface): no timer, no producer, not tracked, reading on."""
+        self.closing = True
         self._deadline.cancel()
         self.ctx.forget(self)
         self.transport.unregisterProducer()
         if self._read_paused:
-            self._read_paused = False
-            self.transport.resumeProducing()
-        switcher = self._switcher
+            self._resume_reading()
         self.release()
-        switcher.switch_protocol(request, head, rest)
 
     # -- graceful shutdown --------------------------------------------------------------------
     def graceful_shutdown(self) -> None:
@@ -516,18 +498,3 @@ class HTTP1Protocol(WriteFlow, Protocol):
 
     def abort(self) -> None:
         self._close(abort=True)
-
-    @property
-    def conn(self) -> ConnectionInfo | None:
-        return self._conn
-
-
-def _split_target(url: bytes) -> tuple[bytes, bytes]:
-    """Absolute-form (``http://host/p?q``) and asterisk-form targets (RFC 9112 §3.2)."""
-    if url == b"*":
-        return b"*", b""
-    try:
-        parsed: Any = httptools.parse_url(url)
-    except httptools.HttpParserInvalidURLError:
-        raise RejectRequest(400, "Bad Request: invalid request target") from None
-    return parsed.path or b"/", parsed.query or b""

@@ -8,8 +8,11 @@ from the settings we advertise (see ``H2Protocol``).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IReactorTime
 
 
 class FloodDetected(Exception):
@@ -42,15 +45,15 @@ class FloodGuard:
     (priority) and -9518 (empty frames) each get a budget.
     """
 
-    __slots__ = ("resets", "pings", "settings", "priorities", "empty_data")
+    __slots__ = ("resets", "pings", "settings", "priorities", "empty_data", "_clock")
 
-    def __init__(self) -> None:
+    def __init__(self, clock: IReactorTime) -> None:
+        self._clock = clock
         self.resets = Budget("RST_STREAM flood (rapid reset)", 200, 10.0)
         self.pings = Budget("PING flood", 100, 10.0)
         self.settings = Budget("SETTINGS flood", 100, 10.0)
         self.priorities = Budget("PRIORITY flood", 1000, 10.0)
         self.empty_data = Budget("empty DATA frame flood", 200, 10.0)
 
-    @staticmethod
-    def now() -> float:
-        return time.monotonic()
+    def now(self) -> float:
+        return self._clock.seconds()

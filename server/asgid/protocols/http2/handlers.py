@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from h2.errors import ErrorCodes
 from h2.events import (
@@ -27,16 +27,41 @@ from h2.events import (
 from h2.settings import SettingCodes
 
 from asgid.protocols.http2.headers import request_from_headers
-from asgid.protocols.http2.stream import H2Stream
-from asgid.protocols.http2.websocket import is_websocket_connect, start_websocket_stream
+from asgid.protocols.http2.websocket import is_websocket_connect
 
 if TYPE_CHECKING:
-    from asgid.protocols.http2.protocol import H2Protocol
+    from h2.connection import H2Connection
+
+    from asgid.config import Config
+    from asgid.events import Request
+    from asgid.protocols.http2.flow import FlowScheduler
+    from asgid.protocols.http2.guard import FloodGuard
+    from asgid.protocols.http2.stream import H2Stream
+    from asgid.protocols.io.context import ServerContext
 
 logger = logging.getLogger("asgid.protocols.http2.protocol")
 
 
-def on_request(proto: H2Protocol, event: RequestReceived) -> None:
+class Connection(Protocol):
+    """What the handlers use of ``H2Protocol``, declared here so as not to import it."""
+
+    ctx: ServerContext
+    config: Config
+    h2: H2Connection
+    flow: FlowScheduler
+    guard: FloodGuard
+    streams: dict[int, H2Stream]
+    goaway_sent: bool
+
+    def open_stream(self, request: Request, *, ended: bool) -> None: ...
+    def open_websocket_stream(self, request: Request) -> None: ...
+    def forget(self, stream: H2Stream) -> None: ...
+    def gone(self, stream: H2Stream) -> None: ...
+    def maybe_finish_shutdown(self) -> None: ...
+    def close_transport(self) -> None: ...
+
+
+def on_request(proto: Connection, event: RequestReceived) -> None:
     stream_id = event.stream_id
     if proto.goaway_sent or proto.ctx.shutting_down:
         # RFC 9113 §6.8: streams after our GOAWAY are refused, the client may retry them.
@@ -45,8 +70,7 @@ def on_request(proto: H2Protocol, event: RequestReceived) -> None:
     fields = event.headers or []
     request = request_from_headers(stream_id, fields)
     if request is not None and request.method == b"CONNECT" and is_websocket_connect(fields):
-        stream = proto.streams[stream_id] = H2Stream(proto, stream_id, head=False)
-        start_websocket_stream(proto, stream, request, proto.conn_info())
+        proto.open_websocket_stream(request)
         return
     if request is None:
         proto.h2.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
@@ -57,7 +81,7 @@ def on_request(proto: H2Protocol, event: RequestReceived) -> None:
         on_priority(proto, priority)
 
 
-def on_data(proto: H2Protocol, event: DataReceived) -> None:
+def on_data(proto: Connection, event: DataReceived) -> None:
     stream = proto.streams.get(event.stream_id)
     data = event.data or b""
     credit = event.flow_controlled_length or 0
@@ -81,7 +105,7 @@ def on_data(proto: H2Protocol, event: DataReceived) -> None:
     stream.cycle.feed_body(data)
 
 
-def _body_too_large(proto: H2Protocol, stream: H2Stream, credit: int) -> None:
+def _body_too_large(proto: Connection, stream: H2Stream, credit: int) -> None:
     """--max-request-body: 413 while the response has not started, else RST_STREAM."""
     proto.h2.acknowledge_received_data(credit, stream.stream_id)
     assert stream.cycle is not None
@@ -90,7 +114,7 @@ def _body_too_large(proto: H2Protocol, stream: H2Stream, credit: int) -> None:
         proto.gone(stream)
 
 
-def on_stream_ended(proto: H2Protocol, event: StreamEnded) -> None:
+def on_stream_ended(proto: Connection, event: StreamEnded) -> None:
     stream = proto.streams.get(event.stream_id)
     if stream is None:
         return
@@ -100,7 +124,7 @@ def on_stream_ended(proto: H2Protocol, event: StreamEnded) -> None:
         stream.cycle.feed_end()
 
 
-def on_reset(proto: H2Protocol, event: StreamReset) -> None:
+def on_reset(proto: Connection, event: StreamReset) -> None:
     if event.remote_reset:
         proto.guard.resets.spend(proto.guard.now())
     stream = proto.streams.get(event.stream_id)
@@ -110,21 +134,21 @@ def on_reset(proto: H2Protocol, event: StreamReset) -> None:
     proto.maybe_finish_shutdown()
 
 
-def on_window(proto: H2Protocol, event: WindowUpdated) -> None:
+def on_window(proto: Connection, event: WindowUpdated) -> None:
     proto.flow.windows_opened(event.stream_id or None)
 
 
-def on_settings(proto: H2Protocol, event: RemoteSettingsChanged) -> None:
+def on_settings(proto: Connection, event: RemoteSettingsChanged) -> None:
     proto.guard.settings.spend(proto.guard.now())
     if SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
         proto.flow.windows_opened(None)
 
 
-def on_ping(proto: H2Protocol, event: PingReceived) -> None:
+def on_ping(proto: Connection, event: PingReceived) -> None:
     proto.guard.pings.spend(proto.guard.now())
 
 
-def on_priority(proto: H2Protocol, event: PriorityUpdated) -> None:
+def on_priority(proto: Connection, event: PriorityUpdated) -> None:
     proto.guard.priorities.spend(proto.guard.now())
     if event.stream_id is not None:
         proto.flow.prioritize(
@@ -132,13 +156,13 @@ def on_priority(proto: H2Protocol, event: PriorityUpdated) -> None:
         )
 
 
-def on_terminated(proto: H2Protocol, event: ConnectionTerminated) -> None:
+def on_terminated(proto: Connection, event: ConnectionTerminated) -> None:
     # h2 refuses every frame after the peer's GOAWAY, so open streams cannot finish.
     logger.debug("peer sent GOAWAY (%s)", event.error_code)
     proto.close_transport()
 
 
-DISPATCH: dict[type[Event], Callable[[H2Protocol, Any], None]] = {
+DISPATCH: dict[type[Event], Callable[[Connection, Any], None]] = {
     RequestReceived: on_request,
     DataReceived: on_data,
     StreamEnded: on_stream_ended,

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from http import HTTPStatus
 
 from asgid.events import Request, Response
-from asgid.protocols.io.headers import date_header
+from asgid.protocols.io.headers import DefaultFields
 
 STATUS = {s.value: str(s.value).encode() for s in HTTPStatus}
 
@@ -44,7 +44,7 @@ def request_from_headers(stream_id: int, fields: Iterable[tuple[bytes, bytes]]) 
 
 
 def response_headers(
-    event: Response, server_header: bytes | None, *, bodiless: bool
+    event: Response, defaults: DefaultFields, *, bodiless: bool
 ) -> list[tuple[bytes, bytes]]:
     """``:status`` first, names lower-cased, connection-specific fields dropped, and
     ``server``/``date``/``content-length`` added when the app left them out."""
@@ -61,10 +61,7 @@ def response_headers(
         elif name == b"content-length":
             has_length = True
         headers.append((name, value))
-    if not has_server and server_header is not None:
-        headers.append((b"server", server_header))
-    if not has_date:
-        headers.append((b"date", date_header.value()))
+    headers += defaults.fields(server=not has_server, date=not has_date)
     if event.end_stream and not has_length and not bodiless:
         headers.append((b"content-length", b"%d" % len(event.body)))
     return headers

@@ -18,7 +18,6 @@ closed; over TLS a peer that never answers close_notify is cut off after a short
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from h2.config import H2Configuration
@@ -29,9 +28,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from zope.interface import implementer
 
-from asgid.asgi.http import HTTPCycle
-from asgid.asgi.instance import HTTPInstance
-from asgid.asgi.scope import ConnectionInfo, build_http_scope
+from asgid.asgi.scope import ConnectionInfo
 from asgid.events import EarlyHints, Request, Response
 from asgid.protocols.http2.errors import error_code, goaway, preface_verdict, without_h2_goaway
 from asgid.protocols.http2.flow import FlowScheduler
@@ -45,8 +42,11 @@ from asgid.protocols.http2.setup import (
     start_connection,
 )
 from asgid.protocols.http2.stream import H2Stream
+from asgid.protocols.http2.websocket import start_websocket_stream
 from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.io.deadline import Deadline
 from asgid.protocols.io.direct_write import DirectWriter
+from asgid.protocols.io.requests import new_cycle, start_app
 
 if TYPE_CHECKING:
     import asyncio
@@ -86,7 +86,7 @@ class H2Protocol(Protocol):
             )
         )
         self.flow = FlowScheduler(self.h2, on_complete=self._response_done, on_gone=self.gone)
-        self.guard = FloodGuard()
+        self.guard = FloodGuard(ctx.reactor)
         self.streams: dict[int, H2Stream] = {}
         self._conn: ConnectionInfo | None = None
         self._started = False
@@ -97,8 +97,7 @@ class H2Protocol(Protocol):
         self.closed = False  # no more frames go out
         self.goaway_sent = False
         self._close_timer: IDelayedCall | None = None
-        self._idle_timer: IDelayedCall | None = None
-        self._idle_deadline = 0.0
+        self._idle = Deadline(ctx.reactor, self._on_idle)
 
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -136,10 +135,10 @@ class H2Protocol(Protocol):
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
         self.ctx.forget(self)
-        for timer in (self._close_timer, self._idle_timer):
-            if timer is not None and timer.active():
-                timer.cancel()
-        self._close_timer = self._idle_timer = None
+        self._idle.close()  # its callback is our bound method: let go of it (no cycle)
+        if self._close_timer is not None and self._close_timer.active():
+            self._close_timer.cancel()
+        self._close_timer = None
         streams, self.streams = self.streams, {}
         for stream in streams.values():
             stream.client_gone()
@@ -212,28 +211,25 @@ class H2Protocol(Protocol):
         return conn
 
     def open_stream(self, request: Request, *, ended: bool) -> None:
-        scope = build_http_scope(request, self.conn_info(), self.config, self.ctx.state)
-        if not self.h2.remote_settings.enable_push:
-            scope["extensions"].pop("http.response.push", None)
         stream = H2Stream(self, request.stream_id, head=request.method == b"HEAD")
-        cycle = stream.cycle = HTTPCycle(scope, stream, request.stream_id, self.loop)
+        cycle = stream.cycle = new_cycle(self.ctx, request, self.conn_info(), stream)
+        if not self.h2.remote_settings.enable_push:
+            cycle.scope["extensions"].pop("http.response.push", None)
         if ended:
             cycle.feed_end()
         self.streams[request.stream_id] = stream
-        stream.instance = HTTPInstance(
-            self.ctx.app,
-            cycle,
-            loop=self.loop,
-            reactor=self.ctx.reactor,
-            http_timeout_s=self.config.http_timeout_s,
-            hooks=self.ctx.hooks,
-        )
+        stream.instance = start_app(self.ctx, cycle)
+
+    def open_websocket_stream(self, request: Request) -> None:
+        """An extended CONNECT (RFC 8441): the stream carries a WebSocket."""
+        stream = self.streams[request.stream_id] = H2Stream(self, request.stream_id, head=False)
+        start_websocket_stream(self, stream, request, self.conn_info())
 
     def send_response(self, stream: H2Stream, event: Response) -> None:
         """The app's response head (with its first body chunk, if any)."""
         if self.closed:
             return
-        headers = response_headers(event, self.config.server_header, bodiless=stream.bodiless)
+        headers = response_headers(event, self.ctx.default_fields, bodiless=stream.bodiless)
         stream.queue(event.body, event.end_stream)
         only_head = event.end_stream and not stream.pending
         try:
@@ -331,21 +327,12 @@ class H2Protocol(Protocol):
 
     def _arm_idle(self) -> None:
         """No stream open: GOAWAY after --timeout-keep-alive unless one opens meanwhile."""
-        self._idle_deadline = time.monotonic() + self.config.timeout_keep_alive_s
-        if self._idle_timer is None and not self.closed:
-            self._idle_timer = self.ctx.reactor.callLater(
-                self.config.timeout_keep_alive_s, self._on_idle_timer
-            )
+        if not self.closed:
+            # One timer per connection, moved lazily (as in HTTP/1.1), not re-scheduled.
+            self._idle.arm("idle", self.config.timeout_keep_alive_s)
 
-    def _on_idle_timer(self) -> None:
-        # One timer per connection, moved lazily (as in HTTP/1.1) instead of re-scheduled.
-        self._idle_timer = None
-        if self.closed or self.streams:
-            return
-        remaining = self._idle_deadline - time.monotonic()
-        if remaining > 0.001:
-            self._idle_timer = self.ctx.reactor.callLater(remaining, self._on_idle_timer)
-        else:
+    def _on_idle(self, kind: str) -> None:
+        if not self.closed and not self.streams:
             self.graceful_shutdown()
 
     # -- writing and closing -------------------------------------------------------------------

@@ -11,17 +11,44 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from asgid.events import Body, EarlyHints, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.protocols.io.requests import client_gone, log_access
 
 if TYPE_CHECKING:
     from asgid.asgi.http import HTTPCycle
     from asgid.asgi.instance import HTTPInstance
-    from asgid.protocols.http2.protocol import H2Protocol
-    from asgid.protocols.http2.websocket import StreamTransport
+    from asgid.config import Config
+    from asgid.protocols.io.context import ServerContext
 
 NO_BODY_STATUS = frozenset({204, 304})
+
+
+class StreamOwner(Protocol):
+    """What a stream uses of its ``H2Protocol``, declared here so as not to import it."""
+
+    ctx: ServerContext
+    config: Config
+    loop: asyncio.AbstractEventLoop
+    closed: bool  # no more frames go out
+    write_paused: bool  # the transport's write buffer is full
+
+    def send_response(self, stream: H2Stream, event: Response) -> None: ...
+    def send_early_hints(self, stream: H2Stream, event: EarlyHints) -> None: ...
+    def pump(self, stream: H2Stream) -> None: ...
+    def push(self, stream: H2Stream, path: str, headers: list[tuple[bytes, bytes]]) -> None: ...
+    def acknowledge(self, stream: H2Stream, nbytes: int) -> None: ...
+    def cancel_stream(self, stream: H2Stream, code: int = ...) -> None: ...
+
+
+class StreamWebSocket(Protocol):
+    """The RFC 8441 side of a stream that carries a WebSocket (``http2.websocket``)."""
+
+    def data_received(self, data: bytes, credit: int) -> None: ...
+    def stream_ended(self) -> None: ...
+    def hold_writes(self) -> None: ...
+    def writable_again(self) -> None: ...
 
 
 class H2Stream:
@@ -48,7 +75,7 @@ class H2Stream:
         "_size",
     )
 
-    def __init__(self, proto: H2Protocol, stream_id: int, *, head: bool) -> None:
+    def __init__(self, proto: StreamOwner, stream_id: int, *, head: bool) -> None:
         self.stream_id = stream_id
         self._proto = proto
         self.cycle: HTTPCycle | None = None
@@ -63,7 +90,7 @@ class H2Stream:
         self.done = False
         self.bodiless = head
         self.body_bytes = 0  # request body received, for --max-request-body
-        self.websocket: StreamTransport | None = None  # RFC 8441 streams only
+        self.websocket: StreamWebSocket | None = None  # RFC 8441 streams only
         self._waiter: asyncio.Future[None] | None = None
         # access log
         self._started_at = time.monotonic()
@@ -98,11 +125,11 @@ class H2Stream:
             if not event.complete:
                 self._proto.cancel_stream(self)
 
-    def body_consumed(self, stream_id: int, nbytes: int) -> None:
+    def body_consumed(self, nbytes: int) -> None:
         if nbytes:
             self._proto.acknowledge(self, nbytes)
 
-    def writable(self, stream_id: int) -> Awaitable[None] | None:
+    def writable(self) -> Awaitable[None] | None:
         if self.done or self._proto.closed:
             return None
         if not self.pending and not self._proto.write_paused:
@@ -111,7 +138,7 @@ class H2Stream:
             self._waiter = self._proto.loop.create_future()
         return self._waiter
 
-    def push(self, stream_id: int, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+    def push(self, path: str, headers: list[tuple[bytes, bytes]]) -> None:
         self._proto.push(self, path, headers)
 
     # -- used by H2Protocol ----------------------------------------------------------------
@@ -141,15 +168,9 @@ class H2Stream:
         self.wake()
         if self.websocket is not None:
             self.websocket.stream_ended()
-        if self.instance is not None:
-            config = self._proto.config
-            self.instance.client_gone(self._proto.ctx.reactor, config.application_close_timeout_s)
-        elif self.cycle is not None:
-            self.cycle.disconnect()
+        if self.cycle is not None:
+            client_gone(self._proto.ctx, self.cycle, self.instance)
 
     def log_done(self) -> None:
-        access = self._proto.ctx.access_log
-        if access is not None and self.cycle is not None:
-            access.http(
-                self.cycle.scope, self._status, self._size, time.monotonic() - self._started_at
-            )
+        if self.cycle is not None:
+            log_access(self._proto.ctx, self.cycle, self._status, self._size, self._started_at)

@@ -1,46 +1,41 @@
 """WebSocket over HTTP/2 (RFC 8441): an extended CONNECT stream carries one WebSocket.
 
 Theory of operation: the WebSocket side is the very ``WebSocketConnection`` that serves
-HTTP/1.1 upgrades (Autobahn framing, the ASGI ``WebSocketCycle``); only its transport is
-different. ``StreamTransport`` stands in for a TCP transport on one HTTP/2 stream: what
-the connection writes becomes DATA on the stream, the stream's DATA is what it reads,
-END_STREAM is the FIN (RFC 8441 §4-5). Autobahn negotiates the handshake from an HTTP/1.1
-request head, so the stream's request is given to it in that form, built from the
-validated HTTP/2 fields and checked like any received head (``head_problem``); its
-answer head is read back into a HEADERS frame: 101 becomes 200 (RFC 8441 §5), a refusal
-keeps its status and body.
+HTTP/1.1 upgrades (Autobahn framing, the ASGI ``WebSocketCycle``), reached through the
+same ``open_websocket``; only its transport is different. ``StreamTransport`` stands in
+for a TCP transport on one HTTP/2 stream: what the connection writes becomes DATA on the
+stream, the stream's DATA is what it reads, END_STREAM is the FIN (RFC 8441 §4-5). The
+opening handshake crosses into Autobahn's HTTP/1.1 terms in ``http2.handshake`` only.
 """
 
 from __future__ import annotations
 
-import base64
 import logging
-import os
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Protocol
 
 from h2.errors import ErrorCodes
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 
-from asgid.asgi.scope import build_websocket_scope
-from asgid.events import Request, Response
-from asgid.protocols.websocket.autobahn import autobahn_factory
-from asgid.protocols.websocket.connection import WebSocketConnection
-from asgid.protocols.websocket.handshake import head_problem
+from asgid.events import Response
+from asgid.protocols.http2.handshake import as_http1_handshake, response_from_http1_head
+from asgid.protocols.http2.stream import H2Stream, StreamOwner
+from asgid.protocols.websocket.connection import WebSocketConnection, open_websocket
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress, IPushProducer
 
     from asgid.asgi.scope import ConnectionInfo
-    from asgid.protocols.http2.protocol import H2Protocol
-    from asgid.protocols.http2.stream import H2Stream
+    from asgid.events import Request
+    from asgid.protocols.io.transport import Transport
 
 logger = logging.getLogger(__name__)
 
-# Handshake fields Autobahn reads; anything else stays in the scope only.
-_FORWARDED = (b"origin", b"sec-websocket-protocol", b"sec-websocket-extensions")
-# Fields of Autobahn's 101 that mean nothing on an HTTP/2 stream (RFC 8441 §5).
-_DROPPED = frozenset({b"sec-websocket-accept", b"upgrade", b"connection", b"content-length"})
+
+class StreamHost(StreamOwner, Protocol):
+    """What a WebSocket stream uses of its ``H2Protocol`` beyond what every stream does."""
+
+    transport: Transport
 
 
 def is_websocket_connect(fields: list[tuple[bytes, bytes]]) -> bool:
@@ -49,63 +44,19 @@ def is_websocket_connect(fields: list[tuple[bytes, bytes]]) -> bool:
 
 
 def start_websocket_stream(
-    proto: H2Protocol, stream: H2Stream, request: Request, conn: ConnectionInfo
+    proto: StreamHost, stream: H2Stream, request: Request, conn: ConnectionInfo
 ) -> None:
     """Serve ``request`` (an extended CONNECT) as a WebSocket on its stream."""
-    headers = request.headers
-    if request.authority is not None and not any(name == b"host" for name, _ in headers):
-        headers = [(b"host", request.authority), *headers]  # RFC 9113 §8.3.1
-    as_get = Request(
-        request.stream_id, "2", b"GET", request.raw_path, request.query_string, headers
-    )
-    head = _upgrade_head(as_get)
-    problem = head_problem(head)
-    if problem is not None:
-        logger.info("refusing a WebSocket over HTTP/2: %s", problem)
-        proto.send_response(stream, _bad_request(problem))
+    as_get, head = as_http1_handshake(request)
+    opened = open_websocket(proto.ctx, as_get, head, conn)
+    if isinstance(opened, Response):
+        proto.send_response(stream, opened)
         return
-    ctx = proto.ctx
-    scope = build_websocket_scope(as_get, conn, ctx.config, ctx.state)
-    websocket = WebSocketConnection(ctx, cast("dict[str, Any]", scope))
-    websocket.factory = autobahn_factory(ctx)
     transport = StreamTransport(proto, stream)
     stream.websocket = transport
-    websocket.makeConnection(transport)  # type: ignore[no-untyped-call]
-    transport.protocol = websocket
-    websocket.dataReceived(head)
-
-
-def _upgrade_head(request: Request) -> bytes:
-    target = request.raw_path + (b"?" + request.query_string if request.query_string else b"")
-    key = base64.b64encode(os.urandom(16))
-    lines = [
-        b"GET " + target + b" HTTP/1.1",
-        b"upgrade: websocket",
-        b"connection: Upgrade",
-        b"sec-websocket-version: 13",
-        b"sec-websocket-key: " + key,
-    ]
-    lines += [b"%s: %s" % pair for pair in request.headers if pair[0] in (b"host", *_FORWARDED)]
-    return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-def _bad_request(problem: str) -> Response:
-    body = b"Bad Request: " + problem.encode("ascii", "backslashreplace")
-    headers = [(b"content-type", b"text/plain; charset=utf-8")]
-    return Response(0, 400, headers, body, end_stream=True, has_body=True)
-
-
-def _response_from_head(head: bytes) -> Response:
-    """Autobahn's HTTP/1.1 answer head as a ``Response`` (its body follows as data)."""
-    lines = head.split(b"\r\n")
-    status = int(lines[0].split(b" ", 2)[1])
-    headers: list[tuple[bytes, bytes]] = []
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name and name not in _DROPPED:
-            headers.append((name, value.strip()))
-    return Response(0, 200 if status == 101 else status, headers)
+    opened.makeConnection(transport)  # type: ignore[no-untyped-call]
+    transport.protocol = opened
+    opened.dataReceived(head)
 
 
 class StreamTransport:
@@ -113,7 +64,7 @@ class StreamTransport:
 
     disconnecting = False
 
-    def __init__(self, proto: H2Protocol, stream: H2Stream) -> None:
+    def __init__(self, proto: StreamHost, stream: H2Stream) -> None:
         self._proto = proto
         self._stream = stream
         self.protocol: WebSocketConnection | None = None
@@ -155,10 +106,7 @@ class StreamTransport:
             self._head = buffered
             return b""
         self._head = None
-        response = _response_from_head(head)
-        stream = self._stream
-        event = Response(stream.stream_id, response.status, response.headers)
-        self._proto.send_response(stream, event)
+        self._proto.send_response(self._stream, response_from_http1_head(head))
         return rest
 
     def loseConnection(self) -> None:

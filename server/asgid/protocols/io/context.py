@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from asgid.config import Config
 from asgid.hooks import RequestHooks
+from asgid.protocols.io.headers import DefaultFields
 from asgid.proxy_headers import TrustedProxies
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class ServerContext:
     connections: set[Connection] = field(default_factory=set)
     shutting_down: bool = False
     trusted: TrustedProxies = field(init=False)
+    default_fields: DefaultFields = field(init=False)  # server and date, unless the app set them
     _drained: asyncio.Future[None] | None = field(default=None, init=False)
     # Autobahn's shared per-server options object, built on the first WebSocket handshake
     websocket_factory: Any = field(default=None, init=False, repr=False)
@@ -66,6 +68,7 @@ class ServerContext:
 
     def __post_init__(self) -> None:
         self.trusted = TrustedProxies.parse(self.config.trusted_proxies)
+        self.default_fields = DefaultFields(self.config.server_header)
 
     def track(self, conn: Connection) -> None:
         self.connections.add(conn)

@@ -13,22 +13,45 @@ buffer attributes this relies on; TLS and wrapped transports (PROXY protocol) ke
 Twisted's path. Whatever the socket does not take at once — a partial send, EAGAIN, an
 error — goes to ``transport.write``, which queues it or reports the lost connection as
 usual.
+
+Once the connection was told to end — ``loseConnection``, ``loseWriteConnection`` or
+``abortConnection`` — nothing more is written, on either path: after an abort Twisted's
+state still says "connected", and a direct send there would put bytes on the wire the
+caller asked never to send.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import Any, Protocol
 
 from twisted.internet import tcp, unix
 
-if TYPE_CHECKING:
-    from asgid.protocols.io.write_flow import WriteFlow
-
 _DIRECT_TYPES = (tcp.Server, unix.Server)
-_NEEDED = ("socket", "dataBuffer", "_tempDataLen", "connected", "disconnecting")
+_NEEDED = (
+    "socket", "dataBuffer", "_tempDataLen", "connected", "disconnecting",
+    "_writeDisconnecting", "_writeDisconnected", "_aborting",
+)  # fmt: skip
 SENDFILE_BYTES = 4 * 1024 * 1024  # per os.sendfile call, so one huge file cannot hog the loop
+
+
+class Pausable(Protocol):
+    """The write side of a connection (``WriteFlow``) a file send pauses and waits on."""
+
+    def pauseProducing(self) -> None: ...
+    def wait_writable(self) -> Awaitable[None]: ...
+
+
+def _told_to_end(transport: Any) -> bool:
+    """loseConnection, loseWriteConnection or abortConnection was called."""
+    return bool(
+        transport.disconnecting
+        or transport._aborting
+        or transport._writeDisconnecting
+        or transport._writeDisconnected
+    )
 
 
 class DirectWriter:
@@ -44,14 +67,13 @@ class DirectWriter:
     def write(self, data: bytes) -> None:
         transport = self._transport
         sock = self._socket
-        if (
-            sock is None
-            or transport.dataBuffer
-            or transport._tempDataLen
-            or not transport.connected
-            or transport.disconnecting
-        ):
+        if sock is None:
             transport.write(data)
+            return
+        if _told_to_end(transport):
+            return  # told to end: a write now is one the caller asked never to send
+        if transport.dataBuffer or transport._tempDataLen or not transport.connected:
+            transport.write(data)  # behind what Twisted holds (or gone: Twisted drops it)
             return
         try:
             sent = sock.send(data)
@@ -67,7 +89,7 @@ class DirectWriter:
         """Whether ``send_file`` can hand file bytes to the kernel (plain TCP or unix)."""
         return self._socket is not None and hasattr(os, "sendfile")
 
-    async def send_file(self, fd: int, offset: int, count: int, flow: WriteFlow) -> int:
+    async def send_file(self, fd: int, offset: int, count: int, flow: Pausable) -> int:
         """Send ``count`` bytes of ``fd`` from ``offset`` with ``os.sendfile`` (zero copy).
 
         Waits while Twisted still holds earlier bytes (they go first) and whenever the
@@ -79,7 +101,7 @@ class DirectWriter:
         transport = self._transport
         assert sock is not None
         while count > 0:
-            if not transport.connected or transport.disconnecting:
+            if not transport.connected or _told_to_end(transport):
                 break
             if transport.dataBuffer or transport._tempDataLen:
                 await self._drained(flow)
@@ -98,7 +120,7 @@ class DirectWriter:
             sent_total += sent
         return sent_total
 
-    async def _drained(self, flow: WriteFlow) -> None:
+    async def _drained(self, flow: Pausable) -> None:
         """Wait until the socket takes bytes again: Twisted's write loop calls the paused
         producer's ``resumeProducing`` once its buffer is empty and the socket writable."""
         transport = self._transport

@@ -1,4 +1,4 @@
-"""Header fields every response gets whatever the HTTP version: ``Date`` (cached per second)."""
+"""Header fields every response gets whatever the HTTP version: ``Server`` and ``Date``."""
 
 from __future__ import annotations
 
@@ -36,3 +36,29 @@ class DateHeader:
 
 
 date_header = DateHeader()
+
+
+class DefaultFields:
+    """``server`` (``--server-header``) and ``date``: what every response carries unless its
+    app set them (RFC 9110 §6.6.1, §10.2.4). One per server, for both HTTP versions."""
+
+    __slots__ = ("_server", "_server_line")
+
+    def __init__(self, server_header: bytes | None) -> None:
+        self._server = server_header
+        self._server_line = b"server: %s\r\n" % server_header if server_header is not None else b""
+
+    def lines(self, *, server: bool = True, date: bool = True) -> bytes:
+        """The fields asked for, as HTTP/1.1 header lines."""
+        if server and date:
+            return self._server_line + date_header.line()
+        return (self._server_line if server else b"") + (date_header.line() if date else b"")
+
+    def fields(self, *, server: bool = True, date: bool = True) -> list[tuple[bytes, bytes]]:
+        """The fields asked for, as (name, value) pairs for HTTP/2."""
+        found = []
+        if server and self._server is not None:
+            found.append((b"server", self._server))
+        if date:
+            found.append((b"date", date_header.value()))
+        return found

@@ -2,16 +2,74 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import TYPE_CHECKING, Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
 
-from asgid.errors import ProtocolError
+from asgid.errors import ConfigError, ProtocolError
 
 if TYPE_CHECKING:
     from asgid.config import Config
     from asgid.protocols.io.context import ServerContext
+
+# Autobahn members below its public API that websocket.connection reads, sets or overrides,
+# with the parameters it passes. pyproject.toml bounds autobahn to the versions tested; this
+# check catches an install outside that range at start-up instead of on the wire.
+_PRIVATE_METHODS = {
+    "_dataReceived": ("data",),
+    "_fail_connection": ("code", "reason"),
+    "dropConnection": ("abort",),
+    "sendFrame": ("opcode", "payload", "rsv"),
+    "sendCloseFrame": ("code", "reasonUtf8", "isReply"),
+    "sendData": ("data", "sync", "chopsize"),
+    "onCloseFrame": ("code", "reasonRaw"),
+}
+_PRIVATE_ATTRIBUTES = (
+    "send_queue", "_perMessageCompress", "message_data", "message_is_binary",
+    "message_data_total_length", "failedByMe", "closedByMe", "wasClean",
+    "wasCloseHandshakeTimeout", "wasNotCleanReason", "state", "is_open", "is_closed",
+)  # fmt: skip
+
+
+def check_autobahn_internals(protocol: type[Any] = WebSocketServerProtocol) -> None:
+    """Raise ``ConfigError`` naming what changed if Autobahn no longer has those members."""
+    problems = []
+    for name, params in _PRIVATE_METHODS.items():
+        method = getattr(protocol, name, None)
+        if not callable(method):
+            problems.append(f"method {name} is gone")
+            continue
+        missing = [p for p in params if p not in inspect.signature(method).parameters]
+        if missing:
+            problems.append(f"{name} no longer takes {', '.join(missing)}")
+    assigned = _names_in_code(protocol)
+    problems += [
+        f"attribute {a} is no longer used" for a in _PRIVATE_ATTRIBUTES if a not in assigned
+    ]
+    if problems:
+        from importlib.metadata import version
+
+        raise ConfigError(
+            f"autobahn {version('autobahn')} is not a version asgid works with "
+            f"({'; '.join(problems)}): install the autobahn version range that asgid's "
+            "pyproject.toml names"
+        )
+
+
+def _names_in_code(protocol: type[Any]) -> set[str]:
+    """Every attribute name Autobahn's own protocol code mentions."""
+    names: set[str] = set()
+    for klass in protocol.__mro__:
+        if not klass.__module__.startswith("autobahn"):
+            continue
+        for value in vars(klass).values():
+            code = getattr(value, "__code__", None)
+            if code is not None:
+                names.update(code.co_names)
+    return names
+
 
 # RFC 6455 §7.4: codes a peer may send (Autobahn's list) plus the 3000-4999 ranges.
 _ALLOWED_CLOSE_CODES = frozenset(WebSocketServerProtocol.CLOSE_STATUS_CODES_ALLOWED)

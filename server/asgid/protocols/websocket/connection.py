@@ -1,8 +1,8 @@
 """Autobahn protocol that takes a ready scope and speaks ASGI ``websocket.*``.
 
-Theory of operation: HTTP/1.1 parsed the upgrade request; ``start_websocket`` re-checks
-the raw head (see ``websocket.handshake``), then installs a ``WebSocketConnection`` on
-the same transport and gives it the head exactly as received, so Autobahn does the
+Theory of operation: a wire parsed the upgrade request; ``open_websocket`` re-checks
+the raw head (see ``websocket.handshake``) and builds a ``WebSocketConnection``, which the
+wire installs on its transport and gives the head exactly as received, so Autobahn does the
 handshake and all framing (RFC 6455). Autobahn's ``onConnect`` returns a Deferred that
 fires when the app answers (``websocket.accept``), or the connection is refused with a
 plain HTTP response (close before accept: 403; a denial response; no answer in time).
@@ -25,9 +25,10 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import connectionDone
 
 from asgid.asgi.http import ClientDisconnected
+from asgid.asgi.instance import WebSocketInstance
 from asgid.asgi.scope import build_websocket_scope
-from asgid.asgi.websocket import WebSocketCycle, WebSocketInstance
-from asgid.protocols.io.connection_info import connection_info
+from asgid.asgi.websocket import WebSocketCycle
+from asgid.events import Response
 from asgid.protocols.io.direct_write import DirectWriter
 from asgid.protocols.io.write_flow import WriteFlow
 from asgid.protocols.websocket.autobahn import (
@@ -43,10 +44,10 @@ if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall
     from twisted.python.failure import Failure
 
+    from asgid.asgi.scope import ConnectionInfo
     from asgid.events import Headers, Request
     from asgid.protocols.io.context import ServerContext
     from asgid.protocols.io.transport import Transport
-    from asgid.protocols.switcher import ConnectionSwitcher
 
 logger = logging.getLogger(__name__)
 
@@ -56,25 +57,25 @@ _CLOSING = WebSocketServerProtocol.STATE_CLOSING
 CLOSE_HANDSHAKE_S = 3.0  # how long our Close waits for the peer's before TCP is closed
 
 
-def start_websocket(
-    switcher: ConnectionSwitcher, request: Request, head: bytes, rest: bytes
-) -> None:
-    """Hand an HTTP/1.1 upgrade request over to a new ``WebSocketConnection``."""
-    ctx = switcher.ctx
+def open_websocket(
+    ctx: ServerContext, request: Request, head: bytes, conn: ConnectionInfo
+) -> WebSocketConnection | Response:
+    """The one way into a WebSocket, over HTTP/1.1 or HTTP/2 (RFC 8441).
+
+    ``head`` is the opening handshake as Autobahn will read it. Returns the connection
+    to install on the wire's transport (which then gives it ``head``), or the 400
+    answer for a handshake Autobahn would mishandle.
+    """
     problem = head_problem(head)
     if problem is not None:
-        logger.info("refusing a WebSocket handshake: %s", problem)
+        logger.info("refusing a WebSocket handshake (HTTP/%s): %s", request.http_version, problem)
         body = b"Bad Request: " + problem.encode("ascii", "backslashreplace")
         headers = [(b"content-type", b"text/plain; charset=utf-8")]
-        server = ctx.config.server_header
-        switcher.transport.write(http_response_head(400, headers, server, len(body)) + body)
-        switcher.transport.loseConnection()
-        return
-    conn = getattr(switcher.inner, "conn", None) or connection_info(switcher.transport, ctx)
+        return Response(0, 400, headers, body, end_stream=True)
     scope = build_websocket_scope(request, conn, ctx.config, ctx.state)
     protocol = WebSocketConnection(ctx, cast("dict[str, Any]", scope))
     protocol.factory = autobahn_factory(ctx)
-    switcher.replace(protocol, head + rest)
+    return protocol
 
 
 # Autobahn's own bases disagree on the types of ``peer`` and ``_transport_details``; mypy
@@ -223,7 +224,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             code = 1005  # §7.1.5: the Close frame had no status code
         cycle.disconnect(code, reason or "")
         if self.instance is not None:
-            self.instance.client_gone(self.loop, self.ctx.config.application_close_timeout_s)
+            self.instance.client_gone(self.ctx.reactor, self.ctx.config.application_close_timeout_s)
         if self._accepted and self.ctx.access_log is not None:
             self.ctx.access_log.websocket(
                 "WSDISCONNECT", self.scope, time.monotonic() - self._started

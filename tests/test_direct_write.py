@@ -1,0 +1,182 @@
+"""The direct socket write over a real TCP connection: partial sends, EAGAIN, ordering
+behind Twisted's queue, and nothing written once the connection was told to end."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from asgid.protocols.io.direct_write import DirectWriter
+from twisted.internet import tcp
+from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+from twisted.internet.protocol import Protocol
+
+SMALL = 4096  # socket buffers: a few writes fill them
+
+
+@dataclass
+class _Port:
+    _realPortNumber: int = 0
+
+
+@dataclass
+class Pair:
+    loop: asyncio.AbstractEventLoop
+    transport: tcp.Server
+    writer: DirectWriter
+    client: socket.socket
+
+    def run(self) -> None:
+        """Let the reactor do what it has scheduled (flushes, a pending connectionLost)."""
+        self.loop.run_until_complete(asyncio.sleep(0.01))
+
+    def drain(self) -> bytes:
+        """Read everything the server sends until it closes, flushing its queue meanwhile."""
+        received = bytearray()
+        self.client.setblocking(False)
+        idle = 0
+        while idle < 50:
+            self.run()
+            try:
+                chunk = self.client.recv(1 << 20)
+            except BlockingIOError:
+                idle += 1
+                continue
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            idle = 0
+            received += chunk
+        return bytes(received)
+
+    def read_available(self, size: int) -> bytes:
+        received = bytearray()
+        self.client.setblocking(False)
+        idle = 0
+        while len(received) < size and idle < 50:
+            self.run()
+            try:
+                chunk = self.client.recv(size - len(received))
+            except BlockingIOError:
+                idle += 1
+                continue
+            if not chunk:
+                break  # the server closed its side
+            received += chunk
+        return bytes(received)
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    loop = asyncio.new_event_loop()
+    reactor = AsyncioSelectorReactor(loop)
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.socket()
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL)
+    client.connect(listener.getsockname())
+    accepted, address = listener.accept()
+    listener.close()
+    accepted.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL)
+    accepted.setblocking(False)
+    protocol = Protocol()
+    transport = tcp.Server(accepted, protocol, address, _Port(), 1, reactor)
+    protocol.makeConnection(transport)
+    made = Pair(loop, transport, DirectWriter(transport), client)
+    yield made
+    if transport.connected:
+        transport.abortConnection()
+    made.run()
+    client.close()
+    loop.close()
+
+
+def test_plain_transport_takes_the_direct_path(pair):
+    pair.writer.write(b"hello")
+    assert not pair.transport._tempDataLen and not pair.transport.dataBuffer
+    assert pair.read_available(5) == b"hello"
+
+
+def test_partial_send_queues_the_rest_in_order(pair):
+    payload = bytes(range(256)) * 4096  # 1 MiB: more than both socket buffers hold
+    pair.writer.write(payload)
+    assert pair.transport._tempDataLen  # the socket took a part; Twisted holds the rest
+    pair.transport.loseConnection()
+    assert pair.drain() == payload
+
+
+def test_eagain_then_queued_data_keeps_order(pair):
+    sock = pair.transport.socket
+    filled = bytearray()
+    while True:  # fill the socket until it refuses more: the next direct send gets EAGAIN
+        try:
+            filled += b"f" * sock.send(b"f" * SMALL)
+        except BlockingIOError:
+            break
+    pair.writer.write(b"second")
+    assert pair.transport._tempDataLen == len(b"second")  # queued, not lost
+    pair.writer.write(b"third")  # behind it, not straight to the socket
+    pair.transport.loseConnection()
+    assert pair.drain() == bytes(filled) + b"secondthird"
+
+
+def test_direct_write_after_queued_data_waits_behind_it(pair):
+    pair.transport.write(b"queued-")  # Twisted's path: sent on a later loop turn
+    pair.writer.write(b"direct")
+    pair.transport.loseConnection()
+    assert pair.drain() == b"queued-direct"
+
+
+def test_nothing_written_after_abort(pair):
+    pair.writer.write(b"before")
+    pair.transport.abortConnection()
+    pair.writer.write(b"after abort")
+    assert b"after" not in pair.drain()
+
+
+def test_nothing_written_after_lose_connection(pair):
+    pair.writer.write(b"before")
+    pair.transport.loseConnection()
+    pair.writer.write(b"after close")
+    assert pair.drain() == b"before"
+
+
+def test_nothing_written_after_lose_write_connection(pair):
+    pair.writer.write(b"before")
+    pair.transport.loseWriteConnection()
+    pair.writer.write(b"after half-close")
+    assert pair.read_available(64) == b"before"
+    pair.client.sendall(b"still read")  # the read side stays open
+    pair.transport.abortConnection()
+    assert b"after" not in pair.drain()
+
+
+def test_other_transports_keep_twisteds_path():
+    class Recorder:
+        def __init__(self) -> None:
+            self.written: list[bytes] = []
+
+        def write(self, data: bytes) -> None:
+            self.written.append(data)
+
+    transport = Recorder()
+    DirectWriter(transport).write(b"x")
+    assert transport.written == [b"x"]
+
+
+def test_autobahn_internals_are_checked_at_start_up():
+    from asgid.errors import ConfigError
+    from asgid.protocols.websocket.autobahn import check_autobahn_internals
+    from autobahn.twisted.websocket import WebSocketServerProtocol
+
+    check_autobahn_internals()  # the installed Autobahn is one asgid works with
+
+    class Reshaped(WebSocketServerProtocol):  # as if a release renamed a parameter
+        def sendCloseFrame(self, code=None, reason=None):
+            return None
+
+    with pytest.raises(ConfigError, match="sendCloseFrame no longer takes reasonUtf8"):
+        check_autobahn_internals(Reshaped)

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from tests.support.server import run_cli
+
 APP = "tests.apps.ops:app"
 
 

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench attacks soak clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,18 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/run_all.py
+
+# Each attack against one asgid while a legitimate HTTP/2 client measures req/s (loopback,
+# ATTACK_S seconds per attack); prints the table docs/security.md quotes.
+ATTACK_S ?= 10
+attacks: $(STAMP)
+	$(BIN)/python tests/attacks/run.py --seconds $(ATTACK_S)
+
+# Mixed load against one process for SOAK_S seconds; RSS and open fds every 30 s into
+# tests/benchmarks/results/soak.csv and soak.png.
+SOAK_S ?= 600
+soak: $(STAMP)
+	$(BIN)/python tests/benchmarks/soak.py --seconds $(SOAK_S)
 
 clean:
 	rm -rf $(VENV) build *.egg-info server/*.egg-info

@@ -1,7 +1,7 @@
 """Hello over TLS, saying which HTTP version, TLS details and client certificate came along.
 
 asgid-certs certs/
-asgid -e ssl:8443:privateKey=certs/key.pem:certKey=certs/cert.pem examples.tls_hello:app
+asgid -p 8443 --ssl-certfile certs/cert.pem --ssl-keyfile certs/key.pem examples.tls_hello:app
 curl --cacert certs/cert.pem https://localhost:8443/        # HTTP/2 via ALPN
 curl --http1.1 --cacert certs/cert.pem https://localhost:8443/
 

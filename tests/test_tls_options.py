@@ -41,6 +41,8 @@ def pem(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         )
     )
     files["junk"].write_text("not a certificate\n")
+    files["dir"] = d / "a directory"
+    files["dir"].mkdir()
     return files
 
 
@@ -62,6 +64,18 @@ def pem(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "junk",
             "no PEM CA certificate",
         ),
+        (["--ssl-certfile", "missing.pem"], "missing.pem", "; check the path"),
+        (["--ssl-certfile", "dir"], "dir", "(Is a directory); give the PEM file inside"),
+        (["--ssl-keyfile", "dir"], "dir", "cannot read the private key file (Is a directory)"),
+        (["--ssl-ca-certs", "dir", "--ssl-cert-reqs", "1"], "dir", "the CA certificate file"),
+        (["--ssl-keyfile", "cert"], "cert", "no usable PEM private key"),
+        (["--ssl-certfile", "key"], "key", "no PEM certificate"),
+        (["--ssl-keyfile-password", "x"], "key", "not encrypted; drop the key password"),
+        (
+            ["--ssl-keyfile", "enc_key", "--ssl-keyfile-password", "nope"],
+            "enc_key",
+            "check --ssl-keyfile-password",
+        ),
     ],
 )
 def test_bad_files_exit_2_naming_the_file(
@@ -77,6 +91,27 @@ def test_bad_files_exit_2_naming_the_file(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert str(pem.get(culprit, culprit)) in lines[0] and problem in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"),
+    [
+        ("ASGID_SSL_CERT_REQS=maybe", "must be none, optional or required (or 0, 1, 2)"),
+        ("ASGID_SSL_MIN_VERSION=1.1", "must be 1.2 or 1.3"),
+    ],
+)
+def test_bad_tls_variables_exit_2_with_the_reason(
+    pem: dict[str, Path], variable: str, message: str
+) -> None:
+    name, value = variable.split("=")
+    env = {
+        name: value,
+        "ASGID_SSL_CERTFILE": str(pem["cert"]),
+        "ASGID_SSL_KEYFILE": str(pem["key"]),
+    }
+    result = run_cli(APP, "-p", "0", env=env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
 
 
 def test_bad_file_in_a_tls_endpoint_exits_2(pem: dict[str, Path]) -> None:

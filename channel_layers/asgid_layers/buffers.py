@@ -9,6 +9,7 @@ at any point leaves every message where the next ``receive()`` finds it.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -17,8 +18,11 @@ from collections.abc import Callable
 class ChannelBuffer:
     """FIFO of payloads for one channel with cancellation-safe waiting."""
 
-    def __init__(self, on_demand: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, on_demand: Callable[[], None] | None = None, limit: float = math.inf
+    ) -> None:
         self.items: deque[bytes] = deque()
+        self.limit = limit  # the channel's capacity, for the reader that fills it
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._on_demand = on_demand
         self.last_used = time.monotonic()
@@ -51,10 +55,9 @@ class ChannelBuffer:
                 waiter.set_exception(exc)
 
     async def get(self) -> bytes:
-        if self.items:  # fast path: no future
-            self.last_used = time.monotonic()
-            return self.items.popleft()
         self.last_used = time.monotonic()
+        if self.items:  # fast path: no future
+            return self.items.popleft()
         while not self.items:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)

@@ -5,13 +5,17 @@ for blocking pops, whose socket timeout is far longer than the block time.
 redis-py 8's 5 s socket timeout equals channels_redis' 5 s pop and killed idle
 receives (channels_redis#422).
 
-Neither client retries a command by itself. A send whose reply was lost may
-have run in Redis; sending it again would deliver it twice, so the caller gets
-the error instead (and the background readers retry their own pops).
+A command is sent again at most once, and only after a ConnectionError: the
+connection was refused, or closed or reset by Redis (a pooled connection that
+went stale when Redis restarted), where it cannot have run. A command that
+timed out may have run in Redis with its reply lost on the way back; sending it
+again would deliver it twice, so the caller gets the error instead (and the
+background readers retry their own pops).
 
 Plain hosts also get the hot path of ``wire.py``: one pipelined connection for
 script calls (``wire``) and one connection per reader for its blocking pops
-(``blocking_wire()``), with the same timeouts and no retries either.
+(``blocking_wire()``), with the same timeouts; they never send a command twice
+(a lost connection fails the calls waiting on it, the next call reconnects).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from redis.asyncio.connection import ConnectionPool
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from .config import HostSpec
 from .wire import Target, WireConnection
@@ -49,12 +54,13 @@ _MAX_CONNECTIONS = 10_000
 
 
 def _defaults() -> dict[str, Any]:
-    # redis-py 8 retries 10 times with up to 1 s backoff, including commands whose
-    # reply was lost after they ran (a send delivered twice); no retry here.
+    # redis-py 8 retries 10 times with up to 1 s backoff, timeouts included: a
+    # command whose reply was lost after it ran would run twice (see above).
+    # redis.TimeoutError is not a ConnectionError, so it is not retried.
     return {
         "socket_connect_timeout": _CONNECT_TIMEOUT_S,
         "socket_timeout": _COMMAND_SOCKET_TIMEOUT_S,
-        "retry": Retry(NoBackoff(), 0),
+        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         "decode_responses": False,
     }
 

@@ -79,8 +79,10 @@ class _LoopState:
             group_expiry=config.group_expiry,
         )
         self.finalizer: AsyncGenerator[None, None] | None = None
+        self.closed = False
 
     async def aclose(self) -> None:
+        self.closed = True
         await self.heartbeat.aclose()
         for fetcher in self.fetchers.values():
             await fetcher.aclose()
@@ -129,6 +131,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             weakref.WeakKeyDictionary()
         )
         self._stats = LayerStats()
+        self._last: tuple[Callable[[], object], _LoopState | None] = (lambda: None, None)
         self._last_full_warning: dict[str, float] = {}
         self._check_channel = CheckedNames(self.require_valid_channel_name)
         self._check_group = CheckedNames(self.require_valid_group_name)
@@ -137,12 +140,18 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def _state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
-        state = self._states.get(loop)
-        if state is None:
-            state = self._states[loop] = _LoopState(self.config, self._sources)
-            state.finalizer = close_with_loop(self._states, loop)
-            await state.finalizer.__anext__()
-        return state
+        last_loop, state = self._last
+        if last_loop() is loop and state is not None and not state.closed:
+            return state
+        found = self._states.get(loop)
+        if found is None:
+            found = self._states[loop] = _LoopState(self.config, self._sources)
+            found.finalizer = close_with_loop(self._states, loop)
+            await found.finalizer.__anext__()
+        # Remembered weakly: the weak mapping's lookup costs more than a
+        # receive's own work, and a closed loop must not be kept alive.
+        self._last = (weakref.ref(loop), found)
+        return found
 
     async def _call(self, shard: Shard, what: Callable[[], Awaitable[R]]) -> R:
         try:
@@ -205,9 +214,12 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def receive(self, channel: str) -> dict[str, Any]:
         self._check_channel(channel)
         state = await self._state()
+        # The per-message path of every consumer: one name split, one lookup.
+        bang = channel.find("!")
         while True:
-            if "!" in channel:
-                payload = await self._reader(state, channel).receive(local_part(channel))
+            if bang >= 0:
+                reader = state.readers.get(channel[: bang + 1]) or self._reader(state, channel)
+                payload = await reader.receive(channel[bang + 1 :])
             else:
                 payload = await self._fetcher(state, channel).receive()
             if time.time() - Serializer.sent_at(payload) <= self.expiry:

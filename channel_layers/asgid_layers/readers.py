@@ -89,16 +89,22 @@ class LocalReader:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def receive(self, local: str) -> bytes:
-        buffer = self.buffers.get(local)
-        if buffer is None:
-            buffer = self.buffers[local] = ChannelBuffer()
-        self.start()
+        buffer = self.buffers.get(local) or self._new_buffer(local)
+        task = self._task
+        if task is None or task.done():
+            self.start()
         payload = await buffer.get()
         # No await between taking the item and recording its release: a cancel
         # cannot separate them.
-        self.pending_release[local] = self.pending_release.get(local, 0) + 1
-        self._schedule_flush()
+        pending = self.pending_release
+        pending[local] = pending.get(local, 0) + 1
+        if self._flush_handle is None:
+            self._schedule_flush()
         return payload
+
+    def _new_buffer(self, local: str) -> ChannelBuffer:
+        buffer = self.buffers[local] = ChannelBuffer(limit=self._limit(local))
+        return buffer
 
     def buffered(self) -> int:
         return sum(len(b.items) for b in self.buffers.values())
@@ -180,11 +186,10 @@ class LocalReader:
     def _deliver(self, targets: Sequence[str], payload: bytes) -> None:
         # All buffers share the immutable bytes; each receive() deserializes its
         # own copy.
+        buffers = self.buffers
         for local in targets:
-            buffer = self.buffers.get(local)
-            if buffer is None:
-                buffer = self.buffers[local] = ChannelBuffer()
-            if len(buffer.items) >= self._limit(local):
+            buffer = buffers.get(local) or self._new_buffer(local)
+            if len(buffer.items) >= buffer.limit:
                 self._overflow(local)
                 continue
             buffer.put(payload)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -38,10 +39,16 @@ async def blocking_pop(client: Any, key: str, count: int) -> list[bytes]:
     return [] if not reply else list(reply[1])
 
 
+@functools.lru_cache(maxsize=1024)
+def _pop_command(key: str, count: int) -> bytes:
+    # A reader sends the same pop over and over: encoded once.
+    return pack(("BLMPOP", BLOCK_S, 1, key, "LEFT", "COUNT", count))
+
+
 async def _wire_pop(client: WireConnection, key: str, count: int) -> list[bytes]:
     try:
         try:
-            reply = await client.call(pack(("BLMPOP", BLOCK_S, 1, key, "LEFT", "COUNT", count)))
+            reply = await client.call(_pop_command(key, count))
         except ResponseError as exc:  # Redis < 7 has no BLMPOP
             if "unknown command" not in str(exc).lower():
                 raise

@@ -56,9 +56,13 @@ class Serializer:
         if self._crypter is not None:
             body = memoryview(self._crypter.decrypt(bytes(body)))
         body = body[self._random_prefix_length :]
+        # Typed locals instead of typing.cast: cast is a call on every message.
+        message: dict[str, Any]
         if self._fmt == "json":
-            return cast("dict[str, Any]", json.loads(bytes(body)))
-        return cast("dict[str, Any]", msgpack.unpackb(body, raw=False))
+            message = json.loads(bytes(body))
+        else:
+            message = msgpack.unpackb(body, raw=False)
+        return message
 
     @staticmethod
     def sent_at(payload: bytes) -> float:

@@ -72,6 +72,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         forwarded_allow_ips=args.forwarded_allow_ips,
         websocket_timeout_s=args.websocket_timeout,
         websocket_connect_timeout_s=args.websocket_connect_timeout,
+        websocket_send_timeout_s=args.websocket_send_timeout,
         ping_interval_s=args.ping_interval,
         ping_timeout_s=args.ping_timeout,
         websocket_max_message_bytes=args.websocket_max_message_size,

@@ -230,6 +230,15 @@ def _websocket_options(add: Callable[..., Any]) -> None:
         help="seconds the app has to accept a WebSocket, -1 for no limit (default 5)",
     )
     add(
+        "--websocket-send-timeout",
+        "--websocket_send_timeout",
+        dest="websocket_send_timeout",
+        type=float,
+        default=30.0,
+        help="seconds a websocket.send may wait while the client reads nothing before the "
+        "connection is dropped (the app sees code 1006), 0 for no limit (default 30)",
+    )
+    add(
         "--ping-interval",
         type=float,
         default=20.0,
@@ -420,6 +429,8 @@ def apply_environment(parser: argparse.ArgumentParser, environ: dict[str, str]) 
             continue
         try:
             value = _env_value(action, raw)
+        except argparse.ArgumentTypeError as exc:  # the parser's own words say what to give
+            parser.error(f"environment variable for {long_names[0]}: {exc}")
         except (TypeError, ValueError):
             parser.error(f"environment variable for {long_names[0]} has an invalid value {raw!r}")
         parser.set_defaults(**{action.dest: value})

@@ -68,6 +68,7 @@ class Config:
     # WebSockets
     websocket_timeout_s: float | None = 86400.0
     websocket_connect_timeout_s: float = 5.0
+    websocket_send_timeout_s: float = 30.0  # 0: a send may wait on a full buffer forever
     ping_interval_s: float = 20.0
     ping_timeout_s: float = 30.0
     websocket_max_message_bytes: int = MIB  # 0: unlimited
@@ -168,6 +169,7 @@ def _check_seconds(config: Config) -> None:
         "timeout_keep_alive_s",
         "timeout_request_headers_s",
         "websocket_connect_timeout_s",
+        "websocket_send_timeout_s",
         "ping_interval_s",
         "ping_timeout_s",
     ):
@@ -217,6 +219,7 @@ _FLAG_NAMES = {
     "timeout_keep_alive_s": "--timeout-keep-alive",
     "timeout_request_headers_s": "--timeout-request-headers",
     "websocket_connect_timeout_s": "--websocket_connect_timeout",
+    "websocket_send_timeout_s": "--websocket-send-timeout",
     "ping_interval_s": "--ping-interval",
     "ping_timeout_s": "--ping-timeout",
     "limit_request_line_bytes": "--limit-request-line",

@@ -63,8 +63,8 @@ def build_context(options: TLSOptions, material: TLSMaterial) -> SSL.Context:
         ctx.set_cipher_list(options.ciphers.encode("ascii"))
     except SSL.Error:
         raise ConfigError(
-            f"no usable cipher in {options.ciphers!r}; give OpenSSL cipher names "
-            "(openssl ciphers -v 'ECDHE+AESGCM' lists them)"
+            f"--ssl-ciphers (ciphers=): no usable cipher in {options.ciphers!r}; give "
+            "OpenSSL cipher names (openssl ciphers -v 'ECDHE+AESGCM' lists them)"
         ) from None
     ctx.use_certificate(material.chain[0])
     for extra in material.chain[1:]:

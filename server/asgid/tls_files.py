@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import errno
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -53,7 +54,22 @@ def load_material(options: TLSOptions) -> TLSMaterial:
             "%s: the certificate expired on %s", options.certfile, chain[0].not_valid_after_utc
         )
     cas = _certificates(options.ca_certs, "CA certificate") if options.ca_certs else []
+    if cas and options.cert_reqs == "none":
+        logger.warning(
+            "%s: CA certificates given but client certificates are not asked for; add "
+            "--ssl-cert-reqs optional or required (certReqs=) to use them",
+            options.ca_certs,
+        )
     return TLSMaterial(chain=chain, key=key, client_cas=cas)
+
+
+# What to do about the usual reasons a file cannot be read, by errno.
+_READ_FIXES = {
+    errno.ENOENT: "check the path (relative paths start from the working directory)",
+    errno.EISDIR: "give the PEM file inside the directory, not the directory",
+    errno.EACCES: "make it readable by the user asgid runs as",
+    errno.EPERM: "make it readable by the user asgid runs as",
+}
 
 
 def _read(path: str, what: str) -> bytes:
@@ -61,7 +77,8 @@ def _read(path: str, what: str) -> bytes:
         with open(path, "rb") as f:
             return f.read()
     except OSError as exc:
-        raise TLSFileError(f"{path}: cannot read the {what} file ({exc.strerror})") from None
+        fix = _READ_FIXES.get(exc.errno or 0, "check the file")
+        raise TLSFileError(f"{path}: cannot read the {what} file ({exc.strerror}); {fix}") from None
 
 
 def _certificates(path: str, what: str) -> list[x509.Certificate]:
@@ -93,7 +110,10 @@ def _private_key(path: str, password: str | None) -> SigningKey:
         ) from None
     except ValueError as exc:
         if secret is not None and "decrypt" in str(exc).lower():
-            raise TLSFileError(f"{path}: wrong password for the private key") from None
+            raise TLSFileError(
+                f"{path}: wrong password for the private key; check --ssl-keyfile-password "
+                "(or ASGID_SSL_KEYFILE_PASSWORD, or password=)"
+            ) from None
         raise TLSFileError(
             f"{path}: no usable PEM private key in this file "
             "(expected -----BEGIN PRIVATE KEY----- or an RSA/EC key)"

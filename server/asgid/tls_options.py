@@ -61,8 +61,10 @@ def parse_cert_reqs(text: str) -> CertReqs:
 
 
 def parse_min_version(text: str) -> str:
-    """``1.2``/``1.3``; ``TLSv1.2``, ``TLSv1_3`` and ``tls1.2`` mean the same."""
-    value = text.strip().lower().removeprefix("tlsv").removeprefix("tls").replace("_", ".")
+    """``1.2``/``1.3``; ``TLSv1.2``, ``TLSv1_3`` (Python's ``ssl.TLSVersion`` names),
+    ``tls1.2`` and ``TLS 1.2`` mean the same."""
+    value = "".join(text.lower().split()).removeprefix("ssl.").removeprefix("tlsversion.")
+    value = value.removeprefix("tlsv").removeprefix("tls").replace("_", ".")
     if value not in MIN_VERSIONS:
         raise ConfigError(
             f"minimum TLS version must be 1.2 or 1.3, not {text!r} "

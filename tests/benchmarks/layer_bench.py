@@ -18,7 +18,8 @@ a different layer each round, so a slow phase of a shared machine hits all layer
 Reported: the median over rounds per cell, and asgid_layers' per-round ratio to each
 channels_redis layer as median [min-max]. The full run rewrites the ``## Channel
 layer`` section of docs/benchmarks.md (``--no-write`` only prints) and writes every
-round's figures to tests/benchmarks/results/layer.json.
+round's figures to tests/benchmarks/results/layers.json (always, also with
+``--no-write``), which report.py turns into plots.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -45,7 +47,7 @@ sys.path.insert(0, str(HERE))
 from layer_workloads import Factory, Measure, group_draining, pairs, ping_pong  # noqa: E402
 
 PEERS = HERE / ".venv-peers" / "layer-target"
-RESULTS = HERE / "results" / "layer.json"
+RESULTS = HERE / "results" / "layers.json"  # read by report.py for the plots
 OURS, CORE, PUBSUB = "asgid_layers", "channels_redis core", "channels_redis pubsub"
 logger = logging.getLogger("layer_bench")
 
@@ -168,6 +170,44 @@ def _ratio_cell(values: list[float]) -> str:
     return f"{statistics.median(values):.2f}x [{min(values):.2f}-{max(values):.2f}]"
 
 
+def results_json(results: Results, lost: dict[str, int], rounds: int) -> dict[str, Any]:
+    """The figures in the shape report.py reads (medians per layer, one row per unit)."""
+    import platform
+
+    import redis
+
+    rows = [
+        {
+            "scenario": work,
+            "unit": unit,
+            "higher_is_better": not unit.startswith(("ms", "CPU")),
+            "values": {name: statistics.median(v) for name, v in cells.items()},
+            "rounds": cells,
+        }
+        for work, units in results.items()
+        for unit, cells in units.items()
+    ]
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "versions": {"channels_redis": _peer_version(), "redis-py": redis.__version__,
+                     "redis-server": _server_version(), "python": platform.python_version()},
+        "rounds": rounds,
+        "lost": lost,
+        "rows": rows,
+    }  # fmt: skip
+
+
+def _peer_version() -> str:
+    found = sorted(PEERS.glob("channels_redis-*.dist-info"))
+    return found[0].name.removesuffix(".dist-info").split("-")[1] if found else "?"
+
+
+def _server_version() -> str:
+    out = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
+    return out.split("v=")[1].split()[0] if "v=" in out else "?"
+
+
 def table(results: Results, lost: dict[str, int]) -> str:
     names = list(lost)
     lines = [
@@ -185,28 +225,61 @@ def table(results: Results, lost: dict[str, int]) -> str:
     return "\n".join(lines)
 
 
-NOTES_PATH = HERE / "layer_notes.md"
+NOTES = """\
+What each workload is:
+
+* ping-pong: one message bounced between two process-local channels, as two
+  consumers in a request/reply exchange; round trips/s, one message at a time.
+* 10 sender/receiver pairs: ten senders each streaming to its own receiver.
+* group_send to N draining members: N channels of one process in one group, each
+  drained by its own task in the sender's event loop, as consumers of one server
+  process are. "ms per call" is the sender's `await group_send(...)`, which then
+  includes the deliveries the loop runs meanwhile; "deliveries/s" runs from the
+  first send until every member has every message.
+* CPU µs: this process's CPU time per round trip or delivery, the steadier figure
+  on a shared machine (Redis' own time is not in it).
+
+Why the figures are what they are:
+
+* asgid_layers delivers exactly once: a direct send is one `EVALSHA` (capacity
+  check, push, counts) and the receiving process's reader takes it with a
+  blocking pop (`BLMPOP`, up to 512 at a time), so a message costs Redis two
+  commands where a pub/sub layer costs one `PUBLISH` and one push, and nothing
+  is kept for a receiver that is not listening (at-most-once).
+* What closed the gap is the client side. Through redis-py each command cost a
+  pool checkout under a lock, a task for the write timeout, a timer for the read
+  timeout and per-argument checks: more Python time than Redis spent in our
+  script. On plain hosts the layer now writes its per-message commands as
+  pre-encoded bytes on pipelined connections and matches replies with hiredis
+  (`asgid_layers/wire.py`); a reader that has just woken receivers lets them run
+  before it writes its next pop, so a reply they send leaves first. Python
+  function calls per ping-pong round trip went from 2,047 to 724 (channels_redis
+  pubsub: 1,119), per delivery to 1,000 draining members from 72 to 43 (pubsub:
+  43.5); counted with cProfile, which does not depend on the machine's load.
+* group_send's script queues one element per receiving process naming the
+  group's member set there, whatever the group's size; the process's reader fans
+  it out. channels_redis core reads the whole member list into Python and runs a
+  script over every member channel, so its call cost grows with the group.
+"""
 
 
-def section_body(table_text: str, rounds: int) -> str:
+def section_body(table_text: str, rounds: int, pinned: bool) -> str:
     import platform
 
     import redis
 
-    peers = sorted(p.name for p in PEERS.glob("channels_redis-*.dist-info"))
-    version = peers[0].removesuffix(".dist-info").replace("-", " ") if peers else "channels_redis"
-    server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True)
-    redis_version = server.stdout.split("v=")[1].split()[0] if "v=" in server.stdout else "?"
+    where = "redis-server on CPU 1, the layers on CPU 0" if pinned else "not pinned"
     return (
-        f"asgid_layers beside {version} (core and pubsub), all on redis-py "
-        f"{redis.__version__} with hiredis, redis-server {redis_version} on CPU 1, the "
-        f"layers on CPU 0, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"asgid_layers beside channels_redis {_peer_version()} (core and pubsub), all on "
+        f"redis-py {redis.__version__} with hiredis, redis-server {_server_version()} "
+        f"({where}), Python {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d')}. {rounds} interleaved rounds; cells are medians, "
-        "ratios are per round, median [range]. Two layer instances in one event loop play "
-        "two processes; capacity is set high so only speed is measured.\n\n"
+        "ratios are per round, median [range], above 1 when asgid_layers is better. Two "
+        "layer instances in one asyncio event loop play two processes; capacity is set "
+        "high so only speed is measured.\n\n"
         "Rerun: `.venv/bin/python tests/benchmarks/layer_bench.py` (about 3 minutes; "
         "installs channels_redis itself and starts its own redis-server).\n\n"
-        f"{table_text}\n\n{NOTES_PATH.read_text()}"
+        f"{table_text}\n\n{NOTES}"
     )
 
 
@@ -236,12 +309,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 proc.wait()
     text = table(results, lost)
     logging.getLogger("layer_bench.table").info("%s", text)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results_json(results, lost, rounds), indent=1))
     if not args.no_write and not args.quick:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps({"results": results, "lost": lost}, indent=1))
         from _peers import write_section
 
-        write_section("Channel layer", section_body(text, rounds))
+        write_section("Channel layer", section_body(text, rounds, pinned))
     return 1 if lost[OURS] else 0
 
 

@@ -124,7 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with tempfile.TemporaryDirectory() as workdir:
-        server, url = start_redis(Path(workdir))
+        server, url = start_redis(Path(workdir), cpu=None)
         config = {"hosts": [url], "prefix": "reclaim", "process_expiry": args.process_expiry}
         # Forked before this process runs any event loop, so children share the
         # imported modules instead of importing them 100 times.

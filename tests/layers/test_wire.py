@@ -65,6 +65,8 @@ def test_arguments_round_trip_like_redis_py(run: Run, redis_server: RedisProc) -
             await wire.call(pack(["RPUSH", key, *values]))
             stored = redis.Redis(port=redis_server.port).lrange(key, 0, -1)
             assert stored == [b"\0\xffraw", "text é".encode(), b"42", b"-7", b"2.5", b""]
+            with pytest.raises(TypeError, match="bool"):
+                pack(["SET", key, True])
         finally:
             await wire.aclose()
 

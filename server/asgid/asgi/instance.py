@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from asgid.asgi.http import ClientDisconnected, CycleState, HTTPCycle
 from asgid.asgi.websocket import WebSocketCycle
@@ -20,14 +20,30 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asgid.app")
 
 
-class Cancellable(Protocol):
-    def cancel(self) -> object: ...
+class _Instance:
+    """What both instance kinds share: once the client left, ``--application-close-timeout``
+    for the app to notice, then its task is cancelled (on the reactor, like every timer)."""
+
+    __slots__ = ("task", "_close_timer")
+    task: asyncio.Task[None]
+    _close_timer: IDelayedCall | None
+    _STILL_RUNNING = "application instance still running %s after disconnect; cancelling it"
+
+    def _cancel_later(self, reactor: IReactorTime, close_timeout_s: float, path: object) -> None:
+        if not self.task.done() and self._close_timer is None:
+            self._close_timer = reactor.callLater(close_timeout_s, self._on_close_timeout, path)
+
+    def _on_close_timeout(self, path: object) -> None:
+        self._close_timer = None
+        if not self.task.done():
+            logger.warning(self._STILL_RUNNING, path)
+            self.task.cancel()
 
 
-class HTTPInstance:
+class HTTPInstance(_Instance):
     """One running app coroutine for one ``HTTPCycle``, with its deadlines."""
 
-    __slots__ = ("cycle", "task", "_timer", "_close_timer", "_hooks", "_started")
+    __slots__ = ("cycle", "_timer", "_hooks", "_started")
 
     def __init__(
         self,
@@ -99,17 +115,7 @@ class HTTPInstance:
     def client_gone(self, reactor: IReactorTime, close_timeout_s: float) -> None:
         """The client left: give the app ``close_timeout_s`` to notice, then cancel it."""
         self.cycle.disconnect()
-        if not self.task.done() and self._close_timer is None:
-            self._close_timer = reactor.callLater(close_timeout_s, self._on_close_timeout)
-
-    def _on_close_timeout(self) -> None:
-        self._close_timer = None
-        if not self.task.done():
-            logger.warning(
-                "application instance still running %s after disconnect; cancelling it",
-                self.cycle.scope.get("path"),
-            )
-            self.task.cancel()
+        self._cancel_later(reactor, close_timeout_s, self.cycle.scope.get("path"))
 
     def _cancel_timers(self) -> None:
         for timer in (self._timer, self._close_timer):
@@ -118,10 +124,11 @@ class HTTPInstance:
         self._timer = self._close_timer = None
 
 
-class WebSocketInstance:
+class WebSocketInstance(_Instance):
     """One running app coroutine for one ``WebSocketCycle``, with its close timeout."""
 
-    __slots__ = ("cycle", "task", "_close_timer")
+    __slots__ = ("cycle",)
+    _STILL_RUNNING = "WebSocket application for %s still running after disconnect; cancelling it"
 
     def __init__(
         self, app: ASGIApp, cycle: WebSocketCycle, loop: asyncio.AbstractEventLoop
@@ -154,14 +161,4 @@ class WebSocketInstance:
 
     def client_gone(self, reactor: IReactorTime, close_timeout_s: float) -> None:
         """Give the app ``close_timeout_s`` to notice ``websocket.disconnect``, then cancel it."""
-        if not self.task.done() and self._close_timer is None:
-            self._close_timer = reactor.callLater(close_timeout_s, self._on_close_timeout)
-
-    def _on_close_timeout(self) -> None:
-        self._close_timer = None
-        if not self.task.done():
-            logger.warning(
-                "WebSocket application for %s still running after disconnect; cancelling it",
-                self.cycle.scope.get("path"),
-            )
-            self.task.cancel()
+        self._cancel_later(reactor, close_timeout_s, self.cycle.scope.get("path"))

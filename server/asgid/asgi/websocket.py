@@ -68,6 +68,9 @@ class WebSocketWire(Protocol):
 
     def close(self, code: int, reason: bytes) -> None: ...
 
+    def abort(self) -> None:
+        """Drop the connection now, without a closing handshake."""
+
     def pause_reading(self) -> None: ...
 
     def resume_reading(self) -> None: ...
@@ -91,6 +94,9 @@ class _FinishedWire:
         return None
 
     def close(self, code: int, reason: bytes) -> None:
+        pass
+
+    def abort(self) -> None:
         pass
 
     def pause_reading(self) -> None:
@@ -130,6 +136,7 @@ class WebSocketCycle:
         "state",
         "_wire",
         "_loop",
+        "_send_timeout_s",
         "_connect_delivered",
         "_inbox",
         "_buffered",
@@ -141,11 +148,18 @@ class WebSocketCycle:
         "_headers",
     )
 
-    def __init__(self, scope: Scope, wire: WebSocketWire, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        scope: Scope,
+        wire: WebSocketWire,
+        loop: asyncio.AbstractEventLoop,
+        send_timeout_s: float = 0.0,
+    ) -> None:
         self.scope = scope
         self.state = WSState.CONNECTING
         self._wire = wire
         self._loop = loop
+        self._send_timeout_s = send_timeout_s  # 0: no limit
         # incoming, fed by the wire and drained by receive()
         self._connect_delivered = False
         self._inbox: deque[tuple[bytes, bool]] = deque()
@@ -225,7 +239,7 @@ class WebSocketCycle:
                 raise ClientDisconnected("the WebSocket is closed; cannot send")
             waiter = self._send_data(message)
             if waiter is not None:
-                await waiter
+                await self._wait_sent(waiter)
             return
         if self._closed_by_peer is not None:
             raise ClientDisconnected(f"the WebSocket is closed; cannot send {kind!r}")
@@ -241,6 +255,31 @@ class WebSocketCycle:
             self._close(message)
         else:
             raise ClientDisconnected(f"the WebSocket is closed; cannot send {kind!r}")
+
+    async def _wait_sent(self, waiter: Awaitable[None]) -> None:
+        """Wait until the transport takes writes again, at most ``--websocket-send-timeout``.
+
+        A client that stops reading would otherwise hold the app's send() until the ping
+        timeout, or with pings off for the whole WebSocket lifetime (a day by default).
+        """
+        timeout = self._send_timeout_s
+        if not timeout:
+            await waiter
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except asyncio.TimeoutError:
+            if self._closed_by_peer is None:
+                logger.warning(
+                    "dropping a WebSocket whose client read nothing for %ss while the app "
+                    "was sending (--websocket-send-timeout): %s",
+                    timeout,
+                    self.scope.get("client"),
+                )
+                self._wire.abort()
+            raise ClientDisconnected(
+                f"the client read nothing for {timeout}s; the WebSocket was dropped"
+            ) from None
 
     def _answer_handshake(self, kind: str, message: Message) -> None:
         if kind == "websocket.accept":

@@ -17,7 +17,6 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Protocol as Interface
 
 import httptools
-from twisted.internet.abstract import FileDescriptor
 from twisted.internet.protocol import Protocol
 
 from asgid.asgi.scope import ConnectionInfo
@@ -33,6 +32,7 @@ from asgid.protocols.http1.head import (
     split_target,
     strip_value,
 )
+from asgid.protocols.io.closing import close, linger
 from asgid.protocols.io.connection_info import connection_info
 from asgid.protocols.io.deadline import Deadline
 from asgid.protocols.io.direct_write import DirectWriter
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-LINGER_S = 2.0  # how long input is drained after an error answer before the socket closes
 HIGH_WATER = 64 * 1024  # request body bytes buffered for the app before reading pauses
 HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the configured limits
 WATCHED_HEADERS = frozenset({b"host", b"expect", b"te", b"content-length", b"transfer-encoding"})
@@ -403,23 +402,18 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._linger_close()
 
     def _linger_close(self) -> None:
-        """Close after an error answer without losing it to a TCP reset.
-
-        A client still sending (an upload we refused) would make an immediate close send
-        RST, and a reset can destroy the answer before the client reads it (RFC 9112
-        §9.6). So the write side closes first, input is read and dropped, and the
-        connection ends when the client closes its side or after ``LINGER_S``.
-        """
-        transport = self.transport
-        if self.closing or not isinstance(transport, FileDescriptor):
+        """Close after an error answer without losing it to a TCP reset (``io.closing``)."""
+        if self.closing:
+            return
+        timer = linger(self.transport, self.ctx.reactor)
+        if timer is None:
             self._close()  # TLS and wrapped transports have no half-close of their own
             return
+        self._linger = timer
         self.closing = True  # dataReceived drops what still arrives
         self._deadline.cancel()
         if self._read_paused:
             self._resume_reading()
-        transport.loseWriteConnection()
-        self._linger = self.ctx.reactor.callLater(LINGER_S, transport.abortConnection)
 
     def close(self) -> None:
         """End the connection once what is written has gone out (e.g. a response cut short)."""
@@ -432,14 +426,8 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._deadline.cancel()
         if abort:
             self.transport.abortConnection()
-            return
-        if not isinstance(self.transport, FileDescriptor):
-            # Twisted's TLS wrapper sends close_notify only once no producer is registered,
-            # then waits for the peer's; without these two lines "Connection: close" over
-            # TLS left the connection open until the client gave up.
-            self.transport.unregisterProducer()
-            self._linger = self.ctx.reactor.callLater(LINGER_S, self.transport.abortConnection)
-        self.transport.loseConnection()
+        else:
+            self._linger = close(self.transport, self.ctx.reactor)
 
     # -- hand-offs ----------------------------------------------------------------------------
     def _upgrade(self, data: bytes, offset: int) -> None:

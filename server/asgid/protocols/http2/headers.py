@@ -1,5 +1,7 @@
-"""Header translation for HTTP/2: request header lists to ``Request`` events, ``Response``
-events to HTTP/2 response header lists (RFC 9113 §8.2-8.3)."""
+"""HTTP/2 header lists to ``Request`` events, and ``Response`` events to header lists.
+
+Pseudo-headers, cookie joining and connection-specific fields follow RFC 9113 §8.2-8.3.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``Deadline``: the one timer an HTTP/1.1 connection keeps for its current deadline."""
+"""``Deadline``: the one lazily re-armed timer a connection keeps for its current deadline."""
 
 from __future__ import annotations
 

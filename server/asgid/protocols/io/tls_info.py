@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -13,7 +15,8 @@ logger = logging.getLogger(__name__)
 TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 # OpenSSL cipher names -> IANA TLS cipher suite numbers, for the suites OpenSSL offers by
-# default with TLS >= 1.2 (pyOpenSSL gives only the name).
+# default with TLS >= 1.2 (pyOpenSSL gives only the name). ``cipher_suite_number`` adds every
+# other suite the OpenSSL build knows, for whatever list --ssl-ciphers allows.
 CIPHER_SUITES = {
     "TLS_AES_128_GCM_SHA256": 0x1301,
     "TLS_AES_256_GCM_SHA384": 0x1302,
@@ -62,7 +65,7 @@ def _fill(info: dict[str, Any], connection: Any) -> None:
         info["server_cert"] = own.public_bytes(Encoding.PEM).decode("ascii")
     info["tls_version"] = TLS_VERSIONS.get(connection.get_protocol_version_name())
     cipher = connection.get_cipher_name()
-    info["cipher_suite"] = CIPHER_SUITES.get(cipher) if cipher else None
+    info["cipher_suite"] = cipher_suite_number(cipher) if cipher else None
     peer = connection.get_peer_certificate(as_cryptography=True)
     if peer is None:
         return
@@ -76,3 +79,17 @@ def _fill(info: dict[str, Any], connection: Any) -> None:
             pems.append(pem)
     info["client_cert_chain"] = pems
     info["client_cert_name"] = peer.subject.rfc4514_string()
+
+
+def cipher_suite_number(name: str) -> int | None:
+    """The IANA number of an OpenSSL cipher name; None for a name OpenSSL does not list."""
+    return CIPHER_SUITES.get(name) or _all_cipher_suites().get(name)
+
+
+@functools.cache
+def _all_cipher_suites() -> dict[str, int]:
+    # The stdlib lists each suite's id as 0x0300XXXX (SSLv3-style protocol id + IANA
+    # number); pyOpenSSL has no such call. Built once, on the first unusual cipher.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
+    return {cipher["name"]: cipher["id"] & 0xFFFF for cipher in context.get_ciphers()}

@@ -170,7 +170,9 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
                 self.ctx.reactor.callLater(0, self._refuse_over_limit)
                 return self._handshake
             self._admitted = True
-        self.cycle = WebSocketCycle(self.scope, self, self.loop)
+        self.cycle = WebSocketCycle(
+            self.scope, self, self.loop, self.ctx.config.websocket_send_timeout_s
+        )
         self.instance = WebSocketInstance(self.ctx.app, self.cycle, self.loop)
         self._set_timer(self.ctx.config.websocket_connect_timeout_s, self._on_connect_timeout)
         return self._handshake

@@ -1,0 +1,160 @@
+"""``make attacks``: each attack against one asgid while a legitimate HTTP/2 client on
+another connection measures its requests/s; prints a Markdown table.
+
+Bounded (``--seconds`` per attack, default 10) and loopback only. The table gives how
+the attacker was cut off and after how much work, the server's peak RSS and mean CPU
+during the attack, and the legitimate client's requests/s as a share of its rate with
+no attack running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.attacks.attacks import H2_ATTACKS, TLS_ATTACKS, Outcome  # noqa: E402
+from tests.support.server import AsgidProcess  # noqa: E402
+from tests.support.tls_certs import TLSFiles  # noqa: E402
+
+logger = logging.getLogger("attacks")
+
+
+@dataclass
+class Row:
+    name: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    rss_mb: float = 0.0
+    cpu_percent: float = 0.0
+    legit_rps: float = 0.0
+
+
+class Sampler(threading.Thread):
+    """RSS and CPU of the server process every 0.2 s until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.rss: list[int] = []
+        self.cpu: list[float] = []
+        self.stop_event = threading.Event()
+        self.process.cpu_percent(None)
+
+    def run(self) -> None:
+        while not self.stop_event.wait(0.2):
+            self.rss.append(self.process.memory_info().rss)
+            self.cpu.append(self.process.cpu_percent(None))
+
+
+def legit_rate(url: str, seconds: float) -> float:
+    """Sequential GETs over one HTTP/2 (prior knowledge) connection: requests per second."""
+    done = 0
+    with httpx.Client(http1=False, http2=True, timeout=10) as client:
+        client.get(url)
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            client.get(url)
+            done += 1
+        return done / (time.monotonic() - started)
+
+
+def _attack_loop(attack: Callable[[int], Outcome], port: int, stop: Any, results: Any) -> None:
+    """In its own process, so the attacker does not share the legit client's interpreter."""
+    while not stop.is_set():
+        outcome = attack(port)
+        results.put((outcome.cut_off, outcome.work))
+
+
+def run_attack(
+    server: AsgidProcess, name: str, attack: Callable[[int], Outcome], port: int, seconds: float
+) -> Row:
+    row = Row(name)
+    context = multiprocessing.get_context("fork")
+    stop = context.Event()
+    results = context.Queue()
+    attacker = context.Process(target=_attack_loop, args=(attack, port, stop, results))
+    sampler = Sampler(server.proc.pid)
+    sampler.start()
+    attacker.start()
+    row.legit_rps = legit_rate(server.url + "/", seconds)
+    stop.set()
+    attacker.join(30)
+    if attacker.is_alive():
+        attacker.kill()
+    sampler.stop_event.set()
+    sampler.join()
+    while not results.empty():
+        row.outcomes.append(Outcome(*results.get()))
+    row.rss_mb = max(sampler.rss, default=0) / 2**20
+    row.cpu_percent = statistics.mean(sampler.cpu) if sampler.cpu else 0.0
+    return row
+
+
+def table(rows: list[Row], baseline: float) -> str:
+    lines = [
+        f"Unattacked legitimate client: {baseline:.0f} requests/s.",
+        "",
+        "| attack | attacker cut off by | work before cut-off (first connection) "
+        "| attacker connections | server RSS peak | server CPU | legit req/s (share) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        first = row.outcomes[0] if row.outcomes else Outcome("n/a", "n/a")
+        endings = sorted({o.cut_off for o in row.outcomes})
+        share = row.legit_rps / baseline * 100 if baseline else 0.0
+        lines.append(
+            f"| {row.name} | {'; '.join(endings)} | {first.work} | {len(row.outcomes)} "
+            f"| {row.rss_mb:.0f} MB | {row.cpu_percent:.0f}% "
+            f"| {row.legit_rps:.0f} ({share:.0f}%) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="per attack (default 10)")
+    parser.add_argument("--only", help="run only attacks whose name contains this text")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory() as directory:
+        tls = TLSFiles(Path(directory))
+        server = AsgidProcess(
+            "tests.apps.h2:app",
+            "--access-log", "/dev/null",
+            endpoints=["tcp:0:interface=127.0.0.1:backlog=1024", tls.endpoint()],
+        )  # fmt: skip
+        try:
+            tls_port = int(server.addresses[1].rsplit(":", 1)[1])
+            baseline = legit_rate(server.url + "/", args.seconds)
+            logger.info("baseline: %.0f requests/s", baseline)
+            rows = []
+            attacks = [(n, a, server.port) for n, a in H2_ATTACKS.items()]
+            attacks += [(n, a, tls_port) for n, a in TLS_ATTACKS.items()]
+            for name, attack, port in attacks:
+                if args.only and args.only.lower() not in name.lower():
+                    continue
+                rows.append(run_attack(server, name, attack, port, args.seconds))
+                logger.info("%s: %s", name, rows[-1].outcomes[:1])
+        finally:
+            server.stop()
+    logger.info("%s", table(rows, baseline))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from hpack import Decoder
 from hyperframe.frame import DataFrame, HeadersFrame
@@ -49,10 +50,11 @@ def test_http10_client_gets_only_the_response(server: AsgidProcess) -> None:
     assert json.loads(data.split(b"\r\n\r\n", 1)[1]) == {"advertised": False, "http_version": "1.0"}
 
 
-def test_http2_interim_headers_frame(server: AsgidProcess) -> None:
+def h2_header_blocks(server: AsgidProcess, path: str) -> tuple[list, bytes]:
+    """Every HEADERS block of stream 1 (decoded, with flags) up to its first DATA frame."""
     with RawH2("127.0.0.1", server.port) as h2:
         h2.handshake()
-        h2.send(h2.headers(1, "/"))
+        h2.send(h2.headers(1, path))
         decoder = Decoder()
         blocks = []
         while True:
@@ -60,14 +62,42 @@ def test_http2_interim_headers_frame(server: AsgidProcess) -> None:
                 lambda f: f.stream_id == 1 and isinstance(f, (HeadersFrame, DataFrame))
             )
             if isinstance(frame, DataFrame):
-                break
+                return blocks, frame.data
             blocks.append((decoder.decode(frame.data, raw=True), set(frame.flags)))
+
+
+def test_http2_interim_headers_frame(server: AsgidProcess) -> None:
+    blocks, data = h2_header_blocks(server, "/")
     (interim, interim_flags), (final, _) = blocks
     assert interim[0] == (b":status", b"103") and "END_STREAM" not in interim_flags
     assert (b"link", b"</style.css>; rel=preload; as=style") in interim
     assert (b"link", b"</app.js>; rel=preload; as=script") in interim
     assert final[0] == (b":status", b"200")
-    assert json.loads(frame.data) == {"advertised": True, "http_version": "2"}
+    assert json.loads(data) == {"advertised": True, "http_version": "2"}
+
+
+def test_http2_several_hints_each_an_interim_frame(server: AsgidProcess) -> None:
+    blocks, _ = h2_header_blocks(server, "/twice")
+    statuses = [headers[0] for headers, _ in blocks]
+    assert statuses == [(b":status", b"103"), (b":status", b"103"), (b":status", b"200")]
+    assert (b"link", b"</font.woff2>; rel=preload") in blocks[1][0]
+    assert all("END_STREAM" not in flags for _, flags in blocks)
+
+
+@pytest.mark.parametrize("http2", [False, True])
+def test_hint_after_the_response_started_is_an_app_error(server: AsgidProcess, http2: bool) -> None:
+    """Like any message out of order: send() raises; uncaught, the response is a 500."""
+    with httpx.Client(http1=not http2, http2=http2, base_url=server.url) as client:
+        caught = client.get("/late-caught")
+        mark = server.mark()
+        uncaught = client.get("/late")
+    assert caught.status_code == 200 and caught.http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+    assert caught.text == (
+        "UnexpectedMessage: expected 'http.response.body' (early hints go before "
+        "'http.response.start'), got 'http.response.early_hint'"
+    )
+    assert uncaught.status_code == 500
+    server.wait_for("early hints go before 'http.response.start'", since=mark)
 
 
 def test_links_that_are_not_bytes_are_an_app_error(server: AsgidProcess) -> None:

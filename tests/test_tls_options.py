@@ -11,8 +11,10 @@ import pytest
 import trustme
 from asgid.cli import config_from_args, parse_args
 from asgid.errors import ConfigError
+from asgid.tls_context import ReloadableContext
 from asgid.tls_endpoint import split_description, tcp_part
 from asgid.tls_options import TLSOptions, options_from_parameters
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from hypothesis import given, strategies as st
 
@@ -41,52 +43,73 @@ def pem(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         )
     )
     files["junk"].write_text("not a certificate\n")
+    files["der"] = d / "cert.der"
+    files["der"].write_bytes(
+        x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).public_bytes(
+            serialization.Encoding.DER
+        )
+    )
     files["dir"] = d / "a directory"
     files["dir"].mkdir()
     return files
 
 
-@pytest.mark.parametrize(
-    ("flags", "culprit", "problem"),
-    [
-        (["--ssl-certfile", "missing.pem"], "missing.pem", "cannot read the certificate file"),
-        (["--ssl-certfile", "junk"], "junk", "no PEM certificate"),
-        (["--ssl-keyfile", "junk"], "junk", "no usable PEM private key"),
-        (["--ssl-keyfile", "other_key"], "other_key", "does not belong to the certificate"),
-        (["--ssl-keyfile", "enc_key"], "enc_key", "the private key is encrypted"),
-        (
-            ["--ssl-keyfile", "enc_key", "--ssl-keyfile-password", "nope"],
-            "enc_key",
-            "wrong password",
-        ),
-        (
-            ["--ssl-ca-certs", "junk", "--ssl-cert-reqs", "required"],
-            "junk",
-            "no PEM CA certificate",
-        ),
-        (["--ssl-certfile", "missing.pem"], "missing.pem", "; check the path"),
-        (["--ssl-certfile", "dir"], "dir", "(Is a directory); give the PEM file inside"),
-        (["--ssl-keyfile", "dir"], "dir", "cannot read the private key file (Is a directory)"),
-        (["--ssl-ca-certs", "dir", "--ssl-cert-reqs", "1"], "dir", "the CA certificate file"),
-        (["--ssl-keyfile", "cert"], "cert", "no usable PEM private key"),
-        (["--ssl-certfile", "key"], "key", "no PEM certificate"),
-        (["--ssl-keyfile-password", "x"], "key", "not encrypted; drop the key password"),
-        (
-            ["--ssl-keyfile", "enc_key", "--ssl-keyfile-password", "nope"],
-            "enc_key",
-            "check --ssl-keyfile-password",
-        ),
-    ],
-)
-def test_bad_files_exit_2_naming_the_file(
-    pem: dict[str, Path], flags: list[str], culprit: str, problem: str
-) -> None:
+BAD_FILES = [
+    (
+        ["--ssl-certfile", "missing.pem"],
+        "missing.pem",
+        "cannot read the certificate file (No such file or directory); check the path",
+    ),
+    (["--ssl-certfile", "dir"], "dir", "(Is a directory); give the PEM file inside"),
+    (["--ssl-certfile", "junk"], "junk", "no PEM certificate"),
+    (["--ssl-certfile", "key"], "key", "no PEM certificate"),
+    (["--ssl-certfile", "der"], "der", "in binary DER form; convert it to PEM with openssl"),
+    (["--ssl-keyfile", "junk"], "junk", "no usable PEM private key"),
+    (["--ssl-keyfile", "cert"], "cert", "no usable PEM private key"),
+    (["--ssl-keyfile", "dir"], "dir", "cannot read the private key file (Is a directory)"),
+    (["--ssl-keyfile", "other_key"], "other_key", "does not belong to the certificate"),
+    (["--ssl-keyfile", "enc_key"], "enc_key", "the private key is encrypted; give its password"),
+    (
+        ["--ssl-keyfile", "enc_key", "--ssl-keyfile-password", "nope"],
+        "enc_key",
+        "wrong password for the private key; check --ssl-keyfile-password",
+    ),
+    (["--ssl-keyfile-password", "x"], "key", "not encrypted; drop the key password"),
+    (["--ssl-ca-certs", "junk", "--ssl-cert-reqs", "required"], "junk", "no PEM CA certificate"),
+    (["--ssl-ca-certs", "dir", "--ssl-cert-reqs", "1"], "dir", "the CA certificate file"),
+]
+
+
+def _argv(pem: dict[str, Path], flags: list[str]) -> list[str]:
     args = {"--ssl-certfile": "cert", "--ssl-keyfile": "key"}
     args.update(zip(flags[::2], flags[1::2], strict=True))
     command: list[str] = []
     for flag, value in args.items():
         command += [flag, str(pem[value]) if value in pem else value]
-    result = run_cli(APP, "-p", "0", *command)
+    return [APP, "-p", "0", *command]
+
+
+@pytest.mark.parametrize(("flags", "culprit", "problem"), BAD_FILES)
+def test_bad_files_are_one_line_naming_the_file(
+    pem: dict[str, Path], flags: list[str], culprit: str, problem: str
+) -> None:
+    """What the server loads at start (and on reload), in this process: fast, every case."""
+    config = config_from_args(parse_args(_argv(pem, flags), {}), {})
+    assert config.ssl is not None
+    with pytest.raises(ConfigError) as raised:
+        ReloadableContext(config.ssl)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"{pem.get(culprit, culprit)}: ") and problem in message
+
+
+@pytest.mark.parametrize(
+    ("flags", "culprit", "problem"), [BAD_FILES[0], BAD_FILES[1], BAD_FILES[8]]
+)
+def test_bad_files_exit_2_naming_the_file(
+    pem: dict[str, Path], flags: list[str], culprit: str, problem: str
+) -> None:
+    result = run_cli(*_argv(pem, flags))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

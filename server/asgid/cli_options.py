@@ -85,7 +85,7 @@ def _listen_options(add: Callable[..., Any]) -> None:
         action="append",
         metavar="ENDPOINT",
         help="Twisted endpoint string, repeatable: tcp:8000, "
-        "ssl:8443:privateKey=k.pem:certKey=c.pem, unix:/run/asgid.sock, "
+        "https:8443:certKey=c.pem:privateKey=k.pem (see --ssl-*), unix:/run/asgid.sock, "
         "systemd:domain=INET:index=0, haproxy:tcp:8000, fd:fileno=3",
     )
     add("-b", "--bind", dest="host", help="address to bind (default 127.0.0.1)")

@@ -88,6 +88,11 @@ def _certificates(path: str, what: str) -> list[x509.Certificate]:
     except ValueError:
         certs = []
     if not certs:
+        if data[:1] == b"\x30":  # an ASN.1 SEQUENCE: binary DER, not PEM
+            raise TLSFileError(
+                f"{path}: this {what} is in binary DER form; convert it to PEM with "
+                f"openssl x509 -inform der -in {path} -out {path}.pem"
+            )
         raise TLSFileError(
             f"{path}: no PEM {what} in this file (expected -----BEGIN CERTIFICATE-----)"
         )

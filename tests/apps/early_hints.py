@@ -17,6 +17,9 @@ async def app(scope, receive, send):
     await send({"type": "http.response.early_hint", "links": LINKS})
     if scope["path"] == "/twice":
         await send({"type": "http.response.early_hint", "links": [b"</font.woff2>; rel=preload"]})
+    if scope["path"].startswith("/late"):
+        await late_hint(scope, send)
+        return
     body = json.dumps({"advertised": advertised, "http_version": scope["http_version"]})
     await send(
         {
@@ -29,3 +32,14 @@ async def app(scope, receive, send):
         }
     )
     await send({"type": "http.response.body", "body": body.encode()})
+
+
+async def late_hint(scope, send):
+    """A hint after ``http.response.start``: /late-caught reports the error in its body."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    try:
+        await send({"type": "http.response.early_hint", "links": [b"</late.css>; rel=preload"]})
+    except Exception as exc:
+        if scope["path"] != "/late-caught":
+            raise
+        await send({"type": "http.response.body", "body": f"{type(exc).__name__}: {exc}".encode()})

@@ -190,6 +190,7 @@ def results_json(results: Results, lost: dict[str, int], rounds: int) -> dict[st
     return {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "load_average": os.getloadavg()[0],
         "versions": {"channels_redis": _peer_version(), "redis-py": redis.__version__,
                      "redis-server": _server_version(), "python": platform.python_version()},
         "rounds": rounds,
@@ -256,6 +257,12 @@ Why the figures are what they are:
   function calls per ping-pong round trip went from 2,047 to 724 (channels_redis
   pubsub: 1,119), per delivery to 1,000 draining members from 72 to 43 (pubsub:
   43.5); counted with cProfile, which does not depend on the machine's load.
+* Exact capacity has a Redis cost a pub/sub layer does not pay: each `receive()`
+  gives its slot back through a release script (batched over 2 ms, or carried by
+  the receiving process's next send), about one `HINCRBY` per delivery. With 100
+  members a call is short either way, and "ms per call" mostly shows whether the
+  sender's task runs before or after the deliveries it caused; deliveries/s is
+  the throughput.
 * group_send's script queues one element per receiving process naming the
   group's member set there, whatever the group's size; the process's reader fans
   it out. channels_redis core reads the whole member list into Python and runs a
@@ -273,7 +280,8 @@ def section_body(table_text: str, rounds: int, pinned: bool) -> str:
         f"asgid_layers beside channels_redis {_peer_version()} (core and pubsub), all on "
         f"redis-py {redis.__version__} with hiredis, redis-server {_server_version()} "
         f"({where}), Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{time.strftime('%Y-%m-%d')}. {rounds} interleaved rounds; cells are medians, "
+        f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f} at the end of "
+        f"the run. {rounds} interleaved rounds; cells are medians, "
         "ratios are per round, median [range], above 1 when asgid_layers is better. Two "
         "layer instances in one asyncio event loop play two processes; capacity is set "
         "high so only speed is measured.\n\n"

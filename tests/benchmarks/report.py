@@ -3,7 +3,7 @@
     .venv/bin/python tests/benchmarks/report.py [--results DIR] [--img DIR] [--no-write]
 
 Reads ``http.json``, ``h2.json``, ``ws.json`` (this folder's benchmarks) and
-``layers.json`` (layer_bench.py) from ``--results``; whichever exist. Prints the summary
+``layer.json`` (layer_bench.py) from ``--results``; whichever exist. Prints the summary
 table, draws ``bench-http.png``, ``bench-bodies.png``, ``bench-h2-ws.png`` and
 ``bench-layers.png`` into ``--img`` (docs/img), and replaces the ``## Servers`` section of
 docs/benchmarks.md unless ``--no-write``.
@@ -42,11 +42,25 @@ LABELS = {"granian": "granian (Rust)"}
 
 def load_results(folder: Path) -> dict[str, dict[str, Any]]:
     found = {}
-    for name in ("http", "h2", "ws", "layers"):
+    for name in ("http", "h2", "ws"):
         path = folder / f"{name}.json"
         if path.exists():
             found[name] = json.loads(path.read_text())
+    layer = folder / "layer.json"  # layer_bench.py: {"results": {scenario: {unit: {layer: [..]}}}}
+    if layer.exists():
+        found["layers"] = {"rows": layer_rows(json.loads(layer.read_text()))}
     return found
+
+
+def layer_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for scenario, units in payload.get("results", {}).items():
+        for unit, values in units.items():
+            rows.append(
+                {"scenario": scenario, "unit": unit, "values": values,
+                 "higher_is_better": unit.endswith("/s")}
+            )  # fmt: skip
+    return rows
 
 
 def best_peer(row: dict[str, Any]) -> str | None:
@@ -156,13 +170,19 @@ def _layer_plot(payload: dict[str, Any], img: Path, pyplot: Any) -> list[Path]:
     rows = payload.get("rows", [])
     if not rows:
         return []
-    figure, axes = pyplot.subplots(1, len(rows), figsize=(3.2 * len(rows), 4), squeeze=False)
-    for axis, row in zip(axes[0], rows, strict=True):
+    columns = min(len(rows), 4)
+    lines = (len(rows) + columns - 1) // columns
+    figure, axes = pyplot.subplots(
+        lines, columns, figsize=(3.6 * columns, 3.6 * lines), squeeze=False
+    )
+    for axis in axes.flat[len(rows) :]:
+        axis.set_visible(False)
+    for axis, row in zip(axes.flat, rows, strict=False):
         layers = list(row["values"])
         values = [float(median(v) if isinstance(v, list) else v) for v in row["values"].values()]
         colors = ["tab:red" if name.startswith("asgid") else "tab:gray" for name in layers]
         axis.bar(layers, values, color=colors)
-        axis.set_title(row["scenario"], fontsize=8)
+        axis.set_title(row["scenario"], fontsize=7)
         better = "" if row.get("higher_is_better", True) else " (lower is better)"
         axis.set_ylabel(row["unit"] + better, fontsize=8)
         axis.tick_params(axis="x", labelrotation=40, labelsize=7)
@@ -188,6 +208,47 @@ def section(results: dict[str, dict[str, Any]], drawn: list[Path]) -> str:
     return "\n".join(parts)
 
 
+README = REPO / "README.md"
+README_START = "<!-- server benchmarks: report.py writes between these lines -->"
+README_END = "<!-- end of server benchmarks -->"
+
+
+def readme_rows(results: dict[str, dict[str, Any]]) -> str:
+    """The README's short table: asgid, the best Python peer (per-round ratio), granian."""
+    lines = [
+        "| work | asgid | best Python peer (asgid as a multiple of it) | granian (Rust) |",
+        "|---|---:|---|---:|",
+    ]
+    for bench in ("http", "h2", "ws"):
+        for row in results.get(bench, {}).get("rows", []):
+            values = row["values"]
+            if not values.get("asgid"):
+                continue
+            unit = row["unit"]
+            peer = best_peer(row)
+            theirs = f"{fmt(median(values[peer]))} {unit}" if peer else "–"
+            ratio = ratio_cell(row).split(" [")[0].replace(f" {peer}", "") if peer else ""
+            peer_cell = f"{peer}: {theirs} ({ratio})" if peer else "–"
+            granian = values.get("granian")
+            lines.append(
+                f"| {row['title']} | {fmt(median(values['asgid']))} {unit} | {peer_cell} | "
+                + (f"{fmt(median(granian))} {unit}" if granian else "–")
+                + " |"
+            )
+    return "\n".join(lines)
+
+
+def write_readme(results: dict[str, dict[str, Any]], path: Path = README) -> bool:
+    """Replace the table between the README's markers; False when the markers are missing."""
+    text = path.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start == -1 or end < start:
+        return False
+    table = readme_rows(results)
+    path.write_text(text[: start + len(README_START)] + "\n" + table + "\n" + text[end:])
+    return True
+
+
 def main() -> int:
     setup_logging()
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -204,6 +265,8 @@ def main() -> int:
     logger.info("%s", text)
     if not args.no_write:
         write_section("Servers", text)
+        if not write_readme(results):
+            logger.warning("README.md has no benchmark markers; its table was left alone")
     return 0
 
 

@@ -245,6 +245,11 @@ class HTTPCycle:
                 await self._file_message(kind, message)
             elif kind == "http.response.push" and state is CycleState.STARTED:
                 self._push(message)
+            elif kind == "http.response.early_hint":
+                # RFC 8297 §2: a 103 is an interim response, so it cannot follow the final one.
+                raise UnexpectedMessage(
+                    "'http.response.body' (early hints go before 'http.response.start')", kind
+                )
             else:
                 raise UnexpectedMessage("'http.response.body'", kind)
         elif state is CycleState.TRAILERS:

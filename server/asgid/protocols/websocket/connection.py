@@ -21,6 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
+from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import connectionDone
 
@@ -107,6 +108,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self._handshake_paused = False
         self._inbox_paused = False
         self._admitted = False  # counted in ctx.hooks until the handshake is answered
+        self._message_bytes = 0
 
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -181,10 +183,20 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self.message_is_binary = isBinary
         self.message_data = []
         self.message_data_total_length = 0
+        self._message_bytes = 0  # as delivered (inflated), for our own limit check
 
     def onMessageFrameData(self, payload: bytes) -> None:
-        if not self.failedByMe:
-            self.message_data.append(payload)
+        if self.failedByMe:
+            return
+        self.message_data.append(payload)
+        self._message_bytes += len(payload)
+        limit = self.ctx.config.websocket_max_message_bytes
+        if 0 < limit < self._message_bytes:  # see autobahn.autobahn_message_budget
+            self.message_data = []
+            self._fail_connection(
+                WebSocketProtocol.CLOSE_STATUS_CODE_MESSAGE_TOO_BIG,
+                f"received WebSocket message exceeds payload limit of {limit} octets",
+            )
 
     def onMessageFrameEnd(self) -> None:
         pass  # frames went straight into message_data

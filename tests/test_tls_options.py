@@ -3,6 +3,7 @@ the handshake offers (TLS 1.2+, ALPN, no compression, resumption) as openssl s_c
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from collections.abc import Iterator
@@ -102,6 +103,19 @@ def test_bad_files_are_one_line_naming_the_file(
     message = str(raised.value)
     assert "\n" not in message
     assert message.startswith(f"{pem.get(culprit, culprit)}: ") and problem in message
+
+
+def test_unreadable_files_say_what_to_do(pem: dict[str, Path], tmp_path: Path) -> None:
+    not_a_dir = f"{pem['cert']}/cert.pem"
+    with pytest.raises(ConfigError, match="a part of it is a file, not a directory"):
+        ReloadableContext(TLSOptions(certfile=not_a_dir, keyfile=str(pem["key"])))
+    if os.geteuid() == 0:
+        return  # root reads a file whatever its mode
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(pem["key"].read_bytes())
+    locked.chmod(0)
+    with pytest.raises(ConfigError, match="Permission denied.*make it readable by the user"):
+        ReloadableContext(TLSOptions(certfile=str(pem["cert"]), keyfile=str(locked)))
 
 
 @pytest.mark.parametrize(

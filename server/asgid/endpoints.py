@@ -79,10 +79,11 @@ def server_from_string(reactor: Any, description: str) -> Any:
     also works in editable installs, whose layout hides ``twisted/plugins`` from the scan.
     """
     prefix = description.split(":", 1)[0]
-    if prefix == "https":
+    if prefix == "https" or description.startswith("haproxy:https:"):
         from asgid.tls_endpoint import parse_tls
 
-        return parse_tls(reactor, description)
+        inner = description.removeprefix("haproxy:")
+        return parse_tls(reactor, inner, behind_proxy=inner != description)
     if prefix == "tcp":
         plain = _plain_tcp(reactor, description)
         if plain is not None:

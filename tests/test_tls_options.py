@@ -187,7 +187,7 @@ def test_flags_map_to_one_tls_listener(pem: dict[str, Path]) -> None:
     )
     (description,) = config.endpoints
     assert description.startswith("https:port=8443:interface=0.0.0.0:certKey=")
-    assert tcp_part(description)[0] == "tcp:port=8443:interface=0.0.0.0"
+    assert tcp_part(description)[0] == "tcp:port=8443:interface=0.0.0.0:backlog=2048"
 
 
 @pytest.mark.parametrize(

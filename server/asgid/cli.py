@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asgid")
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as the server itself exits on a second ^C
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Config:
@@ -189,7 +190,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     from asgid import logging as asgid_logging
 
     asgid_logging.configure(config.verbosity, config.access_log, config.log_fmt)
-    sys.exit(run(config, argv))
+    try:
+        status = run(config, argv)
+    except KeyboardInterrupt:
+        # ^C while the app is still importing, before the server's own handlers exist (a
+        # supervisor passes ^C on to workers that may still be starting): no traceback.
+        logger.warning("interrupted while starting")
+        status = EXIT_INTERRUPTED
+    sys.exit(status)
 
 
 def run(config: Config, argv: Sequence[str] = ()) -> int:

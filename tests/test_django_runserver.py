@@ -82,12 +82,10 @@ def test_channels_websocket_echo(runserver: Start, loop: str) -> None:
 @pytest.mark.parametrize(
     ("args", "settings", "limit"),
     [
-        ((), "", 1024 * 1024),
-        (("--websocket-max-message-size", "64"), "", 64),
         ((), "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = 64", 64),
         (("--websocket-max-message-size", "1k"), "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = 64", 1024),
     ],
-    ids=["default", "flag", "daphne-setting", "flag-over-setting"],
+    ids=["daphne-setting", "flag-over-setting"],
 )
 def test_websocket_message_size_as_daphne_runserver(
     runserver: Start, args: tuple[str, ...], settings: str, limit: int

@@ -3,6 +3,8 @@ the handshake offers (TLS 1.2+, ALPN, no compression, resumption) as openssl s_c
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,6 +105,19 @@ def test_bad_files_are_one_line_naming_the_file(
     assert message.startswith(f"{pem.get(culprit, culprit)}: ") and problem in message
 
 
+def test_unreadable_files_say_what_to_do(pem: dict[str, Path], tmp_path: Path) -> None:
+    not_a_dir = f"{pem['cert']}/cert.pem"
+    with pytest.raises(ConfigError, match="a part of it is a file, not a directory"):
+        ReloadableContext(TLSOptions(certfile=not_a_dir, keyfile=str(pem["key"])))
+    if os.geteuid() == 0:
+        return  # root reads a file whatever its mode
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(pem["key"].read_bytes())
+    locked.chmod(0)
+    with pytest.raises(ConfigError, match="Permission denied.*make it readable by the user"):
+        ReloadableContext(TLSOptions(certfile=str(pem["cert"]), keyfile=str(locked)))
+
+
 @pytest.mark.parametrize(
     ("flags", "culprit", "problem"), [BAD_FILES[0], BAD_FILES[1], BAD_FILES[8]]
 )
@@ -114,6 +129,22 @@ def test_bad_files_exit_2_naming_the_file(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert str(pem.get(culprit, culprit)) in lines[0] and problem in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("ciphers", "message"),
+    [
+        ("NOPE", "no usable cipher in 'NOPE'; give OpenSSL cipher names"),
+        ("ECDHE+AESGCM+é", "no usable cipher in"),
+        ("TLS_AES_256_GCM_SHA384", "names only TLS 1.3 suites, which are always allowed"),
+    ],
+)
+def test_bad_cipher_lists_are_config_errors(
+    pem: dict[str, Path], ciphers: str, message: str
+) -> None:
+    options = TLSOptions(certfile=str(pem["cert"]), keyfile=str(pem["key"]), ciphers=ciphers)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        ReloadableContext(options)
 
 
 @pytest.mark.parametrize(
@@ -156,13 +187,14 @@ def test_flags_map_to_one_tls_listener(pem: dict[str, Path]) -> None:
     )
     (description,) = config.endpoints
     assert description.startswith("https:port=8443:interface=0.0.0.0:certKey=")
-    assert tcp_part(description)[0] == "tcp:port=8443:interface=0.0.0.0"
+    assert tcp_part(description)[0] == "tcp:port=8443:interface=0.0.0.0:backlog=2048"
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["-e", "tcp:8000", "--ssl-certfile", "c.pem"], "applies to the -b/-p listener"),
+        (["-u", "/run/a.sock", "--ssl-certfile", "c.pem"], "-u unix sockets do not speak TLS"),
         (["--ssl-keyfile", "k.pem"], "--ssl-keyfile needs --ssl-certfile"),
         (["-p", "1", "--ssl-certfile", "c.pem", "--ssl-cert-reqs", "2"], "needs the CA"),
     ],

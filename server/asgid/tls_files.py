@@ -66,6 +66,7 @@ def load_material(options: TLSOptions) -> TLSMaterial:
 # What to do about the usual reasons a file cannot be read, by errno.
 _READ_FIXES = {
     errno.ENOENT: "check the path (relative paths start from the working directory)",
+    errno.ENOTDIR: "check the path: a part of it is a file, not a directory",
     errno.EISDIR: "give the PEM file inside the directory, not the directory",
     errno.EACCES: "make it readable by the user asgid runs as",
     errno.EPERM: "make it readable by the user asgid runs as",

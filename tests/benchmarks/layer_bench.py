@@ -18,8 +18,8 @@ a different layer each round, so a slow phase of a shared machine hits all layer
 Reported: the median over rounds per cell, and asgid_layers' per-round ratio to each
 channels_redis layer as median [min-max]. The full run rewrites the ``## Channel
 layer`` section of docs/benchmarks.md (``--no-write`` only prints) and writes every
-round's figures to tests/benchmarks/results/layers.json (always, also with
-``--no-write``), which report.py turns into plots.
+round's figures to tests/benchmarks/results/layer.json and layers.json (always,
+also with ``--no-write``), which report.py turns into plots.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ sys.path.insert(0, str(HERE))
 from layer_workloads import Factory, Measure, group_draining, pairs, ping_pong  # noqa: E402
 
 PEERS = HERE / ".venv-peers" / "layer-target"
-RESULTS = HERE / "results" / "layers.json"  # read by report.py for the plots
+# Read by report.py for the plots: "results" per round, "rows" with medians. Both
+# names, the one report.py reads and the one tests/benchmarks' interface note names.
+RESULTS = (HERE / "results" / "layer.json", HERE / "results" / "layers.json")
 OURS, CORE, PUBSUB = "asgid_layers", "channels_redis core", "channels_redis pubsub"
 logger = logging.getLogger("layer_bench")
 
@@ -195,6 +197,7 @@ def results_json(results: Results, lost: dict[str, int], rounds: int) -> dict[st
                      "redis-server": _server_version(), "python": platform.python_version()},
         "rounds": rounds,
         "lost": lost,
+        "results": results,
         "rows": rows,
     }  # fmt: skip
 
@@ -291,6 +294,49 @@ def section_body(table_text: str, rounds: int, pinned: bool) -> str:
     )
 
 
+README = HERE.parents[1] / "README.md"
+README_START = "<!-- channel layer benchmarks: layer_bench.py writes between these lines -->"
+README_END = "<!-- end of channel layer benchmarks -->"
+_README_ROWS = [  # (workload prefix, units shown) for the README's short table
+    ("ping-pong", ("round trips/s",)),
+    ("group_send to 1,000", ("ms per call", "deliveries/s")),
+]
+
+
+def readme_table(results: Results) -> str:
+    """asgid_layers beside both channels_redis layers, with per-round ratios."""
+    lines = [
+        f"| channel layer | {OURS} (exactly once) | {PUBSUB} (at most once) | {CORE} |",
+        "|---|---:|---|---|",
+    ]
+    for prefix, units in _README_ROWS:
+        work = next((w for w in results if w.startswith(prefix)), None)
+        if work is None:
+            continue
+        cells = []
+        for name in (OURS, PUBSUB, CORE):
+            parts = []
+            for unit in units:
+                value = _cell(statistics.median(results[work][unit][name]))
+                ratio = ""
+                if name != OURS:
+                    per_round = ratios(unit, results[work][unit][OURS], results[work][unit][name])
+                    ratio = f" (asgid {statistics.median(per_round):.2f}x)"
+                parts.append(f"{value} {unit}{ratio}")
+            cells.append(", ".join(parts))
+        lines.append(f"| {work} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    readme = README.read_text()
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        logger.warning("README.md has no channel layer markers; its table was left alone")
+        return
+    README.write_text(readme[: start + len(README_START)] + "\n" + text + "\n" + readme[end:])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--redis-url", help="use this Redis instead of starting one")
@@ -317,12 +363,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 proc.wait()
     text = table(results, lost)
     logging.getLogger("layer_bench.table").info("%s", text)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results_json(results, lost, rounds), indent=1))
+    payload = json.dumps(results_json(results, lost, rounds), indent=1)
+    for path in RESULTS:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(payload)
     if not args.no_write and not args.quick:
         from _peers import write_section
 
         write_section("Channel layer", section_body(text, rounds, pinned))
+        write_readme(readme_table(results))
     return 1 if lost[OURS] else 0
 
 

@@ -122,7 +122,7 @@ class Server:
         # supervision: the supervisor's link (a worker) or systemd's watchdog (alone)
         self.link = link
         self._heartbeat: Heartbeat | None = None
-        self._metrics = MetricsListener(config, reactor, self.loop)
+        self._metrics = MetricsListener(config, reactor, self.loop, self.ctx.hooks)
         self._tls_reload = TLSReloader(reactor, config.ssl_reload_interval_s)
 
     def run(self) -> int:

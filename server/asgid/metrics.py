@@ -73,6 +73,7 @@ class PrometheusMetrics:
         )
         self.restarts = pc.Counter("asgid_worker_restarts", "Workers replaced after a crash")
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._pending: dict[tuple[str, int], int] = {}
 
     # -- MetricsSink ------------------------------------------------------------------------
     def request_finished(self, protocol: str, status: int, duration_s: float) -> None:
@@ -82,8 +83,16 @@ class PrometheusMetrics:
                 self.requests.labels(protocol, str(status)),
                 self.duration.labels(protocol),
             )
-        children[0].inc()
+        # Counted in a plain dict, added to the counter once a second (``flush``).
+        pending = self._pending
+        key = (protocol, status)
+        pending[key] = pending.get(key, 0) + 1
         children[1].observe(duration_s)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for key, count in pending.items():
+            self._children[key][0].inc(count)
 
     def rejected(self, status: int) -> None:
         self.rejected_requests.labels(str(status)).inc()
@@ -144,11 +153,14 @@ class PeriodicExport:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self.sink is not None:
+            self.sink.flush()  # what the last second counted stays in the files
 
     def _sync(self) -> None:
         self._timer = self.loop.call_later(LAYER_SYNC_S, self._sync)
         if self.sink is not None:
             self.sink.in_flight.set(self.in_flight())
+            self.sink.flush()
         for alias, layer in configured_layers():
             try:
                 stats = layer.stats()

@@ -75,9 +75,14 @@ class MetricsListener:
         self._layers.start()
         return self.port
 
-    async def stop(self) -> None:
+    def close(self) -> None:
+        """The server is done: the last counts go out (the drain is counted too)."""
         if self._layers is not None:
             self._layers.stop()
+            self._layers = None
+
+    async def stop(self) -> None:
+        """Stop listening for scrapes (the drain begins); counting goes on until ``close``."""
         port, self.port = self.port, None
         if port is not None:
             from twisted.internet.defer import maybeDeferred

@@ -165,6 +165,7 @@ class Server:
             await self._drain(restart)
         if self._heartbeat is not None:
             self._heartbeat.stop()
+        self._metrics.close()
         await self.lifespan.shutdown()
         await self._cancel_leftover_tasks()
 

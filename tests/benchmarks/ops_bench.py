@@ -245,7 +245,12 @@ def main() -> int:
     parser.add_argument("--reload-s", type=float, default=20.0, help="reload run length")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true", help="leave docs/ alone")
+    parser.add_argument("--metrics-only", action="store_true", help="only metrics on/off")
     args = parser.parse_args()
+    if args.metrics_only:
+        for name, figure in metrics(args.rounds, args.duration).items():
+            logger.info("%s: %.1f", name, figure)
+        return 0
     logger.info("workers: 1 process vs --workers 2")
     load_before = os.getloadavg()[0]
     payload: dict[str, Any] = {"workers": workers(args.rounds, args.duration)}

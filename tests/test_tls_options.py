@@ -187,13 +187,14 @@ def test_flags_map_to_one_tls_listener(pem: dict[str, Path]) -> None:
     )
     (description,) = config.endpoints
     assert description.startswith("https:port=8443:interface=0.0.0.0:certKey=")
-    assert tcp_part(description)[0] == "tcp:port=8443:interface=0.0.0.0"
+    assert tcp_part(description)[0] == "tcp:port=8443:interface=0.0.0.0:backlog=2048"
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["-e", "tcp:8000", "--ssl-certfile", "c.pem"], "applies to the -b/-p listener"),
+        (["-u", "/run/a.sock", "--ssl-certfile", "c.pem"], "-u unix sockets do not speak TLS"),
         (["--ssl-keyfile", "k.pem"], "--ssl-keyfile needs --ssl-certfile"),
         (["-p", "1", "--ssl-certfile", "c.pem", "--ssl-cert-reqs", "2"], "needs the CA"),
     ],

@@ -42,28 +42,33 @@ def build_descriptions(
     port: int | None,
     unix_socket: str | None,
     fd: int | None,
+    backlog: int | None = None,
     tls: TLSOptions | None = None,
 ) -> tuple[str, ...]:
     """Daphne's rules, endpoints listed in the order given.
 
     ``-b`` alone listens on port 8000, ``-p`` alone on 127.0.0.1; ``-u`` and ``--fd`` add
     one endpoint each; with none of ``-e/-b/-p/-u/--fd`` asgid listens on 127.0.0.1:8000.
-    With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener speaks TLS.
+    With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener, and ``--fd``,
+    speak TLS.
     """
     listener = "tcp:" if tls is None else "https:"
     tail = "" if tls is None else ":" + tls.endpoint_parameters()
     descriptions: list[str] = list(endpoints or [])
+    # Twisted's default backlog is 50: a burst of new connections would be refused.
+    queue = "" if backlog is None else f":backlog={backlog}"
     if host or port is not None:
         # Daphne accepts "-b [::1]" as well as "-b ::1".
         bind = _escape((host or DEFAULT_HOST).strip("[]"))
         port = DEFAULT_PORT if port is None else port
-        descriptions.append(f"{listener}port={port}:interface={bind}{tail}")
+        descriptions.append(f"{listener}port={port}:interface={bind}{tail}{queue}")
     if unix_socket:
-        descriptions.append(f"unix:{_escape(unix_socket)}")
+        descriptions.append(f"unix:{_escape(unix_socket)}{queue}")
     if fd is not None:
-        descriptions.append(f"fd:fileno={fd}")
+        # uvicorn's --fd with --ssl-* serves TLS on the inherited socket; so does asgid.
+        descriptions.append(f"fd:fileno={fd}" if tls is None else f"https:fileno={fd}{tail}")
     if not descriptions:
-        descriptions.append(f"{listener}port={DEFAULT_PORT}:interface={DEFAULT_HOST}{tail}")
+        descriptions.append(f"{listener}port={DEFAULT_PORT}:interface={DEFAULT_HOST}{tail}{queue}")
     return tuple(descriptions)
 
 
@@ -170,3 +175,25 @@ def _reason(description: str, exc: Exception) -> str:
     if isinstance(exc, AttributeError) and description.startswith("systemd:"):
         return "domain= must be INET, INET6 or UNIX"
     return str(exc) or type(exc).__name__
+
+
+def describe_port(description: str, port: Any) -> str:
+    """``tcp:127.0.0.1:8000`` with the real port when 0 was asked for."""
+    address: Any = port.getHost()
+    kind = type(address).__name__
+    if kind in ("IPv4Address", "IPv6Address"):
+        scheme = "ssl" if _is_tls(description) else "tcp"
+        host = f"[{address.host}]" if ":" in address.host else address.host
+        return f"{scheme}:{host}:{address.port}"
+    if kind == "UNIXAddress":
+        name = address.name.decode() if isinstance(address.name, bytes) else address.name
+        return f"unix:{name}"
+    return description
+
+
+def _is_tls(description: str) -> bool:
+    inner = description.removeprefix("haproxy:")
+    # fd:...:tls= is a worker's adopted socket it does TLS on (see shared_sockets.py).
+    return inner.startswith(("ssl:", "tls:", "https:")) or (
+        inner.startswith("fd:") and ":tls=" in inner
+    )

@@ -62,6 +62,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
     """One HTTP/1.x connection."""
 
     transport: Transport  # set by makeConnection
+    protocol_name = "http/1.1"
 
     def __init__(self, ctx: ServerContext, upgrades: Upgrades | None = None) -> None:
         # server-wide
@@ -336,6 +337,8 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._rejection = None
         if not self._exchanges or not self._exchanges[0].cycle.response_started:
             logger.info("rejected a request: %s %s", error.status, error.reason)
+            if self.ctx.hooks is not None:
+                self.ctx.hooks.rejected(error.status)
             self.writer.write(error_response(error, self.config.server_header))
         self._linger_close()
 
@@ -413,6 +416,14 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self.shutting_down = True
         if not self._exchanges and self.parsing is None:
             self._close()
+
+    def service_restart(self, final: bool) -> None:
+        # An idle connection is not closed now: a client may be sending its next request
+        # at this moment and would see a reset. That request is answered with
+        # "Connection: close"; otherwise the idle timeout ends the connection.
+        self.shutting_down = True
+        if final:
+            self.graceful_shutdown()
 
     def abort(self) -> None:
         self._close(abort=True)

@@ -68,6 +68,7 @@ class H2Protocol(Protocol):
     """One HTTP/2 connection (TLS with ALPN ``h2``, or cleartext h2c)."""
 
     transport: Transport  # set by makeConnection
+    protocol_name = "h2"
 
     def __init__(self, ctx: ServerContext) -> None:
         # server-wide
@@ -387,6 +388,10 @@ class H2Protocol(Protocol):
         # Written by hand: h2's close_connection() would refuse the open streams' frames.
         self.transport.write(goaway(self.h2.highest_inbound_stream_id))
         self.maybe_finish_shutdown()
+
+    def service_restart(self, final: bool) -> None:
+        # GOAWAY cannot race a new request: the client learns which streams were served.
+        self.graceful_shutdown()
 
     def abort(self) -> None:
         self.closed = True

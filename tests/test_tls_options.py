@@ -194,6 +194,7 @@ def test_flags_map_to_one_tls_listener(pem: dict[str, Path]) -> None:
     ("argv", "message"),
     [
         (["-e", "tcp:8000", "--ssl-certfile", "c.pem"], "applies to the -b/-p listener"),
+        (["-u", "/run/a.sock", "--ssl-certfile", "c.pem"], "-u unix sockets do not speak TLS"),
         (["--ssl-keyfile", "k.pem"], "--ssl-keyfile needs --ssl-certfile"),
         (["-p", "1", "--ssl-certfile", "c.pem", "--ssl-cert-reqs", "2"], "needs the CA"),
     ],

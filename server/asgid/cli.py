@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asgid")
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as the server itself exits on a second ^C
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Config:
@@ -126,10 +127,12 @@ def _tls_options(args: argparse.Namespace) -> TLSOptions | None:
             flag = "--" + (given[0] if given else "ssl_cert_reqs").replace("_", "-")
             raise ConfigError(f"{flag} needs --ssl-certfile (the server's certificate)")
         return None
-    if args.endpoints and args.host is None and args.port is None:
+    only_others = args.host is None and args.port is None and args.fd is None
+    if (args.endpoints or args.unix_socket) and only_others:
         raise ConfigError(
-            "--ssl-certfile applies to the -b/-p listener; for -e endpoints write "
-            "https:8443:certKey=cert.pem:privateKey=key.pem (see docs/tls.md)"
+            "--ssl-certfile applies to the -b/-p listener (and --fd); for -e endpoints write "
+            "https:8443:certKey=cert.pem:privateKey=key.pem, and -u unix sockets do not "
+            "speak TLS (see docs/tls.md)"
         )
     return TLSOptions(
         certfile=args.ssl_certfile,
@@ -228,7 +231,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as exc:
         _fail(str(exc), config.verbosity, exc)
         return
-    sys.exit(run(config, argv, link))
+    try:
+        status = run(config, argv, link)
+    except KeyboardInterrupt:
+        # ^C while the app is still importing, before the server's own handlers exist (a
+        # supervisor passes ^C on to workers that may still be starting): no traceback.
+        logger.warning("interrupted while starting")
+        status = EXIT_INTERRUPTED
+    sys.exit(status)
 
 
 def _worker_link(config: Config, environ: dict[str, str]) -> WorkerLink | None:

@@ -49,7 +49,8 @@ def build_descriptions(
 
     ``-b`` alone listens on port 8000, ``-p`` alone on 127.0.0.1; ``-u`` and ``--fd`` add
     one endpoint each; with none of ``-e/-b/-p/-u/--fd`` asgid listens on 127.0.0.1:8000.
-    With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener speaks TLS.
+    With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener, and ``--fd``,
+    speak TLS.
     """
     listener = "tcp:" if tls is None else "https:"
     tail = "" if tls is None else ":" + tls.endpoint_parameters()
@@ -64,7 +65,8 @@ def build_descriptions(
     if unix_socket:
         descriptions.append(f"unix:{_escape(unix_socket)}{queue}")
     if fd is not None:
-        descriptions.append(f"fd:fileno={fd}")
+        # uvicorn's --fd with --ssl-* serves TLS on the inherited socket; so does asgid.
+        descriptions.append(f"fd:fileno={fd}" if tls is None else f"https:fileno={fd}{tail}")
     if not descriptions:
         descriptions.append(f"{listener}port={DEFAULT_PORT}:interface={DEFAULT_HOST}{tail}{queue}")
     return tuple(descriptions)
@@ -173,3 +175,25 @@ def _reason(description: str, exc: Exception) -> str:
     if isinstance(exc, AttributeError) and description.startswith("systemd:"):
         return "domain= must be INET, INET6 or UNIX"
     return str(exc) or type(exc).__name__
+
+
+def describe_port(description: str, port: Any) -> str:
+    """``tcp:127.0.0.1:8000`` with the real port when 0 was asked for."""
+    address: Any = port.getHost()
+    kind = type(address).__name__
+    if kind in ("IPv4Address", "IPv6Address"):
+        scheme = "ssl" if _is_tls(description) else "tcp"
+        host = f"[{address.host}]" if ":" in address.host else address.host
+        return f"{scheme}:{host}:{address.port}"
+    if kind == "UNIXAddress":
+        name = address.name.decode() if isinstance(address.name, bytes) else address.name
+        return f"unix:{name}"
+    return description
+
+
+def _is_tls(description: str) -> bool:
+    inner = description.removeprefix("haproxy:")
+    # fd:...:tls= is a worker's adopted socket it does TLS on (see shared_sockets.py).
+    return inner.startswith(("ssl:", "tls:", "https:")) or (
+        inner.startswith("fd:") and ":tls=" in inner
+    )

@@ -169,6 +169,8 @@ def tcp_part(description: str) -> tuple[str, str]:
             listen.append(field)
         else:
             tls.append(field)
+    if any(field.startswith("fileno=") for field in listen):  # --fd with --ssl-*
+        return "fd:" + ":".join(listen), ":".join(tls)
     return "tcp:" + ":".join(listen), ":".join(tls)
 
 

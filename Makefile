@@ -15,7 +15,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,layers,demo,uvloop,reload,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,layers,demo,uvloop,reload,bench,metrics]'
 	$(BIN)/python -c 'import sysconfig; open(sysconfig.get_path("purelib") + "/asgid-twisted-plugins.pth", "w").write("$(CURDIR)/server\n")'
 	touch $(STAMP)
 

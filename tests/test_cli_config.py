@@ -15,7 +15,7 @@ def config(*argv: str, environ: dict[str, str] | None = None) -> Config:
 
 def test_defaults_match_daphne():
     c = config()
-    assert c.endpoints == ("tcp:port=8000:interface=127.0.0.1",)
+    assert c.endpoints == ("tcp:port=8000:interface=127.0.0.1:backlog=2048",)
     assert c.verbosity == 1 and c.access_log == "-"
     assert c.http_timeout_s is None and c.application_close_timeout_s == 10
     assert c.websocket_timeout_s == 86400 and c.websocket_connect_timeout_s == 5
@@ -71,7 +71,7 @@ def test_environment_supplies_defaults():
                "ASGID_WEBSOCKET_TIMEOUT": "60", "ASGID_NO_SERVER_NAME": "true",
                "ASGI_THREADS": "40"}  # fmt: skip
     c = config(environ=environ)
-    assert c.endpoints == ("tcp:port=9001:interface=0.0.0.0",)
+    assert c.endpoints == ("tcp:port=9001:interface=0.0.0.0:backlog=2048",)
     assert c.ws_protocols == ("a", "b") and c.websocket_timeout_s == 60
     assert c.server_name is None and c.asgi_threads == 40
 

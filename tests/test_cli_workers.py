@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import trustme
 
 from tests.support.server import run_cli
 
@@ -71,32 +69,10 @@ def test_a_dead_worker_is_replaced(asgid):
     assert replacement.isdigit()
 
 
-def test_ready_sent_to_systemd_once_all_workers_are_up(asgid, tmp_path):
-    path = tmp_path / "notify.sock"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-        notify.bind(str(path))
-        notify.settimeout(20)
-        server = asgid(APP, "--workers", "2", env={"NOTIFY_SOCKET": str(path)})
-        assert notify.recv(100) == b"READY=1"
-        server.wait_for("asgid ready: 2 workers")  # logged just before READY=1 was sent
-        server.signal(signal.SIGTERM)
-        assert notify.recv(100) == b"STOPPING=1"
-        assert server.wait(15) == 0
-
-
 def test_lifespan_failure_in_workers_stops_the_supervisor(asgid):
     server = asgid("tests.apps.ops:startup_fails", "--workers", "2", expect_ready=False)
     assert server.wait(20) == 3
     assert "database unreachable" in server.output
-
-
-def test_tls_endpoints_cannot_be_shared(tmp_path):
-    cert = trustme.CA().issue_cert("127.0.0.1")
-    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "both.pem"))
-    endpoint = f"ssl:0:interface=127.0.0.1:privateKey={tmp_path}/both.pem"
-    result = run_cli(APP, "--workers", "2", "-e", endpoint)
-    assert result.returncode == 2
-    assert "--workers cannot share" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_worker_endpoints_variable_must_be_a_json_list():

@@ -13,10 +13,12 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from asgid.certs import write_pair
+from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
 from tests.support.django_project import RunserverProcess, make_project, write_views
@@ -34,8 +36,10 @@ def runserver(tmp_path: Path) -> Iterator[Start]:
     """Start ``runserver`` on a free port in a fresh project; every one is killed afterwards."""
     started: list[RunserverProcess] = []
 
-    def start(*args: str, ready: str = READY, debug: bool = True) -> tuple[RunserverProcess, str]:
-        manage_py = make_project(tmp_path / "site", debug=debug)
+    def start(
+        *args: str, ready: str = READY, debug: bool = True, **project: Any
+    ) -> tuple[RunserverProcess, str]:
+        manage_py = make_project(tmp_path / "site", debug=debug, **project)
         port = free_port()
         server = RunserverProcess(manage_py, f"127.0.0.1:{port}", *args)
         started.append(server)
@@ -73,6 +77,28 @@ def test_channels_websocket_echo(runserver: Start, loop: str) -> None:
     with connect(f"ws://{address}/ws/echo/", open_timeout=10) as ws:
         ws.send("ping")
         assert ws.recv(timeout=10) == "echo: ping"
+
+
+@pytest.mark.parametrize(
+    ("args", "settings", "limit"),
+    [
+        ((), "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = 64", 64),
+        (("--websocket-max-message-size", "1k"), "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = 64", 1024),
+    ],
+    ids=["daphne-setting", "flag-over-setting"],
+)
+def test_websocket_message_size_as_daphne_runserver(
+    runserver: Start, args: tuple[str, ...], settings: str, limit: int
+) -> None:
+    _server, address = runserver("--noreload", *args, extra_settings=settings)
+    with connect(f"ws://{address}/ws/echo/", open_timeout=10, max_size=None) as ws:
+        ws.send("x" * (limit - len("echo: ")))  # the echo is the message plus its prefix
+        assert len(ws.recv(timeout=10)) == limit
+    with connect(f"ws://{address}/ws/echo/", open_timeout=10, max_size=None) as ws:
+        ws.send("x" * (limit + 1))
+        with pytest.raises(ConnectionClosedError) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
 
 
 def test_nostatic_and_insecure(runserver: Start) -> None:
@@ -118,6 +144,9 @@ def test_noasgi_falls_back_to_django_wsgi_server(runserver: Start) -> None:
     assert response.text == "hello from django"
     assert response.headers["server"].startswith("WSGIServer")
     assert READY not in server.output
+    # Static files in DEBUG, as Django's own runserver (staticfiles') serves them.
+    css = httpx.get(f"http://{address}/static/site_app/style.css")
+    assert (css.status_code, css.text) == (200, "body { color: teal; }\n")
 
 
 @pytest.mark.parametrize("reload", [True, False], ids=["autoreload", "noreload"])
@@ -152,17 +181,20 @@ def test_importing_asgid_imports_nothing_of_django() -> None:
     assert subprocess.run([sys.executable, "-c", code], timeout=30).returncode == 0
 
 
-def test_check_says_when_staticfiles_would_shadow_asgid(tmp_path: Path) -> None:
+def test_asgid_after_staticfiles_warns_and_runs_djangos_server(runserver: Start) -> None:
     apps = ["django.contrib.contenttypes", "django.contrib.staticfiles", "asgid", "site_app"]
-    manage_py = make_project(tmp_path / "site", apps=apps)
-    result = subprocess.run(
-        [sys.executable, str(manage_py), "check"],
-        cwd=str(manage_py.parent),
+    server, address = runserver("--noreload", ready="Quit the server with", apps=apps)
+    assert "asgid.W001" in server.output
+    assert 'Move "asgid" above "django.contrib.staticfiles"' in server.output
+    assert httpx.get(f"http://{address}/").headers["server"].startswith("WSGIServer")
+    # A warning, not an error: other commands are not blocked by the order.
+    check = subprocess.run(
+        [sys.executable, str(server.command[1]), "check"],
+        cwd=str(Path(server.command[1]).parent),
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 1
-    assert "asgid.E001" in result.stderr
-    assert 'Move "asgid" above "django.contrib.staticfiles"' in result.stderr
+    assert check.returncode == 0, check.stderr
+    assert "asgid.W001" in check.stderr

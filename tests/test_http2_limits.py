@@ -126,3 +126,16 @@ def test_server_still_serves_after_attacks(server: AsgidProcess) -> None:
         client.handshake()
         client.send(client.headers(1))
         assert client.body(1) == b"Hello, world!"
+
+
+def test_late_frames_for_a_just_closed_stream_are_harmless(server: AsgidProcess) -> None:
+    """h2 remembers the last 1024 closed streams (not 65536, to bound memory); frames still
+    in flight for a stream that just closed must not end the connection."""
+    with RawH2(server.host, server.port) as client:
+        client.handshake()
+        for stream_id in range(1, 2 * 40, 2):
+            client.send(client.headers(stream_id))
+            assert client.body(stream_id) == b"Hello, world!"
+        client.send(client.window_update(1, 1000), client.rst(3), client.window_update(79, 10))
+        client.send(client.headers(81))
+        assert client.body(81) == b"Hello, world!"

@@ -118,6 +118,29 @@ def test_restart_lets_in_flight_requests_finish(asgid: Start, app_dir: Path) -> 
     assert [(r.status_code, r.text) for r in answers] == [(200, "v1")]
 
 
+def test_reload_dirs_and_include_exclude_globs(asgid: Start, app_dir: Path, tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    server = asgid(
+        "reloadapp:app", "--reload", "--app-dir", str(app_dir),
+        "--reload-dir", str(app_dir), "--reload-dir", str(templates),
+        "--reload-include", "*.py", "--reload-include", "*.html",
+        "--reload-exclude", "scratch_*",
+    )  # fmt: skip
+    _wait_count(server, READY, 1)
+    (templates / "page.html").write_text("<p>second directory, included glob</p>")
+    _wait_count(server, "; restarting", 1)
+    _wait_count(server, READY, 2)
+    # Neither of these restarts anything: the next restart names only the file after them.
+    (app_dir / "scratch_notes.py").write_text("excluded = True\n")
+    (templates / "notes.txt").write_text("not included")
+    (templates / "other.html").write_text("<p>included</p>")
+    _wait_count(server, "; restarting", 2)
+    _wait_count(server, READY, 3)
+    assert "other.html" in server.output
+    assert "scratch_notes.py" not in server.output and "notes.txt" not in server.output
+
+
 def test_ctrl_c_stops_watcher_and_server(asgid: Start, app_dir: Path) -> None:
     server = asgid("reloadapp:app", "--reload", "--app-dir", str(app_dir))
     _wait_count(server, READY, 1)

@@ -164,3 +164,63 @@ def test_clients_without_a_known_alpn_protocol_get_http_1_1(
     output = s_client(proc.port, *alpn, "-tls1_2", "-quiet", send=request)
     assert "HTTP/1.1 200 OK" in output
     assert "Hello, world!" in output
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_haproxy_https_reads_the_proxy_header_before_the_handshake(
+    files: Files,
+    workers: str,
+    asgid,  # type: ignore[no-untyped-def]
+) -> None:
+    """As HAProxy's send-proxy writes it: the PROXY line in clear, then TLS (with ALPN)."""
+    endpoint = (
+        f"haproxy:https:0:interface=127.0.0.1:certKey={files.cert}:privateKey={files.key}"
+        ":password=s3cret"
+    )
+    proc = asgid(APP, "--access-log", "/dev/null", "--workers", workers, endpoints=[endpoint])
+    if workers != "1":
+        proc.wait_for(f"asgid ready: {workers} workers")
+    header = f"PROXY TCP4 203.0.113.7 127.0.0.1 56324 {proc.port}\r\n".encode()
+    context = ssl.create_default_context(cafile=str(files.ca_pem))
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as raw:
+        raw.sendall(header)
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.selected_alpn_protocol() == "h2"
+    context.set_alpn_protocols(["http/1.1"])
+    with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as raw:
+        raw.sendall(header)
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET /scope HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while chunk := tls.recv(65536):
+                reply += chunk
+    scope = json.loads(reply.partition(b"\r\n\r\n")[2])
+    assert scope["client"] == ["203.0.113.7", 56324] and scope["scheme"] == "https"
+    assert scope["extensions"]["tls"]["server_cert"].startswith("-----BEGIN CERTIFICATE-----")
+    assert scope["extensions"]["tls"]["tls_version"] == 0x0304
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ssl_flags_apply_to_an_inherited_socket(
+    files: Files,
+    workers: str,
+    asgid,  # type: ignore[no-untyped-def]
+) -> None:
+    """uvicorn's --fd N --ssl-*: TLS on the socket handed over, in every worker."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    try:
+        flags = ["--fd", str(listener.fileno()), "--ssl-certfile", str(files.cert),
+                 "--ssl-keyfile", str(files.key), "--ssl-keyfile-password", "s3cret"]  # fmt: skip
+        proc = asgid(APP, "--workers", workers, *flags, endpoints=(), pass_fds=(listener.fileno(),))
+        proc.wait_for("asgid ready")
+        context = ssl.create_default_context(cafile=str(files.ca_pem))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+            with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                assert tls.recv(65536).startswith(b"HTTP/1.1 200 OK")
+    finally:
+        listener.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 import ssl
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import websockets
 from cryptography import x509
 
 from tests.support.server import AsgidProcess
+from tests.support.tools import require_tool
 
 APP = "tests.apps.h2:app"
 MODES = ("required", "optional", "none")
@@ -161,3 +163,34 @@ def test_none_does_not_ask_for_a_certificate(pki: PKI, servers: dict[str, int]) 
         "CN=server none"
         in x509.load_pem_x509_certificate(tls["server_cert"].encode()).subject.rfc4514_string()
     )
+
+
+@pytest.mark.parametrize(
+    ("mode", "client", "expected"),
+    [
+        ("required", "good.pem", "200 2 CN=alice"),
+        ("required", None, "refused"),
+        ("optional", "good.pem", "200 2 CN=alice"),
+        ("optional", None, "200 2 -"),
+        ("none", "good.pem", "200 2 -"),
+    ],
+)
+def test_curl_client_certificates(
+    pki: PKI, servers: dict[str, int], mode: str, client: str | None, expected: str
+) -> None:
+    curl = require_tool("curl", "curl")
+    command = [curl, "-s", "--http2", "--cacert", str(pki.path("server-ca.pem"))]
+    if client is not None:
+        command += ["--cert", str(pki.path(client))]  # key and chain in the same PEM
+    command.append(f"https://localhost:{servers[mode]}/scope")
+    result = subprocess.run(
+        [*command, "-w", "\\n%{http_code} %{http_version}"],
+        capture_output=True, text=True, timeout=20,
+    )  # fmt: skip
+    if expected == "refused":
+        assert result.returncode != 0 and not result.stdout.strip().startswith("{")
+        return
+    body, _, status = result.stdout.rpartition("\n")
+    name = json.loads(body)["extensions"]["tls"]["client_cert_name"]
+    seen = f"{status} {name.split(',')[0] if name else '-'}"
+    assert seen == expected

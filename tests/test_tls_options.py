@@ -3,6 +3,8 @@ the handshake offers (TLS 1.2+, ALPN, no compression, resumption) as openssl s_c
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +13,10 @@ import pytest
 import trustme
 from asgid.cli import config_from_args, parse_args
 from asgid.errors import ConfigError
+from asgid.tls_context import ReloadableContext
 from asgid.tls_endpoint import split_description, tcp_part
 from asgid.tls_options import TLSOptions, options_from_parameters
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from hypothesis import given, strategies as st
 
@@ -41,56 +45,106 @@ def pem(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         )
     )
     files["junk"].write_text("not a certificate\n")
+    files["der"] = d / "cert.der"
+    files["der"].write_bytes(
+        x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).public_bytes(
+            serialization.Encoding.DER
+        )
+    )
     files["dir"] = d / "a directory"
     files["dir"].mkdir()
     return files
 
 
-@pytest.mark.parametrize(
-    ("flags", "culprit", "problem"),
-    [
-        (["--ssl-certfile", "missing.pem"], "missing.pem", "cannot read the certificate file"),
-        (["--ssl-certfile", "junk"], "junk", "no PEM certificate"),
-        (["--ssl-keyfile", "junk"], "junk", "no usable PEM private key"),
-        (["--ssl-keyfile", "other_key"], "other_key", "does not belong to the certificate"),
-        (["--ssl-keyfile", "enc_key"], "enc_key", "the private key is encrypted"),
-        (
-            ["--ssl-keyfile", "enc_key", "--ssl-keyfile-password", "nope"],
-            "enc_key",
-            "wrong password",
-        ),
-        (
-            ["--ssl-ca-certs", "junk", "--ssl-cert-reqs", "required"],
-            "junk",
-            "no PEM CA certificate",
-        ),
-        (["--ssl-certfile", "missing.pem"], "missing.pem", "; check the path"),
-        (["--ssl-certfile", "dir"], "dir", "(Is a directory); give the PEM file inside"),
-        (["--ssl-keyfile", "dir"], "dir", "cannot read the private key file (Is a directory)"),
-        (["--ssl-ca-certs", "dir", "--ssl-cert-reqs", "1"], "dir", "the CA certificate file"),
-        (["--ssl-keyfile", "cert"], "cert", "no usable PEM private key"),
-        (["--ssl-certfile", "key"], "key", "no PEM certificate"),
-        (["--ssl-keyfile-password", "x"], "key", "not encrypted; drop the key password"),
-        (
-            ["--ssl-keyfile", "enc_key", "--ssl-keyfile-password", "nope"],
-            "enc_key",
-            "check --ssl-keyfile-password",
-        ),
-    ],
-)
-def test_bad_files_exit_2_naming_the_file(
-    pem: dict[str, Path], flags: list[str], culprit: str, problem: str
-) -> None:
+BAD_FILES = [
+    (
+        ["--ssl-certfile", "missing.pem"],
+        "missing.pem",
+        "cannot read the certificate file (No such file or directory); check the path",
+    ),
+    (["--ssl-certfile", "dir"], "dir", "(Is a directory); give the PEM file inside"),
+    (["--ssl-certfile", "junk"], "junk", "no PEM certificate"),
+    (["--ssl-certfile", "key"], "key", "no PEM certificate"),
+    (["--ssl-certfile", "der"], "der", "in binary DER form; convert it to PEM with openssl"),
+    (["--ssl-keyfile", "junk"], "junk", "no usable PEM private key"),
+    (["--ssl-keyfile", "cert"], "cert", "no usable PEM private key"),
+    (["--ssl-keyfile", "dir"], "dir", "cannot read the private key file (Is a directory)"),
+    (["--ssl-keyfile", "other_key"], "other_key", "does not belong to the certificate"),
+    (["--ssl-keyfile", "enc_key"], "enc_key", "the private key is encrypted; give its password"),
+    (
+        ["--ssl-keyfile", "enc_key", "--ssl-keyfile-password", "nope"],
+        "enc_key",
+        "wrong password for the private key; check --ssl-keyfile-password",
+    ),
+    (["--ssl-keyfile-password", "x"], "key", "not encrypted; drop the key password"),
+    (["--ssl-ca-certs", "junk", "--ssl-cert-reqs", "required"], "junk", "no PEM CA certificate"),
+    (["--ssl-ca-certs", "dir", "--ssl-cert-reqs", "1"], "dir", "the CA certificate file"),
+]
+
+
+def _argv(pem: dict[str, Path], flags: list[str]) -> list[str]:
     args = {"--ssl-certfile": "cert", "--ssl-keyfile": "key"}
     args.update(zip(flags[::2], flags[1::2], strict=True))
     command: list[str] = []
     for flag, value in args.items():
         command += [flag, str(pem[value]) if value in pem else value]
-    result = run_cli(APP, "-p", "0", *command)
+    return [APP, "-p", "0", *command]
+
+
+@pytest.mark.parametrize(("flags", "culprit", "problem"), BAD_FILES)
+def test_bad_files_are_one_line_naming_the_file(
+    pem: dict[str, Path], flags: list[str], culprit: str, problem: str
+) -> None:
+    """What the server loads at start (and on reload), in this process: fast, every case."""
+    config = config_from_args(parse_args(_argv(pem, flags), {}), {})
+    assert config.ssl is not None
+    with pytest.raises(ConfigError) as raised:
+        ReloadableContext(config.ssl)
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message.startswith(f"{pem.get(culprit, culprit)}: ") and problem in message
+
+
+def test_unreadable_files_say_what_to_do(pem: dict[str, Path], tmp_path: Path) -> None:
+    not_a_dir = f"{pem['cert']}/cert.pem"
+    with pytest.raises(ConfigError, match="a part of it is a file, not a directory"):
+        ReloadableContext(TLSOptions(certfile=not_a_dir, keyfile=str(pem["key"])))
+    if os.geteuid() == 0:
+        return  # root reads a file whatever its mode
+    locked = tmp_path / "locked.pem"
+    locked.write_bytes(pem["key"].read_bytes())
+    locked.chmod(0)
+    with pytest.raises(ConfigError, match="Permission denied.*make it readable by the user"):
+        ReloadableContext(TLSOptions(certfile=str(pem["cert"]), keyfile=str(locked)))
+
+
+@pytest.mark.parametrize(
+    ("flags", "culprit", "problem"), [BAD_FILES[0], BAD_FILES[1], BAD_FILES[8]]
+)
+def test_bad_files_exit_2_naming_the_file(
+    pem: dict[str, Path], flags: list[str], culprit: str, problem: str
+) -> None:
+    result = run_cli(*_argv(pem, flags))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert str(pem.get(culprit, culprit)) in lines[0] and problem in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("ciphers", "message"),
+    [
+        ("NOPE", "no usable cipher in 'NOPE'; give OpenSSL cipher names"),
+        ("ECDHE+AESGCM+é", "no usable cipher in"),
+        ("TLS_AES_256_GCM_SHA384", "names only TLS 1.3 suites, which are always allowed"),
+    ],
+)
+def test_bad_cipher_lists_are_config_errors(
+    pem: dict[str, Path], ciphers: str, message: str
+) -> None:
+    options = TLSOptions(certfile=str(pem["cert"]), keyfile=str(pem["key"]), ciphers=ciphers)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        ReloadableContext(options)
 
 
 @pytest.mark.parametrize(
@@ -133,13 +187,14 @@ def test_flags_map_to_one_tls_listener(pem: dict[str, Path]) -> None:
     )
     (description,) = config.endpoints
     assert description.startswith("https:port=8443:interface=0.0.0.0:certKey=")
-    assert tcp_part(description)[0] == "tcp:port=8443:interface=0.0.0.0"
+    assert tcp_part(description)[0] == "tcp:port=8443:interface=0.0.0.0:backlog=2048"
 
 
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["-e", "tcp:8000", "--ssl-certfile", "c.pem"], "applies to the -b/-p listener"),
+        (["-u", "/run/a.sock", "--ssl-certfile", "c.pem"], "-u unix sockets do not speak TLS"),
         (["--ssl-keyfile", "k.pem"], "--ssl-keyfile needs --ssl-certfile"),
         (["-p", "1", "--ssl-certfile", "c.pem", "--ssl-cert-reqs", "2"], "needs the CA"),
     ],

@@ -219,6 +219,25 @@ def test_decompression_bomb_closes_1009(server: AsgidProcess) -> None:
         assert ws.expect_close() == 1009
 
 
+@pytest.mark.parametrize("over", [0, 1, 2, 3])
+def test_compressed_message_at_the_limit_passes_and_one_byte_over_closes_1009(
+    server: AsgidProcess, over: int
+) -> None:
+    # Inflated in one call, the whole frame can be consumed while zlib still holds the last
+    # bytes: a limit enforced only by zlib's max_length would deliver a truncated message.
+    independent_answers = [DEFLATE[0] + "; server_no_context_takeover"]
+    with RawSocket(server.port) as ws:
+        assert ws.open("/", independent_answers) == 101
+        ws.send(frame(BINARY, deflate(b"x" * 10), rsv=4))  # a warm inflater, as in a browser
+        assert inflate(ws.read_frame().payload) == b"x" * 10
+        ws.send(frame(BINARY, deflate(b"x" * (65536 + over)), rsv=4))
+        if over == 0:
+            answer = ws.read_frame()
+            assert len(inflate(answer.payload) if answer.rsv & 4 else answer.payload) == 65536
+        else:
+            assert ws.expect_close() == 1009
+
+
 def test_corrupt_compressed_data_closes_1007(server: AsgidProcess) -> None:
     with RawSocket(server.port) as ws:
         assert ws.open("/", DEFLATE) == 101

@@ -1,4 +1,4 @@
-"""HTTP routes of the chat app: room list, room pages, broadcast and server info."""
+"""HTTP routes of the chat app: room list, room pages, broadcast, server info, icon."""
 
 from __future__ import annotations
 
@@ -12,4 +12,6 @@ urlpatterns = [
     re_path(rf"^chat/{ROOM_PATTERN}/$", views.room, name="room"),
     re_path(rf"^broadcast/{ROOM_PATTERN}/$", views.broadcast, name="broadcast"),
     path("info/", views.server_info, name="server-info"),
+    path("favicon.svg", views.icon, name="icon"),
+    path("favicon.ico", views.icon),
 ]

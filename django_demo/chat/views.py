@@ -26,6 +26,13 @@ logger = logging.getLogger(__name__)
 
 SUGGESTED_ROOMS = ("lobby", "python", "twisted")
 
+# A speech bubble. Pages link it; browsers still ask for /favicon.ico on pages that do not
+# (the admin, the JSON of /info/), and log a 404 in the console if nothing answers there.
+ICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<rect width="16" height="12" rx="3" fill="#246"/><path d="M4 12v4l4-4z" fill="#246"/></svg>'
+)
+
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
@@ -64,6 +71,13 @@ def broadcast(request: HttpRequest, room: str) -> HttpResponse:
         logger.error("cannot broadcast to room %s: %s; %s", room, exc, LAYER_HINT)
         return JsonResponse({"error": f"channel layer unavailable: {LAYER_HINT}"}, status=503)
     return JsonResponse({"room": room, "message": message, "sent_by_pid": os.getpid()})
+
+
+@require_GET
+def icon(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(ICON_SVG, content_type="image/svg+xml")
+    response["Cache-Control"] = "max-age=86400"
+    return response
 
 
 @require_GET

@@ -21,16 +21,20 @@ class AsgidConfig(AppConfig):  # type: ignore[misc]
 
 
 def check_listed_before_staticfiles(**_kwargs: Any) -> list[Any]:
-    """Django takes ``runserver`` from the first app that has one: staticfiles must come later."""
+    """Django takes ``runserver`` from the first app that has one: staticfiles must come later.
+
+    A warning, not an error: an error would stop ``migrate`` and every other command too,
+    while the project itself works; runserver shows the warning as it starts.
+    """
     names = [config.name for config in apps.get_app_configs()]
     staticfiles = "django.contrib.staticfiles"
     if staticfiles in names and names.index(staticfiles) < names.index("asgid"):
         return [
-            checks.Error(
+            checks.Warning(
                 '"asgid" comes after "django.contrib.staticfiles" in INSTALLED_APPS, so '
                 "runserver is Django's WSGI server, not asgid",
                 hint='Move "asgid" above "django.contrib.staticfiles" in INSTALLED_APPS.',
-                id="asgid.E001",
+                id="asgid.W001",
             )
         ]
     return []

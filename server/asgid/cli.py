@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from asgid.errors import AppImportError, ConfigError
 
 if TYPE_CHECKING:
     from asgid.tls_options import TLSOptions
+    from asgid.worker_link import WorkerLink
 
 logger = logging.getLogger("asgid")
 
@@ -42,6 +44,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
             port=args.port,
             unix_socket=args.unix_socket,
             fd=args.fd,
+            backlog=args.backlog,
             tls=_tls_options(args),
         ),
         http2=args.http2,
@@ -76,6 +79,16 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         websocket_max_frame_bytes=args.websocket_max_frame_size,
         ws_protocols=tuple(name for group in args.ws_protocols or () for name in group),
         ws_per_message_deflate=args.ws_per_message_deflate == "on",
+        # operations
+        worker_timeout_s=args.worker_timeout,
+        limit_max_requests=args.limit_max_requests,
+        limit_max_requests_jitter=args.limit_max_requests_jitter,
+        limit_concurrency=args.limit_concurrency,
+        backlog=args.backlog,
+        metrics_endpoint=args.metrics_endpoint,
+        log_config=args.log_config,
+        log_format=args.log_format,
+        access_log_format=args.access_log_format,
         reload=args.reload,
         reload_dirs=tuple(args.reload_dirs),
         reload_includes=tuple(args.reload_includes) or ("*.py",),
@@ -113,10 +126,12 @@ def _tls_options(args: argparse.Namespace) -> TLSOptions | None:
             flag = "--" + (given[0] if given else "ssl_cert_reqs").replace("_", "-")
             raise ConfigError(f"{flag} needs --ssl-certfile (the server's certificate)")
         return None
-    if args.endpoints and args.host is None and args.port is None:
+    only_others = args.host is None and args.port is None and args.fd is None
+    if (args.endpoints or args.unix_socket) and only_others:
         raise ConfigError(
-            "--ssl-certfile applies to the -b/-p listener; for -e endpoints write "
-            "https:8443:certKey=cert.pem:privateKey=key.pem (see docs/tls.md)"
+            "--ssl-certfile applies to the -b/-p listener (and --fd); for -e endpoints write "
+            "https:8443:certKey=cert.pem:privateKey=key.pem, and -u unix sockets do not "
+            "speak TLS (see docs/tls.md)"
         )
     return TLSOptions(
         certfile=args.ssl_certfile,
@@ -165,8 +180,19 @@ def name_systemd_sockets(environ: MutableMapping[str, str]) -> None:
 
 
 def parse_args(argv: Sequence[str] | None, environ: dict[str, str]) -> argparse.Namespace:
-    """Command line over ``ASGID_*`` environment over built-in defaults."""
+    """Command line over ``ASGID_*`` environment over ``--config`` file over defaults."""
+    from asgid.config_file import apply_file, config_path
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(environ)
+    path = config_path(argv, environ)
+    if path is not None:
+        try:
+            apply_file(parser, path)
+        except ConfigError as exc:
+            _fail(str(exc), 1, None)
+        if environ.get("ASGID_APP"):  # the environment beats the file for the app too
+            parser.set_defaults(application=environ["ASGID_APP"])
     apply_environment(parser, environ)
     return parser.parse_args(argv)
 
@@ -178,21 +204,52 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv, environ)
     try:
         config = config_from_args(args, environ)
-        from asgid.supervisor import worker_endpoints
+        from asgid.supervisor import WORKER_METRICS_ENV, worker_endpoints
 
         adopted = worker_endpoints(environ)
         if adopted is not None:  # a worker of --workers: the supervisor bound the sockets
-            config = config.replace(endpoints=adopted, workers=1)
+            metrics = environ.get(WORKER_METRICS_ENV)
+            config = config.replace(endpoints=adopted, workers=1, metrics_endpoint=metrics)
     except ConfigError as exc:
         _fail(str(exc), args.verbosity, exc)
         return
+    link = _worker_link(config, environ)
     from asgid import logging as asgid_logging
+    from asgid.log_formats import AccessTemplate
 
-    asgid_logging.configure(config.verbosity, config.access_log, config.log_fmt)
-    sys.exit(run(config, argv))
+    try:
+        if config.access_log_format:
+            AccessTemplate(config.access_log_format)  # a typo fails now, not per request
+        asgid_logging.configure(
+            config.verbosity,
+            config.access_log,
+            config.log_fmt,
+            log_format=config.log_format,
+            log_config=config.log_config,
+        )
+    except ConfigError as exc:
+        _fail(str(exc), config.verbosity, exc)
+        return
+    sys.exit(run(config, argv, link))
 
 
-def run(config: Config, argv: Sequence[str] = ()) -> int:
+def _worker_link(config: Config, environ: dict[str, str]) -> WorkerLink | None:
+    """A worker's tie to its supervisor; exits at once if the supervisor is already gone."""
+    from asgid.worker_link import WorkerLink, request_budget
+
+    link = WorkerLink.from_environ(environ)
+    if link is None:
+        return None
+    if not link.bind_to_parent():
+        sys.stderr.write("asgid: the supervisor exited before this worker started\n")
+        sys.exit(1)
+    # Until the server installs its handler, a SIGHUP (certificate reload) must not kill us.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    link.budget = request_budget(config.limit_max_requests, config.limit_max_requests_jitter)
+    return link
+
+
+def run(config: Config, argv: Sequence[str] = (), link: WorkerLink | None = None) -> int:
     """Import the app, install the reactor and serve; return the process exit status."""
     from asgid import endpoints, logging as asgid_logging, reactor as reactor_setup
     from asgid.importer import import_app
@@ -216,7 +273,7 @@ def run(config: Config, argv: Sequence[str] = ()) -> int:
         return _supervise(config, reactor, argv)
     from asgid.server import Server
 
-    return Server(config, app, reactor).run()
+    return Server(config, app, reactor, link).run()
 
 
 def _is_reload_child() -> bool:
@@ -246,14 +303,17 @@ def _reload(config: Config, argv: Sequence[str]) -> int:
 
 
 def _supervise(config: Config, reactor: Any, argv: Sequence[str]) -> int:
-    from asgid.supervisor import Supervisor, bind_for_workers
+    from asgid.shared_sockets import bind_for_workers
+    from asgid.supervisor import Supervisor
 
     try:
-        ports, descriptions = bind_for_workers(config, reactor)
+        shared = bind_for_workers(config.endpoints, reactor)
+        metrics = config.metrics_endpoint
+        metrics_socket = bind_for_workers((metrics,), reactor)[0] if metrics else None
     except ConfigError as exc:
         _fail(str(exc), config.verbosity, exc)
         return EXIT_USAGE
     except Exception as exc:  # CannotListenError: port in use, permission denied
         logger.error("Cannot listen: %s", exc)
         return 1
-    return Supervisor(config, argv, [p.fileno() for p in ports], descriptions).run()
+    return Supervisor(config, argv, shared, metrics_socket).run()

@@ -70,6 +70,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     _websocket_options(p.add_argument)
     _websocket_protocol_options(p.add_argument)
     _app_options(p.add_argument)
+    _operations_options(p.add_argument)
     _reload_options(p.add_argument)
     _tls_options(p.add_argument)
     return p
@@ -84,7 +85,7 @@ def _listen_options(add: Callable[..., Any]) -> None:
         action="append",
         metavar="ENDPOINT",
         help="Twisted endpoint string, repeatable: tcp:8000, "
-        "ssl:8443:privateKey=k.pem:certKey=c.pem, unix:/run/asgid.sock, "
+        "https:8443:certKey=c.pem:privateKey=k.pem (see --ssl-*), unix:/run/asgid.sock, "
         "systemd:domain=INET:index=0, haproxy:tcp:8000, fd:fileno=3",
     )
     add("-b", "--bind", dest="host", help="address to bind (default 127.0.0.1)")
@@ -296,6 +297,48 @@ def _app_options(add: Callable[..., Any]) -> None:
         choices=["asyncio", "uvloop", "auto"],
         default="auto",
         help="event loop under the reactor (default auto: uvloop when installed)",
+    )
+
+
+def _operations_options(add: Callable[..., Any]) -> None:
+    """Beyond Daphne: worker pool, limits, metrics, logging and the config file."""
+    add("--config", metavar="FILE", help="TOML file of options by their long names")
+    add(
+        "--worker-timeout",
+        type=float,
+        default=30.0,
+        help="kill and replace a worker whose event loop is blocked this many seconds (default 30)",
+    )
+    add(
+        "--limit-max-requests",
+        type=int,
+        default=0,
+        help="replace a worker after this many requests (default 0: never)",
+    )
+    add(
+        "--limit-max-requests-jitter",
+        type=int,
+        default=0,
+        help="vary --limit-max-requests per worker by up to this many (default 0)",
+    )
+    add(
+        "--limit-concurrency",
+        type=int,
+        default=0,
+        help="answer 503 beyond this many requests in flight per process (default 0: no limit)",
+    )
+    add(
+        "--backlog",
+        type=int,
+        default=2048,
+        help="listen backlog for -b/-p/-u (default 2048; endpoint strings take backlog=)",
+    )
+    add("--metrics-endpoint", metavar="ENDPOINT", help="serve Prometheus /metrics on ENDPOINT")
+    add("--log-config", metavar="FILE", help="logging config: .json/.yaml dictConfig, .ini")
+    add("--log-format", choices=["text", "json"], default="text", help="log line format")
+    add(
+        "--access-log-format",
+        help="access line with named fields, e.g. '{client} {method} {path} {status}'",
     )
 
 

@@ -12,6 +12,7 @@ from asgid.tls_options import TLSOptions
 
 LifespanMode = Literal["auto", "on", "off"]
 LoopName = Literal["asyncio", "uvloop", "auto"]
+LogFormat = Literal["text", "json"]
 
 MIB = 1024 * 1024
 
@@ -75,6 +76,16 @@ class Config:
     ws_protocols: tuple[str, ...] = ()
     ws_per_message_deflate: bool = True
 
+    # operations: worker pool, limits, metrics, logging (docs/operations.md)
+    worker_timeout_s: float = 30.0
+    limit_max_requests: int = 0  # 0: workers are never recycled
+    limit_max_requests_jitter: int = 0
+    limit_concurrency: int = 0  # 0: no limit
+    backlog: int = 2048
+    metrics_endpoint: str | None = None
+    log_config: str | None = None
+    log_format: LogFormat = "text"
+    access_log_format: str | None = None
     # --reload (development): restart the server when watched files change
     reload: bool = False
     reload_dirs: tuple[str, ...] = ()
@@ -127,6 +138,19 @@ def _validate(config: Config) -> None:
             "--reload runs one server process and cannot be combined with --workers "
             f"{config.workers}: use --reload while developing, --workers in production"
         )
+    _check_operations(config)
+
+
+def _check_operations(config: Config) -> None:
+    if config.worker_timeout_s <= 0:
+        raise ConfigError("--worker-timeout must be a positive number of seconds")
+    for name in ("limit_max_requests", "limit_max_requests_jitter", "limit_concurrency"):
+        if getattr(config, name) < 0:
+            raise ConfigError(f"{_flag(name)} must be 0 (off) or a positive whole number")
+    if config.backlog < 1:
+        raise ConfigError("--backlog must be at least 1")
+    if config.log_format not in ("text", "json"):
+        raise ConfigError(f"--log-format must be text or json, not {config.log_format!r}")
 
 
 def _check_choices(config: Config) -> None:

@@ -42,28 +42,33 @@ def build_descriptions(
     port: int | None,
     unix_socket: str | None,
     fd: int | None,
+    backlog: int | None = None,
     tls: TLSOptions | None = None,
 ) -> tuple[str, ...]:
     """Daphne's rules, endpoints listed in the order given.
 
     ``-b`` alone listens on port 8000, ``-p`` alone on 127.0.0.1; ``-u`` and ``--fd`` add
     one endpoint each; with none of ``-e/-b/-p/-u/--fd`` asgid listens on 127.0.0.1:8000.
-    With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener speaks TLS.
+    With ``tls`` (the ``--ssl-*`` flags) that -b/-p (or default) listener, and ``--fd``,
+    speak TLS.
     """
     listener = "tcp:" if tls is None else "https:"
     tail = "" if tls is None else ":" + tls.endpoint_parameters()
     descriptions: list[str] = list(endpoints or [])
+    # Twisted's default backlog is 50: a burst of new connections would be refused.
+    queue = "" if backlog is None else f":backlog={backlog}"
     if host or port is not None:
         # Daphne accepts "-b [::1]" as well as "-b ::1".
         bind = _escape((host or DEFAULT_HOST).strip("[]"))
         port = DEFAULT_PORT if port is None else port
-        descriptions.append(f"{listener}port={port}:interface={bind}{tail}")
+        descriptions.append(f"{listener}port={port}:interface={bind}{tail}{queue}")
     if unix_socket:
-        descriptions.append(f"unix:{_escape(unix_socket)}")
+        descriptions.append(f"unix:{_escape(unix_socket)}{queue}")
     if fd is not None:
-        descriptions.append(f"fd:fileno={fd}")
+        # uvicorn's --fd with --ssl-* serves TLS on the inherited socket; so does asgid.
+        descriptions.append(f"fd:fileno={fd}" if tls is None else f"https:fileno={fd}{tail}")
     if not descriptions:
-        descriptions.append(f"{listener}port={DEFAULT_PORT}:interface={DEFAULT_HOST}{tail}")
+        descriptions.append(f"{listener}port={DEFAULT_PORT}:interface={DEFAULT_HOST}{tail}{queue}")
     return tuple(descriptions)
 
 
@@ -76,10 +81,11 @@ def server_from_string(reactor: Any, description: str) -> Any:
     also works in editable installs, whose layout hides ``twisted/plugins`` from the scan.
     """
     prefix = description.split(":", 1)[0]
-    if prefix == "https":
+    if prefix == "https" or description.startswith("haproxy:https:"):
         from asgid.tls_endpoint import parse_tls
 
-        return parse_tls(reactor, description)
+        inner = description.removeprefix("haproxy:")
+        return parse_tls(reactor, inner, behind_proxy=inner != description)
     if prefix == "tcp":
         plain = _plain_tcp(reactor, description)
         if plain is not None:

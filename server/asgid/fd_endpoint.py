@@ -7,14 +7,14 @@ which adopts an inherited socket for TLS) can use it without importing each othe
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from twisted.internet.interfaces import IStreamServerEndpointStringParser
+from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
 from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 if TYPE_CHECKING:
-    from twisted.internet.interfaces import IReactorCore, IStreamServerEndpoint
+    from twisted.internet.interfaces import IReactorCore
 
 
 @implementer(IPlugin, IStreamServerEndpointStringParser)
@@ -39,7 +39,37 @@ class FileDescriptorEndpointParser:
         probe.detach()
         if kind != socket.SOCK_STREAM:
             raise ValueError(f"fd:fileno={fileno} is not a stream (TCP or unix) socket")
-        return AdoptedStreamServerEndpoint(reactor, fileno, family)  # type: ignore[no-untyped-call]
+        adopted = AdoptedStreamServerEndpoint(reactor, fileno, family)  # type: ignore[no-untyped-call]
+        tls = kwargs.get("tls")
+        if isinstance(tls, str):
+            return _TLSOverAdopted(adopted, _tls_context(reactor, tls))
+        return adopted
+
+
+def _tls_context(reactor: Any, encoded: str) -> Any:
+    """The context factory of the ``ssl:`` string a supervisor bound as plain TCP
+    (``fd:fileno=N:tls=<the ssl: string, base64>``, see ``asgid.shared_sockets``)."""
+    from twisted.internet.endpoints import serverFromString
+
+    from asgid.shared_sockets import decode_tls
+
+    tls_endpoint = serverFromString(reactor, decode_tls(encoded))  # type: ignore[no-untyped-call]
+    return tls_endpoint._sslContextFactory
+
+
+@implementer(IStreamServerEndpoint)
+class _TLSOverAdopted:
+    """TLS done in this process on a listening socket inherited from the supervisor."""
+
+    def __init__(self, adopted: Any, context_factory: Any) -> None:
+        self.adopted = adopted
+        self.context_factory = context_factory
+
+    def listen(self, factory: Any) -> Any:
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        # As reactor.listenSSL does; the wrapped factory still answers the ALPN offer.
+        return self.adopted.listen(TLSMemoryBIOFactory(self.context_factory, False, factory))
 
 
 def _fileno(args: tuple[object, ...], kwargs: dict[str, object]) -> int:

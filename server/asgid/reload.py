@@ -81,16 +81,17 @@ class PathFilter:
 
 def share_sockets(config: Config, reactor: Any) -> tuple[list[Any], str | None]:
     """Bind the endpoints here for the children to adopt; ``None`` when TLS forbids it."""
-    from asgid.supervisor import bind_for_workers, encode_worker_endpoints
+    from asgid.shared_sockets import bind_for_workers
+    from asgid.supervisor import encode_worker_endpoints
 
     try:
-        ports, descriptions = bind_for_workers(config, reactor)
+        shared = bind_for_workers(config.endpoints, reactor)
     except ConfigError:
         # ssl: endpoints cannot be handed to another process (https: ones can).
         logger.info("each server process binds its own ssl: endpoints: a restart waits "
                     "for the old process to finish")  # fmt: skip
         return [], None
-    return ports, encode_worker_endpoints(descriptions)
+    return [s.port for s in shared], encode_worker_endpoints([s.worker_description for s in shared])
 
 
 class Reloader:

@@ -14,7 +14,6 @@ import gc
 import logging
 import os
 import signal
-import socket
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import maybeDeferred
@@ -22,20 +21,25 @@ from twisted.internet.defer import maybeDeferred
 from asgid.config import Config
 from asgid.endpoints import server_from_string
 from asgid.errors import LifespanFailure
+from asgid.heartbeat import Heartbeat
 from asgid.lifespan import Lifespan
 from asgid.logging import AccessLogWriter
+from asgid.operations import MetricsListener, build_hooks
 from asgid.protocols.io.context import ServerContext
 from asgid.protocols.switcher import ASGIServerFactory
+from asgid.systemd import notify, watchdog_interval_s
 from asgid.tls_reload import TLSReloader
 
 if TYPE_CHECKING:
     from asgid.types import ASGIApp
+    from asgid.worker_link import WorkerLink
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_LIFESPAN = 3
+RESTART_CLOSE_S = 5.0  # after close 1012, time for WebSocket closing handshakes
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for "killed by ^C"
 
 
@@ -54,22 +58,16 @@ def describe_port(description: str, port: Any) -> str:
 
 
 def _is_tls(description: str) -> bool:
-    return description.removeprefix("haproxy:").startswith(("ssl:", "tls:", "https:"))
+    inner = description.removeprefix("haproxy:")
+    # fd:...:tls= is a worker's adopted socket it does TLS on (see shared_sockets.py).
+    return inner.startswith(("ssl:", "tls:", "https:")) or (
+        inner.startswith("fd:") and ":tls=" in inner
+    )
 
 
 def notify_systemd(state: str) -> None:
-    """sd_notify(3): tell a ``Type=notify`` service manager about our state, if one asks."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):  # abstract namespace socket
-        address = "\0" + address[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            sock.connect(address)
-            sock.sendall(state.encode())
-    except OSError as exc:
-        logger.warning("could not notify systemd at %s: %s", address, exc)
+    """sd_notify(3): tell a ``Type=notify`` service manager (or our supervisor) our state."""
+    notify(state)
 
 
 def _freeze_startup_heap() -> None:
@@ -89,7 +87,13 @@ class Server:
     """Owns the reactor run: lifespan, listening ports, signals and graceful shutdown."""
 
     def __init__(
-        self, config: Config, app: ASGIApp, reactor: Any, *, handle_signals: bool = True
+        self,
+        config: Config,
+        app: ASGIApp,
+        reactor: Any,
+        link: WorkerLink | None = None,
+        *,
+        handle_signals: bool = True,
     ) -> None:
         # configuration
         self.config = config
@@ -103,15 +107,22 @@ class Server:
             app=app,
             reactor=reactor,
             loop=self.loop,
-            access_log=AccessLogWriter() if config.access_log is not None else None,
+            access_log=(
+                AccessLogWriter(config.access_log_format) if config.access_log is not None else None
+            ),
+            hooks=build_hooks(config, link),
         )
         self.lifespan = Lifespan(app, config.lifespan, self.loop)
         self.ctx.state = self.lifespan.state
         # run state
         self.ports: list[Any] = []  # IListeningPort providers
         self.exit_code = EXIT_OK
-        self._stop: asyncio.Future[None] | None = None
+        self._stop: asyncio.Future[bool] | None = None  # result: a restart (True) or a stop
         self._signals = 0
+        # supervision: the supervisor's link (a worker) or systemd's watchdog (alone)
+        self.link = link
+        self._heartbeat: Heartbeat | None = None
+        self._metrics = MetricsListener(config, reactor, self.loop)
         self._tls_reload = TLSReloader(reactor, config.ssl_reload_interval_s)
 
     def run(self) -> int:
@@ -126,7 +137,16 @@ class Server:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self.loop.add_signal_handler(signum, self._on_signal, signum)
             self.loop.add_signal_handler(signal.SIGHUP, self._tls_reload.on_sighup)
+            if self.link is not None:
+                self.loop.add_signal_handler(signal.SIGUSR1, self._on_restart)
         self._tls_reload.start()
+        if self.link is not None:
+            self._heartbeat = self.link.watch(self.loop, self._parent_gone, self._open)
+        else:
+            interval = watchdog_interval_s(os.environ)
+            if interval is not None:
+                self._heartbeat = Heartbeat(self.loop, interval, self._status)
+                self._heartbeat.start()
         task = self.loop.create_task(self._serve())
         task.add_done_callback(self._served)
 
@@ -139,10 +159,12 @@ class Server:
             logger.info("asgid ready: serving %s", self.config.app or "the application")
             notify_systemd("READY=1")
             assert self._stop is not None
-            await self._stop
+            restart = await self._stop
             notify_systemd("STOPPING=1")
             self._tls_reload.stop()
-            await self._drain()
+            await self._drain(restart)
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
         await self.lifespan.shutdown()
         await self._cancel_leftover_tasks()
 
@@ -150,7 +172,8 @@ class Server:
         """Lifespan startup; False when the app refused or a signal came first."""
         assert self._stop is not None
         startup = asyncio.ensure_future(self.lifespan.startup())
-        await asyncio.wait([startup, self._stop], return_when=asyncio.FIRST_COMPLETED)
+        waiting: list[asyncio.Future[Any]] = [startup, self._stop]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if not startup.done():
             # systemd may stop a unit whose app is still starting; nothing listens yet.
             logger.warning("stopped during application startup")
@@ -178,23 +201,44 @@ class Server:
                 return False
             self.ports.append(port)
             logger.info("Listening on %s", describe_port(description, port))
+        return await self._listen_metrics()
+
+    async def _listen_metrics(self) -> bool:
+        description = self.config.metrics_endpoint
+        if description is None:
+            return True
+        try:
+            port = await self._metrics.start(description)
+        except Exception as exc:
+            logger.error("Cannot serve metrics on %s: %s", description, exc)
+            self.exit_code = EXIT_ERROR
+            await self._stop_listening()
+            return False
+        logger.info("Metrics on %s/metrics", describe_port(description, port))
         return True
 
     async def _stop_listening(self) -> None:
+        await self._metrics.stop()
         ports, self.ports = self.ports, []
         for port in ports:
             await maybeDeferred(port.stopListening).asFuture(self.loop)
 
-    async def _drain(self) -> None:
+    async def _drain(self, restart: bool = False) -> None:
         ctx = self.ctx
         ctx.shutting_down = True
         await self._stop_listening()
         for conn in list(ctx.connections):
-            conn.graceful_shutdown()
+            if restart:
+                conn.service_restart(final=False)
+            else:
+                conn.graceful_shutdown()
+        timeout_s = self.config.graceful_timeout_s
+        if restart and not await self._drained_within(timeout_s):
+            for conn in list(ctx.connections):
+                conn.service_restart(final=True)  # WebSockets: close 1012
+            timeout_s = RESTART_CLOSE_S
         try:
-            await asyncio.wait_for(
-                asyncio.shield(ctx.drained()), timeout=self.config.graceful_timeout_s
-            )
+            await asyncio.wait_for(asyncio.shield(ctx.drained()), timeout=timeout_s)
         except asyncio.TimeoutError:
             logger.warning(
                 "graceful timeout (%ss): aborting %d connection(s) still open",
@@ -203,6 +247,13 @@ class Server:
             )
             for conn in list(ctx.connections):
                 conn.abort()
+
+    async def _drained_within(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(asyncio.shield(self.ctx.drained()), timeout=timeout_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     async def _cancel_leftover_tasks(self) -> None:
         """App tasks of aborted connections: cancel them so the loop closes cleanly."""
@@ -232,7 +283,7 @@ class Server:
                 self.config.graceful_timeout_s,
             )
             if self._stop is not None and not self._stop.done():
-                self._stop.set_result(None)
+                self._stop.set_result(False)
             return
         if signum == signal.SIGINT or self._signals > 2:
             logger.warning("second %s: exiting now", name)
@@ -241,3 +292,22 @@ class Server:
             self.exit_code = EXIT_INTERRUPTED
             if self.reactor.running:
                 self.reactor.stop()
+
+    def _on_restart(self) -> None:
+        """SIGUSR1 from the supervisor: a successor serves now; drain for a restart."""
+        self._signals += 1
+        logger.info("worker %d replaced: finishing in-flight requests", os.getpid())
+        if self._stop is not None and not self._stop.done():
+            self._stop.set_result(True)
+
+    def _parent_gone(self) -> None:
+        # The parent-death SIGTERM usually comes too; one graceful stop serves both.
+        if self._stop is not None and not self._stop.done():
+            self._signals += 1
+            self._stop.set_result(False)
+
+    def _open(self) -> int:
+        return len(self.ctx.connections)
+
+    def _status(self) -> str:
+        return f"STATUS=serving, {len(self.ctx.connections)} connections open"

@@ -61,11 +61,8 @@ def build_context(options: TLSOptions, material: TLSMaterial) -> SSL.Context:
     ctx.set_min_proto_version(_MIN_VERSION[options.min_version])
     try:
         ctx.set_cipher_list(options.ciphers.encode("ascii"))
-    except SSL.Error:
-        raise ConfigError(
-            f"--ssl-ciphers (ciphers=): no usable cipher in {options.ciphers!r}; give "
-            "OpenSSL cipher names (openssl ciphers -v 'ECDHE+AESGCM' lists them)"
-        ) from None
+    except (SSL.Error, UnicodeEncodeError):
+        raise ConfigError(_cipher_list_error(options.ciphers)) from None
     ctx.use_certificate(material.chain[0])
     for extra in material.chain[1:]:
         ctx.add_extra_chain_cert(extra)
@@ -83,6 +80,19 @@ def build_context(options: TLSOptions, material: TLSMaterial) -> SSL.Context:
         ctx.set_verify(_VERIFY[options.cert_reqs], _verify_keeps_openssl_verdict)
     ctx.set_alpn_select_callback(_select_alpn)
     return ctx
+
+
+def _cipher_list_error(ciphers: str) -> str:
+    names = [name for name in ciphers.replace(",", ":").split(":") if name.strip()]
+    if names and all(name.strip().startswith("TLS_") for name in names):
+        return (
+            f"--ssl-ciphers (ciphers=): {ciphers!r} names only TLS 1.3 suites, which are always "
+            "allowed; the list is for TLS 1.2 (e.g. ECDHE+AESGCM), or leave it out"
+        )
+    return (
+        f"--ssl-ciphers (ciphers=): no usable cipher in {ciphers!r}; give OpenSSL cipher "
+        "names (openssl ciphers -v 'ECDHE+AESGCM' lists them)"
+    )
 
 
 def _verify_keeps_openssl_verdict(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from twisted.internet.endpoints import SSL4ServerEndpoint
+from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
 from twisted.plugin import IPlugin
+from twisted.protocols.haproxy import proxyEndpoint
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
@@ -22,6 +23,8 @@ from asgid.tls_context import ReloadableContext, context_for
 from asgid.tls_options import options_from_parameters
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from twisted.internet.defer import Deferred
     from twisted.internet.interfaces import IListeningPort, IProtocolFactory, IReactorCore
 
@@ -31,7 +34,8 @@ _LISTEN_PARAMETERS = ("port", "interface", "backlog", "fileno")
 
 @implementer(IStreamServerEndpoint)
 class AdoptedTLSServerEndpoint:
-    """TLS over an inherited listening socket (Twisted has no adopted ``ssl:``)."""
+    """TLS over another endpoint's connections: an inherited listening socket (Twisted has
+    no adopted ``ssl:``), or one that reads a PROXY protocol header first."""
 
     def __init__(self, inner: IStreamServerEndpoint, creator: ReloadableContext) -> None:
         self._inner = inner
@@ -51,6 +55,17 @@ class TLSEndpointParser:
     def parseStreamServer(
         self, reactor: IReactorCore, *args: object, **kwargs: object
     ) -> IStreamServerEndpoint:
+        return self.parse(reactor, args, kwargs, behind_proxy=False)
+
+    def parse(
+        self,
+        reactor: IReactorCore,
+        args: Sequence[object],
+        kwargs: Mapping[str, object],
+        *,
+        behind_proxy: bool,
+    ) -> IStreamServerEndpoint:
+        """The endpoint; ``behind_proxy``: a PROXY protocol header precedes the handshake."""
         params = {str(k): str(v) for k, v in kwargs.items()}
         if args:
             if len(args) > 1 or "port" in params:
@@ -58,31 +73,49 @@ class TLSEndpointParser:
             params["port"] = str(args[0])
         listen = {k: params.pop(k) for k in _LISTEN_PARAMETERS if k in params}
         creator = context_for(options_from_parameters(params))
+        if "fileno" not in listen and not behind_proxy:
+            port, backlog, interface = _tcp_parameters(listen)
+            return SSL4ServerEndpoint(  # type: ignore[no-untyped-call]
+                reactor, port, creator, backlog=backlog, interface=interface
+            )
         if "fileno" in listen:
             from asgid.fd_endpoint import FileDescriptorEndpointParser
 
-            adopted = FileDescriptorEndpointParser().parseStreamServer(
+            inner = FileDescriptorEndpointParser().parseStreamServer(
                 reactor, fileno=listen["fileno"]
             )
-            return AdoptedTLSServerEndpoint(adopted, creator)
-        port = listen.get("port", "")
-        if not port.isdigit():
-            raise ConfigError(
-                f"https: needs a port number first, e.g. https:8443:..., not {port!r}"
+        else:
+            port, backlog, interface = _tcp_parameters(listen)
+            inner = TCP4ServerEndpoint(  # type: ignore[no-untyped-call]
+                reactor, port, backlog=backlog, interface=interface
             )
-        return SSL4ServerEndpoint(  # type: ignore[no-untyped-call]
-            reactor,
-            int(port),
-            creator,
-            backlog=int(listen.get("backlog", "50")),
-            interface=listen.get("interface", ""),
-        )
+        if behind_proxy:
+            # HAProxy (send-proxy, accept-proxy) writes the header in clear, before the TLS
+            # handshake, so the PROXY reader sits outside TLS; Twisted's haproxy: wrapper
+            # around ssl: would expect it inside the encrypted stream.
+            inner = proxyEndpoint(inner)
+        return AdoptedTLSServerEndpoint(inner, creator)
 
 
-def parse_tls(reactor: IReactorCore, description: str) -> IStreamServerEndpoint:
-    """An ``https:`` string to its endpoint, without the Twisted plugin scan (see endpoints.py)."""
+def _tcp_parameters(listen: dict[str, str]) -> tuple[int, int, str]:
+    port = listen.get("port", "")
+    if not port.isdigit():
+        raise ConfigError(f"https: needs a port number first, e.g. https:8443:..., not {port!r}")
+    backlog = listen.get("backlog", "50")
+    if not backlog.isdigit():
+        raise ConfigError(f"https: backlog= must be a number of connections, not {backlog!r}")
+    return int(port), int(backlog), listen.get("interface", "")
+
+
+def parse_tls(
+    reactor: IReactorCore, description: str, *, behind_proxy: bool = False
+) -> IStreamServerEndpoint:
+    """An ``https:`` string to its endpoint, without the Twisted plugin scan (see endpoints.py).
+
+    ``behind_proxy`` is ``haproxy:https:...``: a PROXY protocol header, then TLS.
+    """
     args, kwargs = split_description(description)
-    return TLSEndpointParser().parseStreamServer(reactor, *args, **kwargs)
+    return TLSEndpointParser().parse(reactor, args, kwargs, behind_proxy=behind_proxy)
 
 
 def split_description(description: str) -> tuple[list[str], dict[str, str]]:
@@ -136,6 +169,8 @@ def tcp_part(description: str) -> tuple[str, str]:
             listen.append(field)
         else:
             tls.append(field)
+    if any(field.startswith("fileno=") for field in listen):  # --fd with --ssl-*
+        return "fd:" + ":".join(listen), ":".join(tls)
     return "tcp:" + ":".join(listen), ":".join(tls)
 
 

@@ -66,6 +66,7 @@ def load_material(options: TLSOptions) -> TLSMaterial:
 # What to do about the usual reasons a file cannot be read, by errno.
 _READ_FIXES = {
     errno.ENOENT: "check the path (relative paths start from the working directory)",
+    errno.ENOTDIR: "check the path: a part of it is a file, not a directory",
     errno.EISDIR: "give the PEM file inside the directory, not the directory",
     errno.EACCES: "make it readable by the user asgid runs as",
     errno.EPERM: "make it readable by the user asgid runs as",
@@ -88,6 +89,11 @@ def _certificates(path: str, what: str) -> list[x509.Certificate]:
     except ValueError:
         certs = []
     if not certs:
+        if data[:1] == b"\x30":  # an ASN.1 SEQUENCE: binary DER, not PEM
+            raise TLSFileError(
+                f"{path}: this {what} is in binary DER form; convert it to PEM with "
+                f"openssl x509 -inform der -in {path} -out {path}.pem"
+            )
         raise TLSFileError(
             f"{path}: no PEM {what} in this file (expected -----BEGIN CERTIFICATE-----)"
         )

@@ -169,3 +169,22 @@ async def slow_startup(scope, receive, send):
         print("MARK startup hangs", flush=True)
         await asyncio.Event().wait()
     await _respond(send, b"ok")
+
+
+async def crashes_soon(scope, receive, send):
+    """Each worker dies (exit 1) a moment after it is ready: a crash loop."""
+    if scope["type"] == "lifespan":
+
+        async def startup() -> None:
+            asyncio.get_running_loop().call_later(0.2, os._exit, 1)
+
+        await _lifespan(receive, send, startup)
+        return
+    await _respond(send, b"ok")
+
+
+async def raises(scope, receive, send):
+    """/boom raises inside the app (asgid_app_exceptions_total); anything else is ok."""
+    if scope["type"] == "http" and scope["path"] == "/boom":
+        raise RuntimeError("boom")
+    await app(scope, receive, send)

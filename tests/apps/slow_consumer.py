@@ -27,3 +27,23 @@ async def app(scope, receive, send):
     except OSError as exc:
         log.warning("send raised %s", type(exc).__name__)
     await watcher
+
+
+async def paced(scope, receive, send):
+    """``/paced``: 64 KiB every second until the send fails; ``/echo``: echo every message."""
+    if scope["type"] != "websocket":
+        return
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    if scope["path"] == "/echo":
+        while (message := await receive())["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": message.get("text") or ""})
+        return
+    watcher = asyncio.ensure_future(receive())
+    try:
+        while not watcher.done():
+            await send({"type": "websocket.send", "bytes": MESSAGE})
+            await asyncio.sleep(1)
+    except OSError:
+        pass
+    watcher.cancel()

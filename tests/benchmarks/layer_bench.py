@@ -18,8 +18,8 @@ a different layer each round, so a slow phase of a shared machine hits all layer
 Reported: the median over rounds per cell, and asgid_layers' per-round ratio to each
 channels_redis layer as median [min-max]. The full run rewrites the ``## Channel
 layer`` section of docs/benchmarks.md (``--no-write`` only prints) and writes every
-round's figures to tests/benchmarks/results/layers.json (always, also with
-``--no-write``), which report.py turns into plots.
+round's figures to tests/benchmarks/results/layer.json and layers.json (always,
+also with ``--no-write``), which report.py turns into plots.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ sys.path.insert(0, str(HERE))
 from layer_workloads import Factory, Measure, group_draining, pairs, ping_pong  # noqa: E402
 
 PEERS = HERE / ".venv-peers" / "layer-target"
-RESULTS = HERE / "results" / "layers.json"  # read by report.py for the plots
+# Read by report.py for the plots: "results" per round, "rows" with medians. Both
+# names, the one report.py reads and the one tests/benchmarks' interface note names.
+RESULTS = (HERE / "results" / "layer.json", HERE / "results" / "layers.json")
 OURS, CORE, PUBSUB = "asgid_layers", "channels_redis core", "channels_redis pubsub"
 logger = logging.getLogger("layer_bench")
 
@@ -190,10 +192,12 @@ def results_json(results: Results, lost: dict[str, int], rounds: int) -> dict[st
     return {
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
+        "load_average": os.getloadavg()[0],
         "versions": {"channels_redis": _peer_version(), "redis-py": redis.__version__,
                      "redis-server": _server_version(), "python": platform.python_version()},
         "rounds": rounds,
         "lost": lost,
+        "results": results,
         "rows": rows,
     }  # fmt: skip
 
@@ -256,6 +260,12 @@ Why the figures are what they are:
   function calls per ping-pong round trip went from 2,047 to 724 (channels_redis
   pubsub: 1,119), per delivery to 1,000 draining members from 72 to 43 (pubsub:
   43.5); counted with cProfile, which does not depend on the machine's load.
+* Exact capacity has a Redis cost a pub/sub layer does not pay: each `receive()`
+  gives its slot back through a release script (batched over 2 ms, or carried by
+  the receiving process's next send), about one `HINCRBY` per delivery. With 100
+  members a call is short either way, and "ms per call" mostly shows whether the
+  sender's task runs before or after the deliveries it caused; deliveries/s is
+  the throughput.
 * group_send's script queues one element per receiving process naming the
   group's member set there, whatever the group's size; the process's reader fans
   it out. channels_redis core reads the whole member list into Python and runs a
@@ -273,7 +283,8 @@ def section_body(table_text: str, rounds: int, pinned: bool) -> str:
         f"asgid_layers beside channels_redis {_peer_version()} (core and pubsub), all on "
         f"redis-py {redis.__version__} with hiredis, redis-server {_server_version()} "
         f"({where}), Python {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{time.strftime('%Y-%m-%d')}. {rounds} interleaved rounds; cells are medians, "
+        f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f} at the end of "
+        f"the run. {rounds} interleaved rounds; cells are medians, "
         "ratios are per round, median [range], above 1 when asgid_layers is better. Two "
         "layer instances in one asyncio event loop play two processes; capacity is set "
         "high so only speed is measured.\n\n"
@@ -281,6 +292,49 @@ def section_body(table_text: str, rounds: int, pinned: bool) -> str:
         "installs channels_redis itself and starts its own redis-server).\n\n"
         f"{table_text}\n\n{NOTES}"
     )
+
+
+README = HERE.parents[1] / "README.md"
+README_START = "<!-- channel layer benchmarks: layer_bench.py writes between these lines -->"
+README_END = "<!-- end of channel layer benchmarks -->"
+_README_ROWS = [  # (workload prefix, units shown) for the README's short table
+    ("ping-pong", ("round trips/s",)),
+    ("group_send to 1,000", ("ms per call", "deliveries/s")),
+]
+
+
+def readme_table(results: Results) -> str:
+    """asgid_layers beside both channels_redis layers, with per-round ratios."""
+    lines = [
+        f"| channel layer | {OURS} (exactly once) | {PUBSUB} (at most once) | {CORE} |",
+        "|---|---:|---|---|",
+    ]
+    for prefix, units in _README_ROWS:
+        work = next((w for w in results if w.startswith(prefix)), None)
+        if work is None:
+            continue
+        cells = []
+        for name in (OURS, PUBSUB, CORE):
+            parts = []
+            for unit in units:
+                value = _cell(statistics.median(results[work][unit][name]))
+                ratio = ""
+                if name != OURS:
+                    per_round = ratios(unit, results[work][unit][OURS], results[work][unit][name])
+                    ratio = f" (asgid {statistics.median(per_round):.2f}x)"
+                parts.append(f"{value} {unit}{ratio}")
+            cells.append(", ".join(parts))
+        lines.append(f"| {work} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    readme = README.read_text()
+    start, end = readme.find(README_START), readme.find(README_END)
+    if start < 0 or end < start:
+        logger.warning("README.md has no channel layer markers; its table was left alone")
+        return
+    README.write_text(readme[: start + len(README_START)] + "\n" + text + "\n" + readme[end:])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -309,12 +363,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 proc.wait()
     text = table(results, lost)
     logging.getLogger("layer_bench.table").info("%s", text)
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(results_json(results, lost, rounds), indent=1))
+    payload = json.dumps(results_json(results, lost, rounds), indent=1)
+    for path in RESULTS:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(payload)
     if not args.no_write and not args.quick:
         from _peers import write_section
 
         write_section("Channel layer", section_body(text, rounds, pinned))
+        write_readme(readme_table(results))
     return 1 if lost[OURS] else 0
 
 

@@ -32,6 +32,7 @@ FULL: list[list[str]] = [
     ["h2_bench.py"],
     ["ws_bench.py"],
     ["layer_bench.py"],
+    ["ops_bench.py"],
 ]
 
 

@@ -87,7 +87,9 @@ def _sample(process: psutil.Process, started: float) -> Sample:
     )
 
 
-def soak(seconds: float, interval: float, warmup: float) -> tuple[list[Sample], int, int]:
+def soak(
+    seconds: float, interval: float, warmup: float, loads: list[str]
+) -> tuple[list[Sample], int, int]:
     """Run the load; return the samples, the descriptors before and after the load."""
     server = AsgidProcess(
         "tests.apps.h2:app", "--access-log", "/dev/null",
@@ -99,12 +101,12 @@ def soak(seconds: float, interval: float, warmup: float) -> tuple[list[Sample], 
         fds_before = process.num_fds()
         context = multiprocessing.get_context("fork")
         stop = context.Event()
-        counts = {name: context.Value("q", 0, lock=False) for name in LOADS}
+        counts = {name: context.Value("q", 0, lock=False) for name in loads}
         workers = [
             context.Process(
-                target=load, args=(server.url, stop, counts[name]), name=name, daemon=True
+                target=LOADS[name], args=(server.url, stop, counts[name]), name=name, daemon=True
             )
-            for name, load in LOADS.items()
+            for name in loads
         ]
         for worker in workers:
             worker.start()
@@ -172,10 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=60.0, help="seconds before RSS counts")
     parser.add_argument("--max-growth-mb", type=float, default=2.0)
     parser.add_argument("--name", default="soak", help="file name of the CSV and PNG")
+    parser.add_argument(
+        "--loads", default=",".join(LOADS), help=f"comma-separated, of {', '.join(LOADS)}"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    samples, fds_before, fds_after = soak(args.seconds, args.interval, args.warmup)
+    loads = args.loads.split(",")
+    unknown = set(loads) - set(LOADS)
+    if unknown:
+        parser.error(f"unknown loads {sorted(unknown)}: choose from {', '.join(LOADS)}")
+    samples, fds_before, fds_after = soak(args.seconds, args.interval, args.warmup, loads)
     path = write_results(samples, args.name)
     growth = growth_after_warmup(samples, args.warmup)
     logger.info(

@@ -109,12 +109,18 @@ APPS = ["asgid", "django.contrib.contenttypes", "django.contrib.staticfiles", "s
 
 
 def make_project(
-    root: Path, *, debug: bool = True, greeting: str = "hello from django", apps: list[str] = APPS
+    root: Path,
+    *,
+    debug: bool = True,
+    greeting: str = "hello from django",
+    apps: list[str] = APPS,
+    extra_settings: str = "",
 ) -> Path:
     """Write the project under ``root``; return the path of its ``manage.py``."""
     _write(root / "manage.py", MANAGE)
     _write(root / "proj" / "__init__.py", "")
-    _write(root / "proj" / "settings.py", SETTINGS.format(debug=debug, apps=apps))
+    settings = SETTINGS.format(debug=debug, apps=apps) + textwrap.dedent(extra_settings)
+    _write(root / "proj" / "settings.py", settings)
     _write(root / "proj" / "asgi.py", ASGI)
     _write(root / "site_app" / "__init__.py", "")
     _write(root / "site_app" / "consumers.py", CONSUMERS)

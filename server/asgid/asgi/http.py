@@ -148,6 +148,11 @@ class HTTPCycle:
         return self.state is CycleState.DONE
 
     @property
+    def status(self) -> int:
+        """The response status sent, 0 if none was."""
+        return self._status
+
+    @property
     def disconnected(self) -> bool:
         return self._disconnected
 
@@ -368,16 +373,20 @@ class HTTPCycle:
         return None
 
     # -- endings decided by the server ----------------------------------------------------
-    def respond_error(self, status: int, detail: bytes) -> bool:
+    def respond_error(self, status: int, detail: bytes, *, retry_after: bool = False) -> bool:
         """Answer with an error page if nothing went out yet; False when it is too late."""
         if self.state is not CycleState.AWAITING_START and self.state is not CycleState.STARTED:
             return False
         self.state = CycleState.DONE
+        self._status = status
         if not self._disconnected:
             headers = [
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(detail)).encode("ascii")),
             ]
+            if retry_after:
+                # RFC 9110 §10.2.3: when to try again (asgid.hooks.RETRY_AFTER_S)
+                headers.append((b"retry-after", b"1"))
             self._wire.send_event(
                 Response(self.stream_id, status, headers, detail, end_stream=True)
             )

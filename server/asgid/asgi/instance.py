@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from asgid.asgi.http import ClientDisconnected, CycleState, HTTPCycle
@@ -13,6 +14,7 @@ from asgid.errors import ProtocolError
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+    from asgid.hooks import RequestHooks
     from asgid.types import ASGIApp
 
 logger = logging.getLogger("asgid.app")
@@ -41,7 +43,7 @@ class _Instance:
 class HTTPInstance(_Instance):
     """One running app coroutine for one ``HTTPCycle``, with its deadlines."""
 
-    __slots__ = ("cycle", "_timer")
+    __slots__ = ("cycle", "_timer", "_hooks", "_started")
 
     def __init__(
         self,
@@ -51,13 +53,28 @@ class HTTPInstance(_Instance):
         loop: asyncio.AbstractEventLoop,
         reactor: IReactorTime,
         http_timeout_s: float | None,
+        hooks: RequestHooks | None = None,
     ) -> None:
         self.cycle = cycle
         self._close_timer: IDelayedCall | None = None
         self._timer: IDelayedCall | None = None
+        self._hooks = hooks
+        if hooks is not None:
+            self._started = time.monotonic()
+            if not hooks.admit():
+                self._hooks = None  # never admitted: nothing to count out
+                self.task = loop.create_task(self._refuse())
+                return
         if http_timeout_s is not None:
             self._timer = reactor.callLater(http_timeout_s, self._on_http_timeout)
         self.task = loop.create_task(self._run(app))
+
+    async def _refuse(self) -> None:
+        """Over --limit-concurrency: 503 at once instead of queueing without bound."""
+        self.cycle.respond_error(
+            503, b"Service Unavailable: too many requests in flight", retry_after=True
+        )
+        self.cycle.finish()
 
     async def _run(self, app: ASGIApp) -> None:
         cycle = self.cycle
@@ -78,10 +95,16 @@ class HTTPInstance(_Instance):
             logger.error("ASGI application broke the HTTP protocol: %s", exc)
         except Exception:
             logger.exception("Exception in ASGI application")
+            if self._hooks is not None:
+                self._hooks.app_exception()
         finally:
             if self._timer is not None or self._close_timer is not None:
                 self._cancel_timers()
             cycle.finish()
+            if self._hooks is not None:
+                self._hooks.finished(
+                    cycle.scope["http_version"], cycle.status, time.monotonic() - self._started
+                )
 
     def _on_http_timeout(self) -> None:
         self._timer = None

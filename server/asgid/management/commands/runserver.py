@@ -23,7 +23,8 @@ from django.core.management.commands.runserver import Command as DjangoRunserver
 from django.db import connections  # type: ignore[import-untyped]
 
 from asgid import __version__, django_runner
-from asgid.config import Config
+from asgid.cli_options import _size as parse_size
+from asgid.config import MIB, Config
 from asgid.errors import ConfigError
 
 
@@ -46,6 +47,12 @@ class Command(DjangoRunserver):  # type: ignore[misc]
         add("--websocket_handshake_timeout", "--websocket-handshake-timeout", type=float,
             dest="websocket_handshake_timeout", default=5.0,
             help="Seconds a consumer has to accept a WebSocket (default 5).")  # fmt: skip
+        add("--websocket-max-message-size", type=parse_size, default=None,
+            help="Largest WebSocket message in bytes, 0 for no limit (default: the "
+                 "DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE setting, else 1 MiB).")  # fmt: skip
+        add("--websocket-max-frame-size", type=parse_size, default=None,
+            help="Largest WebSocket frame in bytes, 0 for no limit (default: the "
+                 "DAPHNE_WEBSOCKET_MAX_FRAME_SIZE setting, else 1 MiB).")  # fmt: skip
         add("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
             help="Event loop under the reactor (default auto: uvloop when installed).")  # fmt: skip
         add("--cert-file", help="Serve HTTPS (and HTTP/2) with this PEM certificate.")
@@ -118,6 +125,8 @@ class Command(DjangoRunserver):  # type: ignore[misc]
             access_log="-" if options["verbosity"] >= 1 else None,
             http_timeout_s=options["http_timeout"],
             websocket_connect_timeout_s=options["websocket_handshake_timeout"],
+            websocket_max_message_bytes=_size_option(options, "websocket_max_message_size"),
+            websocket_max_frame_bytes=_size_option(options, "websocket_max_frame_size"),
             # A developer's ^C should not wait half a minute for an open browser tab.
             graceful_timeout_s=2.0,
         )
@@ -128,12 +137,20 @@ class Command(DjangoRunserver):  # type: ignore[misc]
     def get_application(self, options: dict[str, Any]) -> Any:
         """The project's ASGI app, behind staticfiles' handler as Django's runserver does."""
         app = django_runner.default_application()
-        use_static = options.get("use_static_handler", False)
-        if use_static and (settings.DEBUG or options.get("insecure_serving")):
+        if _serves_static(options):
             from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # type: ignore[import-untyped]
 
             return ASGIStaticFilesHandler(app)
         return app
+
+    def get_handler(self, *args: Any, **options: Any) -> Any:
+        """``--noasgi``: Django's WSGI handler, serving static files as staticfiles' runserver."""
+        handler = super().get_handler(*args, **options)
+        if _serves_static(options):
+            from django.contrib.staticfiles.handlers import StaticFilesHandler
+
+            return StaticFilesHandler(handler)
+        return handler
 
     def _banner(self) -> None:
         addr = f"[{self.addr}]" if self._raw_ipv6 else self._bind_addr()
@@ -146,3 +163,17 @@ class Command(DjangoRunserver):  # type: ignore[misc]
             f"{self.protocol}://{addr}:{self.port}/ ({speaks})\n"
             f"Quit the server with {quit_command}."
         )
+
+
+def _serves_static(options: dict[str, Any]) -> bool:
+    """staticfiles' rule: in DEBUG, or with ``--insecure``, unless ``--nostatic``."""
+    use_static = options.get("use_static_handler", False)
+    return bool(use_static and (settings.DEBUG or options.get("insecure_serving")))
+
+
+def _size_option(options: dict[str, Any], name: str) -> int:
+    """The flag, else Daphne's ``DAPHNE_<NAME>`` setting (so a switched project keeps it)."""
+    value: int | None = options.get(name)
+    if value is None:
+        return int(getattr(settings, f"DAPHNE_{name.upper()}", MIB))
+    return value

@@ -23,15 +23,8 @@ from asgid.asgi.scope import ConnectionInfo
 from asgid.events import Request
 from asgid.protocols.http1.errors import RejectRequest, error_response, reject_from_parser
 from asgid.protocols.http1.exchange import Exchange
-from asgid.protocols.http1.head import (
-    ChunkFraming,
-    check_head,
-    check_head_size,
-    loose_request_line,
-    request_line_start,
-    split_target,
-    strip_value,
-)
+from asgid.protocols.http1.head import ChunkFraming, request_line_start
+from asgid.protocols.http1.reader import HeadReader
 from asgid.protocols.io.closing import close, linger
 from asgid.protocols.io.connection_info import connection_info
 from asgid.protocols.io.deadline import Deadline
@@ -51,8 +44,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 HIGH_WATER = 64 * 1024  # request body bytes buffered for the app before reading pauses
-HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the configured limits
-WATCHED_HEADERS = frozenset({b"host", b"expect", b"te", b"content-length", b"transfer-encoding"})
 
 
 class Upgrades(Interface):
@@ -71,6 +62,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
     """One HTTP/1.x connection."""
 
     transport: Transport  # set by makeConnection
+    protocol_name = "http/1.1"
 
     def __init__(self, ctx: ServerContext, upgrades: Upgrades | None = None) -> None:
         # server-wide
@@ -79,6 +71,10 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self.loop: asyncio.AbstractEventLoop = ctx.loop
         self._upgrades = upgrades
         # per connection
+        self._head = HeadReader(self.config)
+        # httptools looks its callbacks up once, here: the head's own methods, no hop.
+        self.on_message_begin = self._head.begin
+        self.on_header = self._head.add_header
         self._parser: Any = httptools.HttpRequestParser(self)  # None once the connection ends
         self._conn: ConnectionInfo | None = None
         self._exchanges: deque[Exchange] = deque()  # [0] is the one whose app runs
@@ -90,22 +86,9 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._deadline = Deadline(ctx.reactor, self._on_deadline)
         self._deferred_upgrade: tuple[Request, bytes, bytes] | None = None
         self._linger: IDelayedCall | None = None  # ends a connection closed after an error
-        self._head_limit = (
-            self.config.limit_request_line_bytes
-            + self.config.limit_request_header_bytes
-            + HEAD_SLACK
-        )
         # per request being parsed
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._watched: list[tuple[bytes, bytes]] | None = None  # headers the wire acts on
-        self._limit_headers = self.config.limit_request_headers
-        self._limit_header_bytes = self.config.limit_request_header_bytes
-        self._in_head = False
-        self._head_bytes = 0
         self.parsing: Exchange | None = None  # the request whose body is being read
         self._upgrade_request: Request | None = None
-        self._head_chunks: list[bytes] | None = []
         self._framing: ChunkFraming | None = None  # the chunked body being read, if any
         self._data = b""
 
@@ -120,15 +103,12 @@ class HTTP1Protocol(WriteFlow, Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.closing or self._input_done:
             return
-        if self._in_head:
-            # httptools buffers a header line until it ends: bound that buffer ourselves, or
-            # one endless header value would grow it without limit.
-            self._head_bytes += len(data)
-            if self._head_bytes > self._head_limit:
-                self._reject(RejectRequest(431, "Request Header Fields Too Large"))
-                return
-        if self._head_chunks is not None:
-            self._head_chunks.append(data)
+        head = self._head
+        if head.in_head and head.over_budget(len(data)):
+            self._reject(RejectRequest(431, "Request Header Fields Too Large"))
+            return
+        if head.chunks is not None:
+            head.chunks.append(data)
         self._data = data
         framing = self._framing
         body_before = self.parsing.body_bytes if self.parsing is not None else 0
@@ -138,7 +118,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
                 if not framing.read(len(data), self.parsing.body_bytes - body_before):
                     self._reject(RejectRequest(400, "Bad Request: chunk framing too long"))
                     return
-            if self._in_head and self._deadline.kind != "headers":
+            if head.in_head and self._deadline.kind != "headers":
                 self._deadline.arm("headers", self.config.timeout_request_headers_s)
         except httptools.HttpParserUpgrade as exc:
             self._upgrade(data, exc.args[0])
@@ -177,59 +157,21 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._upgrades = None
 
     # -- httptools callbacks -----------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        # The head deadline is armed by dataReceived only when a head spans reads: a head
-        # that arrives whole (nearly every one) costs no timer work at all.
-        self._url = b""
-        self._headers = []
-        self._watched = None
-        self._in_head = True
-        self._head_bytes = 0
-
+    # on_message_begin and on_header are the HeadReader's (see __init__).
     def on_url(self, url: bytes) -> None:
-        if not self._url and self._parser.get_method() == b"PRI":
+        if not self._head.url and self._parser.get_method() == b"PRI":
             # llhttp would wait for the rest of an HTTP/2 preface (RFC 9113 §3.4) forever.
             raise RejectRequest(400, "Bad Request: PRI starts an HTTP/2 preface")
-        self._url += url
-        if len(self._url) > self.config.limit_request_line_bytes:
-            raise RejectRequest(414, "URI Too Long")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # Called for every header of every request: limits are checked once the head is
-        # complete (the head-byte budget in dataReceived bounds memory until then).
-        if not self._in_head:
-            return  # a trailer field: not passed on; ChunkFraming bounds their bytes
-        pair = (name.lower(), strip_value(value))
-        self._headers.append(pair)
-        if pair[0] in WATCHED_HEADERS:
-            # Noted here so the head checks and the exchange need not scan every header.
-            if self._watched is None:
-                self._watched = [pair]
-            else:
-                self._watched.append(pair)
+        self._head.add_url(url)
 
     def on_headers_complete(self) -> None:
         parser = self._parser
-        raw_path, query = split_target(self._url)
-        check_head_size(
-            self._headers,
-            max_headers=self._limit_headers,
-            max_bytes=self._limit_header_bytes,
-            bytes_read=self._head_bytes + len(self._data),
+        request, chunked = self._head.request(
+            parser.get_method(), parser.get_http_version(), self._data
         )
-        version = parser.get_http_version()
-        chunked = check_head(version, self._watched)
-        method = parser.get_method()
-        chunks = self._head_chunks or [self._data]
-        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if loose_request_line(raw, method, self._url):
-            # llhttp skips extra spaces; a proxy that splits on each one reads another target.
-            raise RejectRequest(400, "Bad Request: the request line needs single spaces")
         self._framing = ChunkFraming() if chunked else None
-        request = Request(0, version, method, raw_path, query, self._headers)
         if self._deadline.kind == "headers":
             self._deadline.kind = ""
-        self._in_head = False
         if (
             parser.should_upgrade()
             and self._upgrades is not None
@@ -237,7 +179,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
         ):
             self._upgrade_request = request
             return
-        self._head_chunks = None
+        self._head.chunks = None
         self._new_exchange(request, parser.should_keep_alive())
 
     def on_body(self, body: bytes) -> None:
@@ -271,7 +213,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
             elif exchange.discard_body:
                 # Its response went out before the body ended; the connection can go on now.
                 self._after_response()
-        self._head_chunks = [self._data]
+        self._head.chunks = [self._data]
 
     # -- request dispatch ------------------------------------------------------------------------
     def _new_exchange(self, request: Request, keep_alive: bool) -> None:
@@ -280,7 +222,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
             # Read lazily: over TLS, the handshake (and so the tls extension) is done only now.
             conn = self._conn = connection_info(self.transport, self.ctx)
         exchange = Exchange(
-            self, request, conn, keep_alive and not self.shutting_down, self._watched
+            self, request, conn, keep_alive and not self.shutting_down, self._head.watched
         )
         limit = self.config.max_request_body_bytes
         if limit and exchange.declared_length > limit:
@@ -367,7 +309,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
                 # The rest of the head waits behind earlier pipelined requests, not on a
                 # slow client: its clock starts again once we read again.
                 self._deadline.arm("headers", self.config.timeout_request_headers_s)
-            elif not self._in_head:
+            elif not self._head.in_head:
                 self._close()  # not a byte of a request yet: nothing to answer
             else:
                 logger.info("dropping a connection whose request head did not arrive in time")
@@ -378,7 +320,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
             return
         parsing, self.parsing = self.parsing, None
         self._input_done = True
-        self._in_head = False
+        self._head.in_head = False
         if parsing is not None and parsing.discard_body:
             self._close()  # its response is out already; a second answer would be unasked for
             return
@@ -395,6 +337,8 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._rejection = None
         if not self._exchanges or not self._exchanges[0].cycle.response_started:
             logger.info("rejected a request: %s %s", error.status, error.reason)
+            if self.ctx.hooks is not None:
+                self.ctx.hooks.rejected(error.status)
             self.writer.write(error_response(error, self.config.server_header))
         self._linger_close()
 
@@ -433,11 +377,11 @@ class HTTP1Protocol(WriteFlow, Protocol):
             # An upgrade we do not speak was served as plain HTTP; go on parsing what
             # follows with a fresh parser (llhttp stops for good at an upgrade).
             self._parser = httptools.HttpRequestParser(self)
-            self._head_chunks = []
+            self._head.chunks = []
             if offset < len(data):
                 self.dataReceived(data[offset:])
             return
-        chunks = self._head_chunks or [data]
+        chunks = self._head.chunks or [data]
         received = b"".join(chunks[:-1]) + data[:offset]
         # The head starts at its request line; earlier bytes belong to pipelined requests.
         head = received[request_line_start(received, request.method) :]
@@ -472,6 +416,14 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self.shutting_down = True
         if not self._exchanges and self.parsing is None:
             self._close()
+
+    def service_restart(self, final: bool) -> None:
+        # An idle connection is not closed now: a client may be sending its next request
+        # at this moment and would see a reset. That request is answered with
+        # "Connection: close"; otherwise the idle timeout ends the connection.
+        self.shutting_down = True
+        if final:
+            self.graceful_shutdown()
 
     def abort(self) -> None:
         self._close(abort=True)

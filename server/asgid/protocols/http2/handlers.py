@@ -109,6 +109,8 @@ def _body_too_large(proto: Connection, stream: H2Stream, credit: int) -> None:
     """--max-request-body: 413 while the response has not started, else RST_STREAM."""
     proto.h2.acknowledge_received_data(credit, stream.stream_id)
     assert stream.cycle is not None
+    if proto.ctx.hooks is not None:
+        proto.ctx.hooks.rejected(413)
     if not stream.cycle.respond_error(413, b"Content Too Large"):
         proto.h2.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
         proto.gone(stream)

@@ -21,7 +21,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from h2.config import H2Configuration
-from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error
 from twisted.internet.interfaces import IPushProducer
@@ -37,6 +36,7 @@ from asgid.protocols.http2.handlers import DISPATCH
 from asgid.protocols.http2.headers import response_headers
 from asgid.protocols.http2.setup import (
     H2C_SWITCHING,
+    BoundedH2Connection,
     h2c_settings,
     h2c_stream_request,
     start_connection,
@@ -51,6 +51,7 @@ from asgid.protocols.io.requests import new_cycle, start_app
 if TYPE_CHECKING:
     import asyncio
 
+    from h2.connection import H2Connection
     from twisted.internet.interfaces import IDelayedCall
     from twisted.python.failure import Failure
 
@@ -67,6 +68,7 @@ class H2Protocol(Protocol):
     """One HTTP/2 connection (TLS with ALPN ``h2``, or cleartext h2c)."""
 
     transport: Transport  # set by makeConnection
+    protocol_name = "h2"
 
     def __init__(self, ctx: ServerContext) -> None:
         # server-wide
@@ -74,7 +76,7 @@ class H2Protocol(Protocol):
         self.config = ctx.config
         self.loop: asyncio.AbstractEventLoop = ctx.loop
         # per connection
-        self.h2 = H2Connection(
+        self.h2: H2Connection = BoundedH2Connection(
             H2Configuration(
                 client_side=False,
                 header_encoding=None,
@@ -386,6 +388,10 @@ class H2Protocol(Protocol):
         # Written by hand: h2's close_connection() would refuse the open streams' frames.
         self.transport.write(goaway(self.h2.highest_inbound_stream_id))
         self.maybe_finish_shutdown()
+
+    def service_restart(self, final: bool) -> None:
+        # GOAWAY cannot race a new request: the client learns which streams were served.
+        self.graceful_shutdown()
 
     def abort(self) -> None:
         self.closed = True

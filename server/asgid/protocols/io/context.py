@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from asgid.config import Config
+from asgid.hooks import RequestHooks
 from asgid.protocols.io.headers import DefaultFields
 from asgid.proxy_headers import TrustedProxies
 
@@ -20,8 +21,20 @@ if TYPE_CHECKING:
 class Connection(Protocol):
     """A live connection the server can ask to wind down."""
 
+    # "http/1.1", "h2" or "websocket": the label of asgid_connections_open
+    protocol_name: str
+
     def graceful_shutdown(self) -> None:
         """Stop taking new requests; close once in-flight work is done."""
+
+    def service_restart(self, final: bool) -> None:
+        """This process is being replaced by a new worker (reload, recycling).
+
+        First call: finish in-flight work without racing the client (an idle HTTP/1.1
+        connection stays until its next request, answered with ``Connection: close``, or
+        its idle timeout; HTTP/2 sends GOAWAY; a WebSocket stays open). ``final`` comes at
+        ``--graceful-timeout``: a WebSocket closes with 1012 (service restart).
+        """
 
     def abort(self) -> None:
         """Drop the connection now (the graceful timeout ran out)."""
@@ -50,6 +63,8 @@ class ServerContext:
     _drained: asyncio.Future[None] | None = field(default=None, init=False)
     # Autobahn's shared per-server options object, built on the first WebSocket handshake
     websocket_factory: Any = field(default=None, init=False, repr=False)
+    # limits, request budget and metrics; None when all are off (one check per request)
+    hooks: RequestHooks | None = None
 
     def __post_init__(self) -> None:
         self.trusted = TrustedProxies.parse(self.config.trusted_proxies)
@@ -57,8 +72,12 @@ class ServerContext:
 
     def track(self, conn: Connection) -> None:
         self.connections.add(conn)
+        if self.hooks is not None:
+            self.hooks.connection_opened(conn.protocol_name)
 
     def forget(self, conn: Connection) -> None:
+        if self.hooks is not None and conn in self.connections:
+            self.hooks.connection_closed(conn.protocol_name)
         self.connections.discard(conn)
         if not self.connections and self._drained is not None and not self._drained.done():
             self._drained.set_result(None)

@@ -32,6 +32,7 @@ def start_app(ctx: ServerContext, cycle: HTTPCycle) -> HTTPInstance:
         loop=ctx.loop,
         reactor=ctx.reactor,
         http_timeout_s=ctx.config.http_timeout_s,
+        hooks=ctx.hooks,  # limits, request budget, metrics: None when all are off
     )
 
 

@@ -86,9 +86,9 @@ def _build_factory(config: Config, reactor: Any) -> Any:
     factory = WebSocketServerFactory(  # type: ignore[no-untyped-call]
         server=config.server_name or None, reactor=reactor
     )
-    accept = _deflate_acceptor(config.websocket_max_message_bytes)
+    accept = _deflate_acceptor(autobahn_message_budget(config.websocket_max_message_bytes))
     factory.setProtocolOptions(  # type: ignore[no-untyped-call]
-        maxMessagePayloadSize=config.websocket_max_message_bytes,
+        maxMessagePayloadSize=autobahn_message_budget(config.websocket_max_message_bytes),
         maxFramePayloadSize=config.websocket_max_frame_bytes,
         # The app's answer is timed by us (--websocket_connect_timeout); the head is
         # already complete when Autobahn sees it.
@@ -107,6 +107,17 @@ def _build_factory(config: Config, reactor: Any) -> Any:
         perMessageCompressionAccept=accept if config.ws_per_message_deflate else None,
     )
     return factory
+
+
+def autobahn_message_budget(max_message_bytes: int) -> int:
+    """What Autobahn is told: one byte over our limit, which the connection enforces itself.
+
+    Autobahn (26.10) inflates a compressed frame with zlib's ``max_length`` set to the bytes
+    left under its limit; when zlib consumed the whole frame but still holds output, the
+    message is cut at exactly the limit and delivered, not refused. With one byte of slack a
+    message over our limit always arrives over it, and the connection answers 1009.
+    """
+    return max_message_bytes + 1 if max_message_bytes else 0
 
 
 def _deflate_acceptor(max_message_bytes: int) -> Any:

@@ -21,6 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any, cast
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
+from autobahn.websocket.protocol import WebSocketProtocol
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import connectionDone
 
@@ -85,6 +86,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
 
     # set by makeConnection: a TCP/TLS transport, or a ``StreamTransport`` over HTTP/2
     transport: Transport
+    protocol_name = "websocket"
 
     def __init__(self, ctx: ServerContext, scope: dict[str, Any]) -> None:
         super().__init__()
@@ -105,6 +107,8 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self._refused = False
         self._handshake_paused = False
         self._inbox_paused = False
+        self._admitted = False  # counted in ctx.hooks until the handshake is answered
+        self._message_bytes = 0
 
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -161,11 +165,17 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
     # -- Autobahn callbacks ------------------------------------------------------------------------
     def onConnect(self, request: Any) -> Deferred[Any]:  # type: ignore[override]
         self._pause(handshake=True)
+        self._handshake = Deferred()
+        hooks = self.ctx.hooks
+        if hooks is not None:
+            if not hooks.admit():  # over --limit-concurrency: refused before the app runs
+                self.ctx.reactor.callLater(0, self._refuse_over_limit)
+                return self._handshake
+            self._admitted = True
         self.cycle = WebSocketCycle(
             self.scope, self, self.loop, self.ctx.config.websocket_send_timeout_s
         )
         self.instance = WebSocketInstance(self.ctx.app, self.cycle, self.loop)
-        self._handshake = Deferred()
         self._set_timer(self.ctx.config.websocket_connect_timeout_s, self._on_connect_timeout)
         return self._handshake
 
@@ -173,10 +183,20 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self.message_is_binary = isBinary
         self.message_data = []
         self.message_data_total_length = 0
+        self._message_bytes = 0  # as delivered (inflated), for our own limit check
 
     def onMessageFrameData(self, payload: bytes) -> None:
-        if not self.failedByMe:
-            self.message_data.append(payload)
+        if self.failedByMe:
+            return
+        self.message_data.append(payload)
+        self._message_bytes += len(payload)
+        limit = self.ctx.config.websocket_max_message_bytes
+        if 0 < limit < self._message_bytes:  # see autobahn.autobahn_message_budget
+            self.message_data = []
+            self._fail_connection(
+                WebSocketProtocol.CLOSE_STATUS_CODE_MESSAGE_TOO_BIG,
+                f"received WebSocket message exceeds payload limit of {limit} octets",
+            )
 
     def onMessageFrameEnd(self) -> None:
         pass  # frames went straight into message_data
@@ -188,6 +208,8 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         if not self.failedByMe and self.cycle is not None:
             payload = parts[0] if len(parts) == 1 else b"".join(parts)
             self.cycle.feed_message(payload, self.message_is_binary)
+            if self.ctx.hooks is not None:
+                self.ctx.hooks.websocket_message("received")
 
     def onCloseFrame(self, code: int | None, reasonRaw: bytes | None) -> bool | None:
         # Autobahn answers a bad Close (§7.4: reserved code, §8.1: invalid UTF-8 reason)
@@ -205,6 +227,8 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         return result
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        if self._admitted:
+            self._handshake_over(0)  # the client left before an answer
         cycle = self.cycle
         if cycle is None:
             return
@@ -233,6 +257,8 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             extra.setdefault(name.decode("ascii"), []).append(header_text(value))
         self._accepted = True
         handshake.callback((subprotocol, extra))  # Autobahn writes 101 and opens
+        if self._admitted:
+            self._handshake_over(101)
         if self.ctx.access_log is not None:
             self.ctx.access_log.websocket("WSCONNECT", self.scope, None)
         self._resume(handshake=True)
@@ -251,6 +277,8 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             length = len(body) if end else None
             server = self.ctx.config.server_header
             self.transport.write(http_response_head(status, headers, server, length) + body)
+            if self._admitted:
+                self._handshake_over(status)
             if self.ctx.access_log is not None:
                 self.ctx.access_log.websocket("WSREJECT", self.scope, None)
         elif self._refused and body:
@@ -270,6 +298,8 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             compress.start_compress_message()
             data = compress.compress_message_data(data) + compress.end_compress_message()
             self.sendFrame(opcode=2 if binary else 1, payload=data, rsv=4)
+        if self.ctx.hooks is not None:
+            self.ctx.hooks.websocket_message("sent")
         if not self.write_paused:
             return None
         return self.wait_writable()
@@ -283,6 +313,16 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
 
     def resume_reading(self) -> None:
         self._resume(inbox=True)
+
+    def _handshake_over(self, status: int) -> None:
+        self._admitted = False
+        if self.ctx.hooks is not None:
+            self.ctx.hooks.handshake_done(status, time.monotonic() - self._started)
+
+    def _refuse_over_limit(self) -> None:
+        if self.state == _CONNECTING and not self._refused:
+            retry = [(b"retry-after", b"1")]  # RFC 9110 §10.2.3; asgid.hooks.RETRY_AFTER_S
+            self.deny(503, retry, b"Service Unavailable: too many requests in flight", True)
 
     # -- flow control, timers ----------------------------------------------------------------------
     def _pause(self, *, handshake: bool = False, inbox: bool = False) -> None:
@@ -370,6 +410,10 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         # accept() then closes them at once.
         if self.state == _OPEN:
             self.close(1001, b"server shutting down")  # RFC 6455 §7.4.1: going away
+
+    def service_restart(self, final: bool) -> None:
+        if final and self.state == _OPEN:
+            self.close(1012, b"service restart")  # RFC 6455 §7.4.1 registry: 1012
 
     def abort(self) -> None:
         self.transport.abortConnection()

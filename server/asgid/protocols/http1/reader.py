@@ -1,0 +1,109 @@
+"""One HTTP/1.1 request head as httptools reports it: target, fields, byte budget, checks.
+
+``HTTP1Protocol`` hands httptools this object's ``begin`` and ``add_header`` as its
+``on_message_begin``/``on_header`` callbacks (httptools looks callbacks up once, when the
+parser is made), so the per-field path costs no extra call; when the head is complete,
+``request()`` applies the rules of ``head.py`` and returns the ``Request`` event.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from asgid.events import Request
+from asgid.protocols.http1.errors import RejectRequest
+from asgid.protocols.http1.head import (
+    check_head,
+    check_head_size,
+    loose_request_line,
+    split_target,
+    strip_value,
+)
+
+if TYPE_CHECKING:
+    from asgid.config import Config
+
+HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the configured limits
+WATCHED_HEADERS = frozenset({b"host", b"expect", b"te", b"content-length", b"transfer-encoding"})
+
+
+class HeadReader:
+    """The request head being read on one connection."""
+
+    __slots__ = (
+        "url",
+        "headers",
+        "watched",
+        "in_head",
+        "head_bytes",
+        "chunks",
+        "_max_line",
+        "_max_headers",
+        "_max_header_bytes",
+        "_budget",
+    )
+
+    def __init__(self, config: Config) -> None:
+        self._max_line = config.limit_request_line_bytes
+        self._max_headers = config.limit_request_headers
+        self._max_header_bytes = config.limit_request_header_bytes
+        self._budget = self._max_line + self._max_header_bytes + HEAD_SLACK
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.watched: list[tuple[bytes, bytes]] | None = None  # the fields the wire acts on
+        self.in_head = False
+        self.head_bytes = 0
+        # What was read since the last request ended: the head's raw bytes (for the
+        # request-line check and an upgrade's hand-off); None while a body is read.
+        self.chunks: list[bytes] | None = []
+
+    def begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.watched = None
+        self.in_head = True
+        self.head_bytes = 0
+
+    def add_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > self._max_line:
+            raise RejectRequest(414, "URI Too Long")
+
+    def add_header(self, name: bytes, value: bytes) -> None:
+        # Called for every field of every request: limits are checked once the head is
+        # complete (``over_budget`` bounds memory until then).
+        if not self.in_head:
+            return  # a trailer field: not passed on; ChunkFraming bounds their bytes
+        pair = (name.lower(), strip_value(value))
+        self.headers.append(pair)
+        if pair[0] in WATCHED_HEADERS:
+            # Noted here so the head checks and the exchange need not scan every field.
+            if self.watched is None:
+                self.watched = [pair]
+            else:
+                self.watched.append(pair)
+
+    def over_budget(self, nbytes: int) -> bool:
+        """Count ``nbytes`` more of this head. httptools buffers a field line until it
+        ends, so one endless value would grow that buffer without this bound."""
+        self.head_bytes += nbytes
+        return self.head_bytes > self._budget
+
+    def request(self, method: bytes, version: str, last_read: bytes) -> tuple[Request, bool]:
+        """The complete head as a ``Request``, and whether its body is chunked; raises
+        ``RejectRequest`` for what RFC 9112 forbids. ``last_read`` is the read that ended it."""
+        raw_path, query = split_target(self.url)
+        check_head_size(
+            self.headers,
+            max_headers=self._max_headers,
+            max_bytes=self._max_header_bytes,
+            bytes_read=self.head_bytes + len(last_read),
+        )
+        chunked = check_head(version, self.watched)
+        chunks = self.chunks or [last_read]
+        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if loose_request_line(raw, method, self.url):
+            # llhttp skips extra spaces; a proxy that splits on each one reads another target.
+            raise RejectRequest(400, "Bad Request: the request line needs single spaces")
+        self.in_head = False
+        return Request(0, version, method, raw_path, query, self.headers), chunked

@@ -5,22 +5,32 @@ asgid -p 8443 --ssl-certfile certs/cert.pem --ssl-keyfile certs/key.pem examples
 curl --cacert certs/cert.pem https://localhost:8443/        # HTTP/2 via ALPN
 curl --http1.1 --cacert certs/cert.pem https://localhost:8443/
 
+A WebSocket (wss://localhost:8443/ws) gets the same line as one text message, then a close.
 With client certificates (mutual TLS), see docs/tls.md.
 """
 
 
-async def app(scope, receive, send):
-    if scope["type"] != "http":
-        return
+def describe(scope):
     tls = scope["extensions"].get("tls")
     if tls is None:
-        detail = "no TLS on this connection"
-    else:
-        version = {0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}.get(tls["tls_version"], "TLS")
-        detail = f"{version}, cipher suite 0x{tls['cipher_suite'] or 0:04x}"
-        if tls["client_cert_name"]:
-            detail += f", client {tls['client_cert_name']}"
-    body = f"Hello over HTTP/{scope['http_version']} ({detail})\n".encode()
+        return "no TLS on this connection"
+    version = {0x0303: "TLS 1.2", 0x0304: "TLS 1.3"}.get(tls["tls_version"], "TLS")
+    detail = f"{version}, cipher suite 0x{tls['cipher_suite'] or 0:04x}"
+    if tls["client_cert_name"]:
+        detail += f", client {tls['client_cert_name']}"
+    return detail
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": f"Hello over WebSocket ({describe(scope)})"})
+        await send({"type": "websocket.close"})
+        return
+    if scope["type"] != "http":
+        return
+    body = f"Hello over HTTP/{scope['http_version']} ({describe(scope)})\n".encode()
     await send(
         {
             "type": "http.response.start",

@@ -433,6 +433,22 @@ def test_announce_refuses_a_bad_room_name(demo_env: dict[str, str]) -> None:
     assert "is not a room name" in result.stderr
 
 
+def test_announce_with_the_memory_layer_says_it_reaches_no_server(
+    demo_env: dict[str, str],
+) -> None:
+    result = subprocess.run(
+        [sys.executable, str(DEMO_DIR / "manage.py"), "announce", "lobby", "hi"],
+        env={**os.environ, "PYTHONPATH": str(REPO), **demo_env, "DEMO_CHANNEL_LAYER": "memory"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0
+    assert "the in-memory channel layer cannot reach a running server" in result.stderr
+    assert "sent to" not in result.stdout
+
+
 # --- make demo ------------------------------------------------------------------------------
 
 

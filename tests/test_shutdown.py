@@ -128,3 +128,26 @@ def test_sigterm_closes_websockets_going_away_and_drains_http2(asgid):
     assert out == "slow done 2"
     assert server.wait(10) == 0
     assert "MARK lifespan shutdown" in server.output
+
+
+SLOW_IMPORT = """
+import sys
+import time
+from pathlib import Path
+
+sys.stderr.write("slow app: importing\\n")
+sys.stderr.flush()
+while not Path(__file__).with_name("release").exists():  # a start-up that takes its time
+    time.sleep(0.05)
+app = None
+"""
+
+
+def test_ctrl_c_while_the_app_imports_exits_130_without_traceback(asgid, tmp_path):
+    (tmp_path / "slow_import.py").write_text(SLOW_IMPORT)
+    server = asgid("slow_import:app", "--app-dir", str(tmp_path), expect_ready=False)
+    server.wait_for("slow app: importing")
+    server.signal(signal.SIGINT)
+    assert server.wait(10) == 130
+    assert "interrupted while starting" in server.output
+    assert "Traceback" not in server.output

@@ -194,3 +194,19 @@ def test_curl_client_certificates(
     name = json.loads(body)["extensions"]["tls"]["client_cert_name"]
     seen = f"{status} {name.split(',')[0] if name else '-'}"
     assert seen == expected
+
+
+async def test_docs_example_answers_https_and_wss_with_the_client_name(
+    pki: PKI,
+    asgid,  # type: ignore[no-untyped-def]
+) -> None:
+    """examples/tls_hello.py as docs/tls.md runs it: HTTP/2 with httpx, then a WebSocket."""
+    proc = asgid("examples.tls_hello:app", endpoints=[endpoint(pki, "required")])
+    with httpx.Client(http2=True, verify=pki.client_context("good.pem")) as client:
+        text = client.get(f"https://localhost:{proc.port}/").text
+    assert text.startswith("Hello over HTTP/2 (TLS 1.3, cipher suite 0x13")
+    assert ", client CN=alice," in text
+    context = pki.client_context("good.pem", alpn="http/1.1")
+    async with websockets.connect(f"wss://localhost:{proc.port}/ws", ssl=context) as ws:
+        message = await ws.recv()
+    assert str(message).startswith("Hello over WebSocket (TLS 1.3") and "CN=alice," in message

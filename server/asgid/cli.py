@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("asgid")
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as the server itself exits on a second ^C
 
 
 def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Config:
@@ -230,7 +231,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as exc:
         _fail(str(exc), config.verbosity, exc)
         return
-    sys.exit(run(config, argv, link))
+    try:
+        status = run(config, argv, link)
+    except KeyboardInterrupt:
+        # ^C while the app is still importing, before the server's own handlers exist (a
+        # supervisor passes ^C on to workers that may still be starting): no traceback.
+        logger.warning("interrupted while starting")
+        status = EXIT_INTERRUPTED
+    sys.exit(status)
 
 
 def _worker_link(config: Config, environ: dict[str, str]) -> WorkerLink | None:

@@ -175,3 +175,25 @@ def _reason(description: str, exc: Exception) -> str:
     if isinstance(exc, AttributeError) and description.startswith("systemd:"):
         return "domain= must be INET, INET6 or UNIX"
     return str(exc) or type(exc).__name__
+
+
+def describe_port(description: str, port: Any) -> str:
+    """``tcp:127.0.0.1:8000`` with the real port when 0 was asked for."""
+    address: Any = port.getHost()
+    kind = type(address).__name__
+    if kind in ("IPv4Address", "IPv6Address"):
+        scheme = "ssl" if _is_tls(description) else "tcp"
+        host = f"[{address.host}]" if ":" in address.host else address.host
+        return f"{scheme}:{host}:{address.port}"
+    if kind == "UNIXAddress":
+        name = address.name.decode() if isinstance(address.name, bytes) else address.name
+        return f"unix:{name}"
+    return description
+
+
+def _is_tls(description: str) -> bool:
+    inner = description.removeprefix("haproxy:")
+    # fd:...:tls= is a worker's adopted socket it does TLS on (see shared_sockets.py).
+    return inner.startswith(("ssl:", "tls:", "https:")) or (
+        inner.startswith("fd:") and ":tls=" in inner
+    )

@@ -6,6 +6,7 @@ which adopts an inherited socket for TLS) can use it without importing each othe
 
 from __future__ import annotations
 
+import base64
 import socket
 from typing import TYPE_CHECKING, Any
 
@@ -51,8 +52,6 @@ def _tls_context(reactor: Any, encoded: str) -> Any:
     (``fd:fileno=N:tls=<the ssl: string, base64>``, see ``asgid.shared_sockets``)."""
     from twisted.internet.endpoints import serverFromString
 
-    from asgid.shared_sockets import decode_tls
-
     tls_endpoint = serverFromString(reactor, decode_tls(encoded))  # type: ignore[no-untyped-call]
     return tls_endpoint._sslContextFactory
 
@@ -77,3 +76,14 @@ def _fileno(args: tuple[object, ...], kwargs: dict[str, object]) -> int:
     if not isinstance(raw, str) or not raw.isdigit():
         raise ValueError("write fd:fileno=N with N the number of an inherited listening socket")
     return int(raw)
+
+
+# A supervisor hands a worker an ``ssl:`` listener as ``fd:fileno=N:tls=<this>`` (see
+# ``asgid.shared_sockets``): the ``ssl:`` string as one field value.
+def encode_tls(description: str) -> str:
+    """An endpoint string as one ``fd:`` field value (no ``:``, ``=`` or spaces)."""
+    return base64.urlsafe_b64encode(description.encode()).decode().rstrip("=")
+
+
+def decode_tls(value: str) -> str:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()

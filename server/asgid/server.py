@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet.defer import maybeDeferred
 
 from asgid.config import Config
-from asgid.endpoints import server_from_string
+from asgid.endpoints import describe_port, server_from_string
 from asgid.errors import LifespanFailure
 from asgid.heartbeat import Heartbeat
 from asgid.lifespan import Lifespan
@@ -41,28 +41,6 @@ EXIT_ERROR = 1
 EXIT_LIFESPAN = 3
 RESTART_CLOSE_S = 5.0  # after close 1012, time for WebSocket closing handshakes
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for "killed by ^C"
-
-
-def describe_port(description: str, port: Any) -> str:
-    """``tcp:127.0.0.1:8000`` with the real port when 0 was asked for."""
-    address: Any = port.getHost()
-    kind = type(address).__name__
-    if kind in ("IPv4Address", "IPv6Address"):
-        scheme = "ssl" if _is_tls(description) else "tcp"
-        host = f"[{address.host}]" if ":" in address.host else address.host
-        return f"{scheme}:{host}:{address.port}"
-    if kind == "UNIXAddress":
-        name = address.name.decode() if isinstance(address.name, bytes) else address.name
-        return f"unix:{name}"
-    return description
-
-
-def _is_tls(description: str) -> bool:
-    inner = description.removeprefix("haproxy:")
-    # fd:...:tls= is a worker's adopted socket it does TLS on (see shared_sockets.py).
-    return inner.startswith(("ssl:", "tls:", "https:")) or (
-        inner.startswith("fd:") and ":tls=" in inner
-    )
 
 
 def notify_systemd(state: str) -> None:

@@ -11,13 +11,13 @@ parameters (``https:fileno=N:...``).
 
 from __future__ import annotations
 
-import base64
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from asgid.endpoints import server_from_string
+from asgid.endpoints import describe_port, server_from_string
 from asgid.errors import ConfigError
+from asgid.fd_endpoint import encode_tls
 
 logger = logging.getLogger(__name__)
 
@@ -35,20 +35,9 @@ class SharedSocket:
         return fileno
 
 
-def encode_tls(description: str) -> str:
-    """An endpoint string as one ``fd:`` field value (no ``:``, ``=`` or spaces)."""
-    return base64.urlsafe_b64encode(description.encode()).decode().rstrip("=")
-
-
-def decode_tls(value: str) -> str:
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
-
-
 def bind_for_workers(descriptions: tuple[str, ...], reactor: Any) -> list[SharedSocket]:
     """Bind each endpoint in this process, closing what was bound if one fails."""
     from twisted.internet.protocol import Factory
-
-    from asgid.server import describe_port
 
     shared: list[SharedSocket] = []
     try:

@@ -4,7 +4,8 @@ another connection measures its requests/s; prints a Markdown table.
 Bounded (``--seconds`` per attack, default 10) and loopback only. The table gives how
 the attacker was cut off and after how much work, the server's peak RSS and mean CPU
 during the attack, and the legitimate client's requests/s as a share of its rate with
-no attack running.
+no attack running. The server runs on CPU 0, the clients on CPU 1, the attacker at the
+lowest priority.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -73,7 +75,10 @@ def legit_rate(url: str, seconds: float) -> float:
 
 
 def _attack_loop(attack: Callable[[int], Outcome], port: int, stop: Any, results: Any) -> None:
-    """In its own process, so the attacker does not share the legit client's interpreter."""
+    """In its own process, so the attacker does not share the legit client's interpreter;
+    at the lowest priority, so on one machine it does not take the legit client's CPU (a
+    real attacker brings its own machine)."""
+    os.nice(19)
     while not stop.is_set():
         outcome = attack(port)
         results.put((outcome.cut_off, outcome.work))
@@ -124,6 +129,13 @@ def table(rows: list[Row], baseline: float) -> str:
     return "\n".join(lines)
 
 
+def _pin(server_pid: int) -> None:
+    """Server on CPU 0, clients (this process and the attacker it forks) on CPU 1."""
+    if len(os.sched_getaffinity(0)) >= 2:
+        os.sched_setaffinity(server_pid, {0})
+        os.sched_setaffinity(0, {1})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per attack (default 10)")
@@ -139,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             endpoints=["tcp:0:interface=127.0.0.1:backlog=1024", tls.endpoint()],
         )  # fmt: skip
         try:
+            _pin(server.proc.pid)
             tls_port = int(server.addresses[1].rsplit(":", 1)[1])
             baseline = legit_rate(server.url + "/", args.seconds)
             logger.info("baseline: %.0f requests/s", baseline)

@@ -161,7 +161,7 @@ def write_results(samples: list[Sample], name: str) -> Path:
     descriptors = memory.twinx()
     descriptors.plot(times, [s.fds for s in samples], color="tab:orange", label="open fds")
     descriptors.set_ylabel("open descriptors")
-    figure.legend(loc="upper left")
+    figure.legend(loc="lower right")
     figure.tight_layout()
     figure.savefig(RESULTS / f"{name}.png")
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chat.broadcast import post_message
@@ -31,4 +32,9 @@ class Command(BaseCommand):
                          source="command")  # fmt: skip
         except ConnectionError as exc:
             raise CommandError(f"channel layer unavailable ({exc}): {LAYER_HINT}") from exc
+        if isinstance(get_channel_layer(), InMemoryChannelLayer):
+            # That layer lives inside one process: this command's copy reaches no server.
+            self.stderr.write(f"stored in #{room}'s history only: the in-memory channel layer "
+                              "cannot reach a running server (use the Redis layer)")  # fmt: skip
+            return
         self.stdout.write(f"sent to #{room}")

@@ -119,7 +119,8 @@ class Command(DjangoRunserver):  # type: ignore[misc]
     def _config(self, options: dict[str, Any]) -> Config:
         return Config(
             loop=options["loop"],
-            app=settings.ASGI_APPLICATION if hasattr(settings, "ASGI_APPLICATION") else "",
+            # Only named in the "ready" line: runserver imports the app itself.
+            app=getattr(settings, "ASGI_APPLICATION", None) or "get_asgi_application()",
             endpoints=(django_runner.endpoint(self._bind_addr(), int(self.port), self.tls),),
             root_path=getattr(settings, "FORCE_SCRIPT_NAME", None) or "",
             access_log="-" if options["verbosity"] >= 1 else None,

@@ -136,14 +136,13 @@ def test_http1_requests_and_connections_leave_no_cycles(asgid, loop: str) -> Non
 @pytest.mark.parametrize("loop", LOOPS)
 def test_http2_streams_and_connection_leave_no_cycles(asgid, loop: str) -> None:
     # h2's H2Connection refers to itself (its frame dispatch table holds its own bound
-    # methods), so each HTTP/2 connection, never a stream, leaves that one cycle of h2's;
-    # BoundedH2Connection is that class with a smaller closed-streams memory.
+    # methods), so each HTTP/2 connection, never a stream, leaves that one cycle of h2's.
     h2_own = (
         "h2.",
         "hpack.",
         "builtins.",
         "collections.deque",
-        "asgid.protocols.http2.setup.BoundedH2Connection",
+        "asgid.protocols.http2.setup.BoundedH2Connection",  # an H2Connection, same cycle
     )
     assert_no_cycles(asgid(APP, "--loop", loop), http2_workload, allowed=h2_own)
 

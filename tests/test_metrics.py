@@ -65,7 +65,9 @@ def test_one_process_counts_requests_connections_messages_and_rejections(asgid, 
         ws.send("b")
         ws.recv(timeout=5)
         during = scrape(url)
-    after = wait_for_value(url, "asgid_connections_open", 0.0, protocol="websocket")
+    # Request counts reach the counters once a second; connection gauges at once.
+    wait_for_value(url, "asgid_connections_open", 0.0, protocol="websocket")
+    after = wait_for_value(url, "asgid_requests_total", 3.0, protocol="http/1.1", status="200")
     assert value(after, "asgid_requests_total", protocol="http/1.1", status="200") == 3
     assert value(after, "asgid_requests_total", protocol="http/1.1", status="500") == 1
     assert value(after, "asgid_requests_total", protocol="h2", status="200") == 1
@@ -88,8 +90,9 @@ def test_workers_sum_their_counts_and_count_restarts(asgid):
         with httpx.Client() as client:  # new connections: both workers take some
             pids.add(client.get(server.url + "/pid").text)
     assert len(pids) == 2
-    samples = scrape(url)
-    assert value(samples, "asgid_requests_total", protocol="http/1.1", status="200") == 20
+    labels = {"protocol": "http/1.1", "status": "200"}
+    samples = wait_for_value(url, "asgid_requests_total", 20.0, **labels)
+    assert value(samples, "asgid_requests_total", **labels) == 20
     victim = int(sorted(pids)[0])
     os.kill(victim, signal.SIGKILL)
     server.wait_for(f"worker {victim} exited with status -9")

@@ -17,7 +17,7 @@ from . import elements
 from .buffers import ChannelBuffer
 from .errors import RedisUnavailable
 from .member_sets import MemberSets
-from .retry import NETWORK_ERRORS, Retrying, stop_task
+from .retry import NETWORK_ERRORS, PipelinedPops, Retrying, stop_task
 from .stats import LayerStats
 from .wire import WireConnection
 
@@ -67,7 +67,10 @@ class LocalReader:
         reconnect_timeout_s: float,
     ) -> None:
         self._client, self._queue, self._release = client, queue, release
-        self._popper = popper  # a connection of its own on plain hosts (wire.py)
+        # A connection of its own on plain hosts (wire.py), its pops kept queued.
+        if isinstance(popper, WireConnection):
+            popper = PipelinedPops(popper, queue, _BATCH)
+        self._popper = popper
         self._stats, self._idle_s, self._limit = stats, idle_s, limit
         self._sets = MemberSets(client=client, key=member_set, stats=stats)
         self._retry = Retrying(
@@ -111,6 +114,11 @@ class LocalReader:
 
     def take_release(self) -> dict[str, int]:
         pending, self.pending_release = self.pending_release, {}
+        if self._flush_handle is not None:
+            # Everything pending is on its way (a send carries it): the flush timer
+            # would only wake the loop for nothing.
+            self._flush_handle.cancel()
+            self._flush_handle = None
         return pending
 
     def give_back(self, pending: dict[str, int]) -> None:
@@ -226,8 +234,8 @@ class LocalReader:
         for task in (self._task, self._flush_task):
             await stop_task(task)
         self._retry.stop()
-        if isinstance(self._popper, WireConnection):
-            await self._popper.aclose()
+        if isinstance(self._popper, PipelinedPops):
+            await self._popper.connection.aclose()
 
 
 class NamedFetcher:

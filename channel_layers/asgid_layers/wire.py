@@ -144,6 +144,19 @@ class _Protocol(asyncio.Protocol):
             self._watchdog = self._loop.call_later(self._timeout_s, self._check_timeout)
         return future
 
+    def call_many(self, commands: Sequence[bytes]) -> list[asyncio.Future[Any]]:
+        """Send several commands in one write; their futures in order."""
+        if self.lost is not None:
+            raise self.lost
+        now = self._loop.time()
+        futures = [self._loop.create_future() for _ in commands]
+        self._pending.extend((future, now) for future in futures)
+        assert self._transport is not None
+        self._transport.write(b"".join(commands))
+        if self._timeout_s is not None and self._watchdog is None:
+            self._watchdog = self._loop.call_later(self._timeout_s, self._check_timeout)
+        return futures
+
     def data_received(self, data: bytes) -> None:
         self._parser.feed(data)
         while (reply := self._parser.gets()) is not False:
@@ -209,6 +222,14 @@ class WireConnection:
         if protocol is None or protocol.lost is not None:
             protocol = await self._connected()
         return await protocol.call(packed)
+
+    async def send_many(self, commands: Sequence[bytes]) -> list[asyncio.Future[Any]]:
+        """Send ``commands`` in one write (connecting first if needed); await the
+        returned futures for their replies, in order."""
+        protocol = self._protocol
+        if protocol is None or protocol.lost is not None:
+            protocol = await self._connected()
+        return protocol.call_many(commands)
 
     async def _connected(self) -> _Protocol:
         # Concurrent callers after a loss share one reconnection.

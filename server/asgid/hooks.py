@@ -20,8 +20,6 @@ PROTOCOL_LABELS = {"1.1": "http/1.1", "1.0": "http/1.0", "2": "h2"}
 class MetricsSink(Protocol):
     """What ``asgid.metrics`` records; the hooks call it only when metrics are on."""
 
-    def request_started(self) -> None: ...
-
     def request_finished(self, protocol: str, status: int, duration_s: float) -> None: ...
 
     def rejected(self, status: int) -> None: ...
@@ -58,9 +56,7 @@ class RequestHooks:
             if self.sink is not None:
                 self.sink.rejected(503)
             return False
-        self.in_flight += 1
-        if self.sink is not None:
-            self.sink.request_started()
+        self.in_flight += 1  # metrics sample this once a second: no per-request gauge work
         return True
 
     def finished(self, http_version: str, status: int, duration_s: float) -> None:

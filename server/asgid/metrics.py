@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 from asgid.errors import ConfigError
@@ -72,11 +73,9 @@ class PrometheusMetrics:
         )
         self.restarts = pc.Counter("asgid_worker_restarts", "Workers replaced after a crash")
         self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._pending: dict[tuple[str, int], int] = {}
 
     # -- MetricsSink ------------------------------------------------------------------------
-    def request_started(self) -> None:
-        self.in_flight.inc()
-
     def request_finished(self, protocol: str, status: int, duration_s: float) -> None:
         children = self._children.get((protocol, status))
         if children is None:
@@ -84,9 +83,16 @@ class PrometheusMetrics:
                 self.requests.labels(protocol, str(status)),
                 self.duration.labels(protocol),
             )
-        children[0].inc()
+        # Counted in a plain dict, added to the counter once a second (``flush``).
+        pending = self._pending
+        key = (protocol, status)
+        pending[key] = pending.get(key, 0) + 1
         children[1].observe(duration_s)
-        self.in_flight.dec()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for key, count in pending.items():
+            self._children[key][0].inc(count)
 
     def rejected(self, status: int) -> None:
         self.rejected_requests.labels(str(status)).inc()
@@ -123,11 +129,19 @@ def worker_gone(pid: int) -> None:
     multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
-class LayerStatsExport:
-    """Copies channel layers' ``stats()`` into counters, once a second, on the loop."""
+class PeriodicExport:
+    """Once a second, on the loop: the requests in flight (a sample, so requests pay no
+    gauge update) and the channel layers' ``stats()`` as counters."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sink: PrometheusMetrics | None = None,
+        in_flight: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.loop = loop
+        self.sink = sink
+        self.in_flight = in_flight
         self._metrics: dict[str, Any] = {}
         self._seen: dict[tuple[str, str], int] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -139,9 +153,14 @@ class LayerStatsExport:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self.sink is not None:
+            self.sink.flush()  # what the last second counted stays in the files
 
     def _sync(self) -> None:
         self._timer = self.loop.call_later(LAYER_SYNC_S, self._sync)
+        if self.sink is not None:
+            self.sink.in_flight.set(self.in_flight())
+            self.sink.flush()
         for alias, layer in configured_layers():
             try:
                 stats = layer.stats()

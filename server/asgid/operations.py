@@ -15,7 +15,7 @@ from asgid.endpoints import server_from_string
 from asgid.hooks import RequestHooks
 
 if TYPE_CHECKING:
-    from asgid.metrics import LayerStatsExport
+    from asgid.metrics import PeriodicExport
     from asgid.worker_link import WorkerLink
 
 logger = logging.getLogger(__name__)
@@ -41,15 +41,22 @@ def build_hooks(config: Config, link: WorkerLink | None) -> RequestHooks | None:
 class MetricsListener:
     """``/metrics`` on its own endpoint, served by asgid's HTTP stack with no hooks."""
 
-    def __init__(self, config: Config, reactor: Any, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        config: Config,
+        reactor: Any,
+        loop: asyncio.AbstractEventLoop,
+        hooks: RequestHooks | None = None,
+    ) -> None:
         self.config = config
         self.reactor = reactor
         self.loop = loop
+        self.hooks = hooks
         self.port: Any = None
-        self._layers: LayerStatsExport | None = None
+        self._layers: PeriodicExport | None = None
 
     async def start(self, description: str) -> Any:
-        from asgid.metrics import LayerStatsExport, metrics_app
+        from asgid.metrics import PeriodicExport, PrometheusMetrics, metrics_app
         from asgid.protocols.io.context import ServerContext
         from asgid.protocols.switcher import ASGIServerFactory
 
@@ -58,13 +65,24 @@ class MetricsListener:
         )
         endpoint = server_from_string(self.reactor, description)
         self.port = await endpoint.listen(ASGIServerFactory(ctx)).asFuture(self.loop)
-        self._layers = LayerStatsExport(self.loop)
+        hooks = self.hooks
+        sink = hooks.sink if hooks is not None else None
+        self._layers = PeriodicExport(
+            self.loop,
+            sink if isinstance(sink, PrometheusMetrics) else None,
+            (lambda: hooks.in_flight) if hooks is not None else (lambda: 0),
+        )
         self._layers.start()
         return self.port
 
-    async def stop(self) -> None:
+    def close(self) -> None:
+        """The server is done: the last counts go out (the drain is counted too)."""
         if self._layers is not None:
             self._layers.stop()
+            self._layers = None
+
+    async def stop(self) -> None:
+        """Stop listening for scrapes (the drain begins); counting goes on until ``close``."""
         port, self.port = self.port, None
         if port is not None:
             from twisted.internet.defer import maybeDeferred

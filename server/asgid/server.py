@@ -100,7 +100,7 @@ class Server:
         # supervision: the supervisor's link (a worker) or systemd's watchdog (alone)
         self.link = link
         self._heartbeat: Heartbeat | None = None
-        self._metrics = MetricsListener(config, reactor, self.loop)
+        self._metrics = MetricsListener(config, reactor, self.loop, self.ctx.hooks)
         self._tls_reload = TLSReloader(reactor, config.ssl_reload_interval_s)
 
     def run(self) -> int:
@@ -143,6 +143,7 @@ class Server:
             await self._drain(restart)
         if self._heartbeat is not None:
             self._heartbeat.stop()
+        self._metrics.close()
         await self.lifespan.shutdown()
         await self._cancel_leftover_tasks()
 

@@ -277,7 +277,12 @@ def versions(names: Sequence[str]) -> dict[str, str]:
 def save_results(name: str, payload: dict[str, Any], out_dir: Path = RESULTS) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"
-    payload = {"date": time.strftime("%Y-%m-%d"), "machine": machine(), **payload}
+    payload = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "load_average": os.getloadavg()[0],  # other work on the machine skews every figure
+        **payload,
+    }
     path.write_text(json.dumps(payload, indent=1))
     return path
 

@@ -42,6 +42,7 @@ from _peers import (  # noqa: E402
     RESULTS,
     SERVER_CPU,
     asgid_bin,
+    cpu_seconds,
     free_port,
     load,
     median,
@@ -144,18 +145,26 @@ def workers(rounds: int, seconds: float) -> dict[str, float]:
 
 
 def metrics(rounds: int, seconds: float) -> dict[str, float]:
-    rates: dict[str, list[float]] = {"metrics off": [], "metrics on": []}
+    """Requests/s, and server CPU time per request, which other load on the machine moves
+    far less than the rate (a busy machine takes CPU away, not adds work per request)."""
+    found: dict[str, list[float]] = {}
     on = ("--metrics-endpoint", f"tcp:{free_port()}:interface=127.0.0.1")
     for _ in range(rounds):
         for name, flags in (("metrics off", ()), ("metrics on", on)):
             server = Asgid("-v", "0", *flags, cpus=SERVER_CPU)
             try:
                 wrk(server.url, 1, 50, 1, pin=True)
-                rates[name].append(wrk(server.url, seconds, 50, 1, pin=True)["rate"])
+                cpu_before = cpu_seconds(server.proc.pid)
+                result = wrk(server.url, seconds, 50, 1, pin=True)
+                cpu = cpu_seconds(server.proc.pid) - cpu_before
             finally:
                 server.stop()
-            logger.info("  %s: %.0f requests/s", name, rates[name][-1])
-    return {name: median(values) for name, values in rates.items()}
+            found.setdefault(name, []).append(result["rate"])
+            per_request = cpu / result["requests"] * 1e6 if result["requests"] else 0.0
+            found.setdefault(name + " cpu_us", []).append(per_request)
+            logger.info("  %s: %.0f requests/s, %.1f µs CPU/request", name, result["rate"],
+                        per_request)  # fmt: skip
+    return {name: median(values) for name, values in found.items()}
 
 
 def reload_under_load(seconds: float) -> dict[str, Any]:
@@ -204,8 +213,10 @@ def _reload_durations(log: str) -> list[float]:
 def section(payload: dict[str, Any]) -> str:
     w, m, r = payload["workers"], payload["metrics"], payload["reload"]
     ratio = m["metrics on"] / m["metrics off"] if m["metrics off"] else 0.0
+    before, after = payload["load_average"]
     return f"""Measured {payload["date"]} on {payload["machine"]} by `tests/benchmarks/ops_bench.py`
-(see docs/operations.md). Hello world from `bench_app.py`, median of the rounds.
+(see docs/operations.md), 1-minute load average {before} before and {after} after the run.
+Hello world from `bench_app.py`, median of the rounds.
 
 | workload | requests/s |
 |---|---:|
@@ -214,6 +225,10 @@ def section(payload: dict[str, Any]) -> str:
 | 1 process pinned, metrics off, `wrk -t1 -c50` | {m["metrics off"]:.0f} |
 | 1 process pinned, `--metrics-endpoint`, `wrk -t1 -c50` | {m["metrics on"]:.0f} \
 ({ratio:.1%} of off) |
+
+Server CPU time per request (less moved by other load than the rate): metrics off \
+{m["metrics off cpu_us"]:.1f} µs, on {m["metrics on cpu_us"]:.1f} µs \
+({m["metrics on cpu_us"] / max(m["metrics off cpu_us"], 1e-9) - 1:+.1%}).
 
 Two SIGHUP reloads of `--workers 2` under `wrk -t1 -c50 -d{payload["reload_s"]:.0f}s`:
 {r["requests"]} requests ({r["rate"]:.0f}/s), {r["socket_errors"]} socket errors
@@ -230,14 +245,22 @@ def main() -> int:
     parser.add_argument("--reload-s", type=float, default=20.0, help="reload run length")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true", help="leave docs/ alone")
+    parser.add_argument("--metrics-only", action="store_true", help="only metrics on/off")
     args = parser.parse_args()
+    if args.metrics_only:
+        for name, figure in metrics(args.rounds, args.duration).items():
+            logger.info("%s: %.1f", name, figure)
+        return 0
     logger.info("workers: 1 process vs --workers 2")
+    load_before = os.getloadavg()[0]
     payload: dict[str, Any] = {"workers": workers(args.rounds, args.duration)}
     logger.info("metrics: off vs on")
     payload["metrics"] = metrics(args.rounds, args.duration)
     logger.info("reload: two SIGHUPs under load")
     payload["reload"] = reload_under_load(args.reload_s)
     payload["reload_s"] = args.reload_s
+    # Other work on the machine moves these figures a lot: say how busy it was.
+    payload["load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     path = save_results("ops", payload, args.out)
     logger.info("results in %s", path)
     payload = {**payload, **_dated(path)}

@@ -121,8 +121,15 @@ def header(results: dict[str, dict[str, Any]]) -> str:
     for payload in results.values():
         names.update(payload.get("versions", {}))
     rounds = {payload.get("rounds") for name, payload in results.items() if name != "layers"}
+    loads = [p["load_average"] for p in results.values() if "load_average" in p]
+    load = (
+        f" Load average when the benchmarks ended: up to {max(loads):.1f} (2 CPUs; a quiet "
+        "machine is below 1, a busy one skews every figure)."
+        if loads
+        else ""
+    )
     return (
-        f"Run on {first['date']}: {first['machine']}. "
+        f"Run on {first['date']}: {first['machine']}.{load} "
         + ", ".join(f"{k} {v}" for k, v in sorted(names.items()))
         + f". Each server pinned to CPU 0, every load generator to CPU 1 (`taskset`); "
         f"{'/'.join(str(r) for r in sorted(rounds, key=str))} interleaved rounds; figures are "

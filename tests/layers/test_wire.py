@@ -12,7 +12,7 @@ import pytest
 import redis
 from asgid_layers.config import HostSpec
 from asgid_layers.connection import open_host
-from asgid_layers.retry import blocking_pop
+from asgid_layers.retry import PipelinedPops, blocking_pop
 from asgid_layers.wire import Target, WireConnection, WireScript, pack
 from redis.exceptions import ConnectionError as RedisConnectionError, ResponseError, TimeoutError
 
@@ -204,3 +204,44 @@ def test_only_plain_hosts_take_the_wire_path() -> None:
     assert Target.from_spec(None, ("h", 1), {"socket_keepalive": True}) is None
     assert open_host(HostSpec(url="redis://h:1/0")).wire is not None
     assert open_host(HostSpec(url="rediss://h:1/0")).wire is None
+
+
+def test_pipelined_pops_take_every_element_once_in_order(run: Run, redis_server: RedisProc) -> None:
+    async def scenario() -> None:
+        key = f"wire-pipelined-{free_port()}"
+        pops = PipelinedPops(connect(redis_server.url, timeout_s=30), key, 3)
+        sync = redis.Redis(port=redis_server.port)
+        try:
+            taken: list[bytes] = []
+            for first in range(0, 40, 10):  # bursts, with pops queued in between
+                sync.rpush(key, *[str(i).encode() for i in range(first, first + 10)])
+                while len(taken) < first + 10:
+                    taken += await blocking_pop(pops, key, 3)
+            assert taken == [str(i).encode() for i in range(40)]
+            assert sync.llen(key) == 0
+        finally:
+            await pops.connection.aclose()
+
+    run(scenario())
+
+
+def test_cancelled_pipelined_pops_take_nothing(run: Run, redis_server: RedisProc) -> None:
+    # Several pops wait queued in Redis behind the blocked one; cancelling the
+    # reader must withdraw all of them.
+    async def scenario() -> None:
+        key = f"wire-pipelined-cancel-{free_port()}"
+        pops = PipelinedPops(connect(redis_server.url, timeout_s=30), key, 10)
+        before = blocked_clients(redis_server)
+        pop = asyncio.ensure_future(blocking_pop(pops, key, 10))
+        await until(lambda: blocked_clients(redis_server) > before, "the pops to block")
+        pop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pop
+        await until(lambda: blocked_clients(redis_server) == before, "the pops withdrawn")
+        sync = redis.Redis(port=redis_server.port)
+        sync.rpush(key, b"a", b"b")
+        assert sync.llen(key) == 2
+        assert await blocking_pop(pops, key, 10) == [b"a", b"b"]
+        await pops.connection.aclose()
+
+    run(scenario())

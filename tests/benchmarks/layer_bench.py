@@ -255,11 +255,18 @@ Why the figures are what they are:
   timeout and per-argument checks: more Python time than Redis spent in our
   script. On plain hosts the layer now writes its per-message commands as
   pre-encoded bytes on pipelined connections and matches replies with hiredis
-  (`asgid_layers/wire.py`); a reader that has just woken receivers lets them run
-  before it writes its next pop, so a reply they send leaves first. Python
-  function calls per ping-pong round trip went from 2,047 to 724 (channels_redis
-  pubsub: 1,119), per delivery to 1,000 draining members from 72 to 43 (pubsub:
-  43.5); counted with cProfile, which does not depend on the machine's load.
+  (`asgid_layers/wire.py`). A reader keeps 8 blocking pops queued on its own
+  connection, so Redis starts the next one the moment one is answered and the
+  reader writes once per 7 answers; after a wake-up it lets the receivers it
+  woke run first, so a reply they send leaves before its next write. Python
+  function calls per ping-pong round trip went from 2,047 to 552 (channels_redis
+  pubsub: 1,119), socket writes from 4 to 2.67 (pubsub: 2), function calls per
+  delivery to 1,000 draining members from 72 to 43 (pubsub: 43.5); counted with
+  cProfile, which does not depend on the machine's load.
+* On a loaded machine the pinned runs favour the pub/sub layer: each extra
+  socket write or Redis wake-up may wait for a busy core, and asgid_layers
+  still has more of them per message (the reader's pops, the capacity
+  releases). The CPU µs rows are the fairer comparison there.
 * Exact capacity has a Redis cost a pub/sub layer does not pay: each `receive()`
   gives its slot back through a release script (batched over 2 ms, or carried by
   the receiving process's next send), about one `HINCRBY` per delivery. With 100

@@ -18,8 +18,8 @@ a different layer each round, so a slow phase of a shared machine hits all layer
 Reported: the median over rounds per cell, and asgid_layers' per-round ratio to each
 channels_redis layer as median [min-max]. The full run rewrites the ``## Channel
 layer`` section of docs/benchmarks.md (``--no-write`` only prints) and writes every
-round's figures to tests/benchmarks/results/layer.json and layers.json (always,
-also with ``--no-write``), which report.py turns into plots.
+round's figures to tests/benchmarks/results/layers.json (always, also with
+``--no-write``), which report.py turns into plots.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from layer_workloads import Factory, Measure, group_draining, pairs, ping_pong  
 PEERS = HERE / ".venv-peers" / "layer-target"
 # Read by report.py for the plots: "results" per round, "rows" with medians. Both
 # names, the one report.py reads and the one tests/benchmarks' interface note names.
-RESULTS = (HERE / "results" / "layer.json", HERE / "results" / "layers.json")
+RESULTS = HERE / "results" / "layers.json"  # read by report.py
 OURS, CORE, PUBSUB = "asgid_layers", "channels_redis core", "channels_redis pubsub"
 logger = logging.getLogger("layer_bench")
 
@@ -371,9 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = table(results, lost)
     logging.getLogger("layer_bench.table").info("%s", text)
     payload = json.dumps(results_json(results, lost, rounds), indent=1)
-    for path in RESULTS:
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(payload)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(payload)
     if not args.no_write and not args.quick:
         from _peers import write_section
 

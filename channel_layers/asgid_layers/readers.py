@@ -114,6 +114,11 @@ class LocalReader:
 
     def take_release(self) -> dict[str, int]:
         pending, self.pending_release = self.pending_release, {}
+        if self._flush_handle is not None:
+            # Everything pending is on its way (a send carries it): the flush timer
+            # would only wake the loop for nothing.
+            self._flush_handle.cancel()
+            self._flush_handle = None
         return pending
 
     def give_back(self, pending: dict[str, int]) -> None:

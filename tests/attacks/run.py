@@ -3,9 +3,9 @@ another connection measures its requests/s; prints a Markdown table.
 
 Bounded (``--seconds`` per attack, default 10) and loopback only. The table gives how
 the attacker was cut off and after how much work, the server's peak RSS and mean CPU
-during the attack, and the legitimate client's requests/s as a share of its rate with
-no attack running. The server runs on CPU 0, the clients on CPU 1, the attacker at the
-lowest priority.
+during the attack, and the legitimate client's requests/s as a share of its rate measured
+just before that attack with no attack running (so slow drifts in machine load cancel).
+The server runs on CPU 0, the clients on CPU 1, the attacker at the lowest priority.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Row:
     rss_mb: float = 0.0
     cpu_percent: float = 0.0
     legit_rps: float = 0.0
+    baseline_rps: float = 0.0  # the same client just before this attack, unattacked
 
 
 class Sampler(threading.Thread):
@@ -87,7 +88,7 @@ def _attack_loop(attack: Callable[[int], Outcome], port: int, stop: Any, results
 def run_attack(
     server: AsgidProcess, name: str, attack: Callable[[int], Outcome], port: int, seconds: float
 ) -> Row:
-    row = Row(name)
+    row = Row(name, baseline_rps=legit_rate(server.url + "/", seconds))
     context = multiprocessing.get_context("fork")
     stop = context.Event()
     results = context.Queue()
@@ -109,22 +110,21 @@ def run_attack(
     return row
 
 
-def table(rows: list[Row], baseline: float) -> str:
+def table(rows: list[Row]) -> str:
     lines = [
-        f"Unattacked legitimate client: {baseline:.0f} requests/s.",
-        "",
         "| attack | attacker cut off by | work before cut-off (first connection) "
-        "| attacker connections | server RSS peak | server CPU | legit req/s (share) |",
+        "| attacker connections | server RSS peak | server CPU "
+        "| legit req/s unattacked, attacked (share) |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         first = row.outcomes[0] if row.outcomes else Outcome("n/a", "n/a")
         endings = sorted({o.cut_off for o in row.outcomes})
-        share = row.legit_rps / baseline * 100 if baseline else 0.0
+        share = row.legit_rps / row.baseline_rps * 100 if row.baseline_rps else 0.0
         lines.append(
             f"| {row.name} | {'; '.join(endings)} | {first.work} | {len(row.outcomes)} "
             f"| {row.rss_mb:.0f} MB | {row.cpu_percent:.0f}% "
-            f"| {row.legit_rps:.0f} ({share:.0f}%) |"
+            f"| {row.baseline_rps:.0f}, {row.legit_rps:.0f} ({share:.0f}%) |"
         )
     return "\n".join(lines)
 
@@ -153,8 +153,6 @@ def main(argv: list[str] | None = None) -> int:
         try:
             _pin(server.proc.pid)
             tls_port = int(server.addresses[1].rsplit(":", 1)[1])
-            baseline = legit_rate(server.url + "/", args.seconds)
-            logger.info("baseline: %.0f requests/s", baseline)
             rows = []
             attacks = [(n, a, server.port) for n, a in H2_ATTACKS.items()]
             attacks += [(n, a, tls_port) for n, a in TLS_ATTACKS.items()]
@@ -165,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                 logger.info("%s: %s", name, rows[-1].outcomes[:1])
         finally:
             server.stop()
-    logger.info("%s", table(rows, baseline))
+    logger.info("%s", table(rows))
     return 0
 
 

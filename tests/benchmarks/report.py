@@ -3,7 +3,7 @@
     .venv/bin/python tests/benchmarks/report.py [--results DIR] [--img DIR] [--no-write]
 
 Reads ``http.json``, ``h2.json``, ``ws.json`` (this folder's benchmarks) and
-``layer.json`` (layer_bench.py) from ``--results``; whichever exist. Prints the summary
+``layers.json`` (layer_bench.py) from ``--results``; whichever exist. Prints the summary
 table, draws ``bench-http.png``, ``bench-bodies.png``, ``bench-h2-ws.png`` and
 ``bench-layers.png`` into ``--img`` (docs/img), and replaces the ``## Servers`` section of
 docs/benchmarks.md unless ``--no-write``.
@@ -46,7 +46,7 @@ def load_results(folder: Path) -> dict[str, dict[str, Any]]:
         path = folder / f"{name}.json"
         if path.exists():
             found[name] = json.loads(path.read_text())
-    layer = folder / "layer.json"  # layer_bench.py: {"results": {scenario: {unit: {layer: [..]}}}}
+    layer = folder / "layers.json"  # layer_bench.py: {"results": {scenario: {unit: {layer: [..]}}}}
     if layer.exists():
         found["layers"] = {"rows": layer_rows(json.loads(layer.read_text()))}
     return found

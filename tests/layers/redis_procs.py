@@ -48,10 +48,14 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10.0
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                if sock.recv(64).startswith((b"+PONG", b"-LOADING")):
-                    return
+                answer = sock.recv(64)
         except OSError:
             time.sleep(0.02)
+            continue
+        if answer.startswith((b"+PONG", b"-LOADING")):
+            return
+        # Waiting would not change the answer (-NOAUTH with --requirepass, ...).
+        raise RuntimeError(f"redis on port {port} answered PING with {answer!r}")
     raise RuntimeError(f"redis on port {port} not ready after {timeout_s}s")
 
 
@@ -79,7 +83,11 @@ class RedisProc:
         log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        wait_ready(self.port, self.proc)
+        try:
+            wait_ready(self.port, self.proc)
+        except BaseException:
+            self.stop()  # a failed start must not leave a server behind
+            raise
         return self
 
     def stop(self) -> None:

@@ -65,12 +65,20 @@ def test_arguments_round_trip_like_redis_py(run: Run, redis_server: RedisProc) -
             await wire.call(pack(["RPUSH", key, *values]))
             stored = redis.Redis(port=redis_server.port).lrange(key, 0, -1)
             assert stored == [b"\0\xffraw", "text é".encode(), b"42", b"-7", b"2.5", b""]
-            with pytest.raises(TypeError, match="bool"):
-                pack(["SET", key, True])
+            for wrong in (True, None, [1]):
+                with pytest.raises(TypeError, match="must be str, int, float or bytes"):
+                    pack(["SET", key, wrong])  # type: ignore[list-item]
         finally:
             await wire.aclose()
 
     run(scenario())
+
+
+@pytest.mark.parametrize("value", [2.5, 0.1, 1 / 3, -0.0, 1e100, 1e-7, 123456789.123, 1.0])
+def test_floats_are_sent_as_their_repr_like_redis_py(value: float) -> None:
+    # redis-py's Encoder sends repr(float); scores and expiries must read back unchanged.
+    text = repr(value).encode()
+    assert pack(["X", value]) == b"*2\r\n$1\r\nX\r\n$%d\r\n%b\r\n" % (len(text), text)
 
 
 def test_error_reply_raises_and_the_connection_stays_usable(

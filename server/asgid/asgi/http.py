@@ -35,6 +35,20 @@ from asgid.types import Message, Scope
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
 _BAD_VALUE = re.compile(rb"[\x00\r\n]").search
+# An app sends the same few header names on every response: a name that passed the token
+# check is remembered, so the regular expression runs once per name instead of once per
+# field. Bounded, so that an app inventing names cannot grow it.
+_TOKENS_SEEN: set[bytes] = set()
+_TOKENS_SEEN_MAX = 512
+
+
+def _new_token(name: bytes) -> bool:
+    """Whether ``name`` (not seen before) is an RFC 9110 §5.6.2 token; remembered if so."""
+    if _TOKEN(name) is None:
+        return False
+    if len(_TOKENS_SEEN) < _TOKENS_SEEN_MAX:
+        _TOKENS_SEEN.add(name)
+    return True
 
 
 class ClientDisconnected(OSError):
@@ -108,7 +122,7 @@ def validate_headers(raw: Iterable[Any]) -> Headers:
             if not isinstance(name, bytes) or not isinstance(value, bytes):
                 raise ProtocolError(f"header name and value must be bytes, got {item!r}")
             name, value = bytes(name), bytes(value)
-        if _TOKEN(name) is None or _BAD_VALUE(value) is not None:
+        if (name not in _TOKENS_SEEN and not _new_token(name)) or _BAD_VALUE(value) is not None:
             raise ProtocolError(f"invalid characters in response header {item!r}")
         if len(name) == 14 and name.lower() == b"content-length" and not value.isdigit():
             # RFC 9110 §8.6: a bad length would desynchronise every later response.
@@ -406,4 +420,4 @@ class HTTPCycle:
         complete = self.state is DONE or self.respond_error(500, b"Internal Server Error")
         self.state = DONE
         wire, self._wire = self._wire, FINISHED_WIRE
-        wire.send_event(StreamClosed(self.stream_id, complete=complete))
+        wire.send_event(StreamClosed(self.stream_id, complete))

@@ -39,8 +39,20 @@ def strip_value(value: bytes) -> bytes:
     return value
 
 
+# A server sees the same few Host values again and again; one that matched is remembered
+# (up to a bound, so a client sending invented names cannot grow it).
+_HOSTS_SEEN: set[bytes] = set()
+_HOSTS_SEEN_MAX = 256
+
+
 def valid_host(value: bytes) -> bool:
-    return _HOST.fullmatch(value) is not None
+    if value in _HOSTS_SEEN:
+        return True
+    if _HOST.fullmatch(value) is None:
+        return False
+    if len(_HOSTS_SEEN) < _HOSTS_SEEN_MAX:
+        _HOSTS_SEEN.add(value)
+    return True
 
 
 def loose_request_line(data: bytes, method: bytes, target: bytes) -> bool:

@@ -67,6 +67,12 @@ def on_request(proto: Connection, event: RequestReceived) -> None:
         # RFC 9113 §6.8: streams after our GOAWAY are refused, the client may retry them.
         proto.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
         return
+    if _over_stream_limit(proto):
+        # RFC 9113 §5.1.2: a stream error; the client may retry it. Refusing costs us
+        # about what a reset does, so it spends the rapid-reset budget (CVE-2023-44487).
+        proto.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+        proto.guard.resets.spend(proto.guard.now())
+        return
     fields = event.headers or []
     request = request_from_headers(stream_id, fields)
     if request is not None and request.method == b"CONNECT" and is_websocket_connect(fields):
@@ -79,6 +85,15 @@ def on_request(proto: Connection, event: RequestReceived) -> None:
     priority = event.priority_updated
     if priority is not None:
         on_priority(proto, priority)
+
+
+def _over_stream_limit(proto: Connection) -> bool:
+    """Are as many client streams open as SETTINGS_MAX_CONCURRENT_STREAMS allows?
+
+    Counted from our streams, not h2's: h2 has already opened every stream of this read.
+    """
+    limit = proto.config.h2_max_concurrent_streams
+    return sum(stream_id & 1 for stream_id in proto.streams) >= limit
 
 
 def on_data(proto: Connection, event: DataReceived) -> None:

@@ -76,6 +76,27 @@ def test_ssl_with_extra_cert_chain(asgid, tmp_path):
     assert response.json()["scheme"] == "https"
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_https_endpoint_is_logged_with_the_prefix_given(asgid, tmp_path, workers):
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+    endpoint = (
+        f"https:0:interface=127.0.0.1:certKey={tmp_path}/cert.pem:privateKey={tmp_path}/key.pem"
+    )
+    server = asgid(APP, "--workers", workers, endpoints=(endpoint,))
+    if workers == "2":  # the supervisor's line and each worker's
+        server.wait_for("asgid ready: 2 workers")
+        assert server.output.count(f"Listening on https:127.0.0.1:{server.port}") == 3
+    assert server.addresses[0].startswith("https:127.0.0.1:")
+    assert "Listening on ssl:" not in server.output
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    with httpx.Client(verify=context) as client:
+        assert client.get(server.url + "/client").json()["scheme"] == "https"
+
+
 def test_unix_socket_with_mode(asgid, tmp_path):
     path = tmp_path / "asgid.sock"
     server = asgid(APP, endpoints=(f"unix:{path}:mode=600",))

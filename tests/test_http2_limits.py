@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from hyperframe.frame import HeadersFrame
+from hyperframe.frame import GoAwayFrame, HeadersFrame
 
 from tests.support.h2frames import (
     ENHANCE_YOUR_CALM,
@@ -114,11 +114,27 @@ def test_empty_data_flood(conn: RawH2) -> None:
     goaway_then_closed(conn, ENHANCE_YOUR_CALM)
 
 
-def test_stream_flood_beyond_max_concurrent_streams(conn: RawH2) -> None:
-    """The 11th open stream with --h2-max-concurrent-streams 10 is refused."""
+def test_stream_beyond_max_concurrent_streams_is_refused_alone(conn: RawH2) -> None:
+    """RFC 9113 §5.1.2: the 11th open stream with --h2-max-concurrent-streams 10 is a
+    stream error (REFUSED_STREAM); the ten others and the connection keep going."""
     conn.send(*[conn.headers(i, "/hold") for i in range(1, 2 * 11, 2)])
-    frame = conn.expect(lambda f: f.type in (0x3, 0x7))  # RST_STREAM or GOAWAY
-    assert frame.error_code in (PROTOCOL_ERROR, REFUSED_STREAM), frame
+    refused = conn.expect_rst(21)
+    assert refused.error_code == REFUSED_STREAM, refused
+    conn.send(conn.rst(1), conn.headers(23))
+    assert conn.body(23) == b"Hello, world!"
+    assert not any(isinstance(f, GoAwayFrame) for f in conn.frames)
+
+
+def test_refused_stream_flood_is_cut_off(conn: RawH2) -> None:
+    """Opening streams beyond the limit over and over spends the rapid-reset budget."""
+    held = [conn.headers(i, "/hold") for i in range(1, 2 * 10, 2)]
+    refused = [conn.headers(i) for i in range(21, 21 + 2 * 150, 2)]
+    try:
+        conn.send(*held, *refused)
+        conn.send(*[conn.headers(i) for i in range(321, 321 + 2 * 150, 2)])
+    except OSError:
+        pass  # the server may close before it has read everything
+    goaway_then_closed(conn, ENHANCE_YOUR_CALM)
 
 
 def test_server_still_serves_after_attacks(server: AsgidProcess) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import ssl
 import threading
 import time
@@ -116,6 +117,32 @@ def test_restart_lets_in_flight_requests_finish(asgid: Start, app_dir: Path) -> 
     (app_dir / "release").write_text("")
     slow.join(15)
     assert [(r.status_code, r.text) for r in answers] == [(200, "v1")]
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_sighup_restarts_the_server_gracefully(asgid: Start, app_dir: Path, loop: str) -> None:
+    if loop == "uvloop":
+        pytest.importorskip("uvloop")
+    # The application file is not watched: only the SIGHUP can bring v2 in.
+    server = asgid(
+        "reloadapp:app", "--reload", "--app-dir", str(app_dir),
+        "--reload-exclude", "reloadapp.py", "--loop", loop,
+    )  # fmt: skip
+    _wait_count(server, READY, 1)
+    answers: list[httpx.Response] = []
+    slow = threading.Thread(target=lambda: answers.append(httpx.get(server.url + "/slow")))
+    slow.start()
+    server.wait_for("slow request started")
+    _write_app(app_dir, "v2")
+    server.signal(signal.SIGHUP)
+    _wait_count(server, "SIGHUP received; restarting", 1)
+    _wait_count(server, READY, 2)
+    _wait_count(server, DRAINING, 1)
+    assert httpx.get(server.url).text == "v2"
+    (app_dir / "release").write_text("")
+    slow.join(15)
+    assert [(r.status_code, r.text) for r in answers] == [(200, "v1")]
+    assert server.proc.poll() is None and "changed:" not in server.output
 
 
 def test_reload_dirs_and_include_exclude_globs(asgid: Start, app_dir: Path, tmp_path: Path) -> None:

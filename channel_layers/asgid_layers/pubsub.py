@@ -7,46 +7,71 @@ lost; ``send`` never raises ``ChannelFull``. Same ``CONFIG`` keys as
 :class:`RedisChannelLayer` (``group_expiry`` is accepted and unused; Redis
 Cluster is not supported). As in channels_redis' pubsub layer, ``group_add`` and
 ``receive`` work for channels of the calling process, and every process that
-receives on a named channel gets its own copy.
+receives on a named channel gets its own copy. A ``receive()`` raises
+:class:`RedisUnavailable` once its host has not answered for ``reconnect_timeout``,
+as with :class:`RedisChannelLayer`; the subscriber keeps reconnecting.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import secrets
 import time
 import uuid
 import weakref
-from collections.abc import AsyncGenerator, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 from channels.layers import BaseChannelLayer  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 
 from .buffers import ChannelBuffer
 from .config import parse_config
-from .connection import HostClients, open_host
+from .connection import BLOCK_S, HostClients, open_host
 from .core import close_with_loop
+from .errors import RedisUnavailable
 from .keys import ShardKeys
 from .names import CheckedNames, require_message
-from .retry import Retrying, stop_task
+from .readers import stall_handler
+from .retry import NETWORK_ERRORS, Retrying, stop_task
 from .serializers import Serializer
 from .sharding import HashRing
 from .stats import LayerStats
 
 logger = logging.getLogger(__name__)
+R = TypeVar("R")
 
 
 class _Subscriber:
-    """One Pub/Sub connection per host and loop, dispatching to handlers."""
+    """One Pub/Sub connection per host and loop, dispatching to handlers.
 
-    def __init__(self, clients: HostClients, stats: LayerStats, tick: Callable[[], None]) -> None:
+    An idle subscription hears nothing from Redis, so the loop sends a PING every
+    ``BLOCK_S``: its PONG (or any message) is the answer that ends a stretch of
+    silence, as a blocking pop's reply does for the queue readers.
+    """
+
+    def __init__(
+        self,
+        *,
+        clients: HostClients,
+        stats: LayerStats,
+        tick: Callable[[], None],
+        reconnect_timeout_s: float,
+        waiting: Callable[[], Iterable[ChannelBuffer]],
+    ) -> None:
         self._pubsub = clients.blocking.pubsub()
         self._stats, self._tick = stats, tick
         self.handlers: dict[bytes, Callable[[bytes], None]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._retry = Retrying(
+            stats,
+            "pubsub subscriber",
+            stall_s=reconnect_timeout_s,
+            on_stall=stall_handler(clients.label, reconnect_timeout_s, waiting),
+        )
 
     async def subscribe(self, name: str, handler: Callable[[bytes], None]) -> None:
         if name.encode() not in self.handlers:
@@ -60,21 +85,33 @@ class _Subscriber:
             await self._pubsub.unsubscribe(name)
 
     async def _run(self) -> None:
-        retry = Retrying(self._stats, "pubsub subscriber")
-        while True:
-            try:
-                message = await self._pubsub.get_message(
-                    ignore_subscribe_messages=True, timeout=1.0
-                )
-            except Exception as exc:  # redis-py reconnects and resubscribes next call
-                await retry.failed(exc)
-                continue
-            retry.succeeded()
-            if message is not None and message.get("type") == "message":
-                handler = self.handlers.get(message["channel"])
-                if handler is not None:
-                    handler(message["data"])
-            self._tick()
+        retry = self._retry
+        loop = asyncio.get_running_loop()
+        next_ping = loop.time() + BLOCK_S
+        try:
+            while True:
+                try:
+                    if loop.time() >= next_ping:
+                        retry.begin()
+                        next_ping = loop.time() + BLOCK_S
+                        await self._pubsub.ping()
+                    message = await self._pubsub.get_message(timeout=1.0)
+                except Exception as exc:  # redis-py reconnects and resubscribes next call
+                    retry.begin()  # silence counts from the loss, not from the next PING
+                    await retry.failed(exc)
+                    continue
+                if message is not None:
+                    retry.succeeded()
+                    self._dispatch(message)
+                self._tick()
+        finally:
+            retry.stop()
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "message":
+            handler = self.handlers.get(message["channel"])
+            if handler is not None:
+                handler(message["data"])
 
     async def aclose(self) -> None:
         await stop_task(self._task)
@@ -89,7 +126,14 @@ class _PubSubState:
         self.ring = HashRing(list(range(len(self.hosts))), tags)
         self.keys = [ShardKeys(layer.config.prefix, t) for t in tags]
         self.subscribers = [
-            _Subscriber(h, layer._stats, lambda: layer._sweep(self)) for h in self.hosts
+            _Subscriber(
+                clients=host,
+                stats=layer._stats,
+                tick=lambda: layer._sweep(self),
+                reconnect_timeout_s=layer.config.reconnect_timeout,
+                waiting=functools.partial(layer._buffers_fed_by, self, index),
+            )
+            for index, host in enumerate(self.hosts)
         ]
         self.buffers: dict[str, ChannelBuffer] = {}
         self.listening: set[str] = set()  # channels whose own Pub/Sub channel is subscribed
@@ -141,9 +185,27 @@ class RedisPubSubChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             await state.finalizer.__anext__()
         return state
 
+    def _route_index(self, state: _PubSubState, name: str) -> int:
+        return state.ring.index_for(name if "!" not in name else name[: name.find("!") + 1])
+
     def _route(self, state: _PubSubState, name: str) -> tuple[_Subscriber, HostClients, ShardKeys]:
-        index = state.ring.index_for(name if "!" not in name else name[: name.find("!") + 1])
+        index = self._route_index(state, name)
         return state.subscribers[index], state.hosts[index], state.keys[index]
+
+    def _buffers_fed_by(self, state: _PubSubState, index: int) -> list[ChannelBuffer]:
+        """The buffers host ``index`` fills: its channels and members of its groups."""
+        fed = {c for c in state.buffers if self._route_index(state, c) == index}
+        for group, members in state.groups.items():
+            if self._route_index(state, group) == index:
+                fed |= members
+        return [state.buffers[c] for c in fed if c in state.buffers]
+
+    async def _call(self, state: _PubSubState, index: int, what: Awaitable[R]) -> R:
+        try:
+            return await what
+        except NETWORK_ERRORS as exc:
+            label = state.hosts[index].label
+            raise RedisUnavailable(f"Redis at {label} unavailable: {exc}") from exc
 
     def _buffer(self, state: _PubSubState, channel: str) -> ChannelBuffer:
         buffer = state.buffers.get(channel)
@@ -160,9 +222,9 @@ class RedisPubSubChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def _subscribe_channel(self, state: _PubSubState, channel: str) -> None:
         subscriber, _, keys = self._route(state, channel)
-        await subscriber.subscribe(
-            keys.pubsub_channel(channel), lambda data: self._deliver(state, channel, data)
-        )
+        handler = functools.partial(self._deliver, state, channel)
+        subscribing = subscriber.subscribe(keys.pubsub_channel(channel), handler)
+        await self._call(state, self._route_index(state, channel), subscribing)
         state.listening.add(channel)
 
     async def new_channel(self, prefix: str = "specific") -> str:

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 _BATCH = 512
 
 
-def _stall_handler(
+def stall_handler(
     label: str, timeout_s: float, buffers: Callable[[], Iterable[ChannelBuffer]]
 ) -> Callable[[float], None]:
     """What a loop's stall does: every receiver waiting on it gets RedisUnavailable."""
@@ -77,7 +77,7 @@ class LocalReader:
             stats,
             f"reader of {queue}",
             stall_s=reconnect_timeout_s,
-            on_stall=_stall_handler(label, reconnect_timeout_s, lambda: self.buffers.values()),
+            on_stall=stall_handler(label, reconnect_timeout_s, lambda: self.buffers.values()),
         )
         self.buffers: dict[str, ChannelBuffer] = {}
         self.pending_release: dict[str, int] = {}
@@ -259,7 +259,7 @@ class NamedFetcher:
             stats,
             f"fetcher of {queue}",
             stall_s=reconnect_timeout_s,
-            on_stall=_stall_handler(label, reconnect_timeout_s, lambda: (self.buffer,)),
+            on_stall=stall_handler(label, reconnect_timeout_s, lambda: (self.buffer,)),
         )
         self._task: asyncio.Task[None] | None = None
         self.closing = False

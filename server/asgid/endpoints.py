@@ -178,11 +178,12 @@ def _reason(description: str, exc: Exception) -> str:
 
 
 def describe_port(description: str, port: Any) -> str:
-    """``tcp:127.0.0.1:8000`` with the real port when 0 was asked for."""
+    """``tcp:127.0.0.1:8000`` with the real port when 0 was asked for; a TLS endpoint keeps
+    the prefix the user gave (``https:``, ``ssl:``)."""
     address: Any = port.getHost()
     kind = type(address).__name__
     if kind in ("IPv4Address", "IPv6Address"):
-        scheme = "ssl" if _is_tls(description) else "tcp"
+        scheme = _tls_prefix(description) or "tcp"
         host = f"[{address.host}]" if ":" in address.host else address.host
         return f"{scheme}:{host}:{address.port}"
     if kind == "UNIXAddress":
@@ -191,9 +192,13 @@ def describe_port(description: str, port: Any) -> str:
     return description
 
 
-def _is_tls(description: str) -> bool:
+def _tls_prefix(description: str) -> str | None:
     inner = description.removeprefix("haproxy:")
-    # fd:...:tls= is a worker's adopted socket it does TLS on (see shared_sockets.py).
-    return inner.startswith(("ssl:", "tls:", "https:")) or (
-        inner.startswith("fd:") and ":tls=" in inner
-    )
+    prefix = inner.split(":", 1)[0]
+    if prefix in ("ssl", "tls", "https"):
+        return prefix
+    # fd:...:tls= is a worker's adopted socket it does TLS on for an ssl: endpoint (see
+    # shared_sockets.py); an https: endpoint stays https:fileno=N there.
+    if prefix == "fd" and ":tls=" in inner:
+        return "ssl"
+    return None

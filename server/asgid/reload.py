@@ -7,7 +7,8 @@ those sockets. On a change the child gets SIGTERM and drains its in-flight reque
 a fresh child starts on the same sockets; connections arriving in between wait in the
 listen backlog instead of being refused. ``ssl:`` endpoints cannot be shared, so with them
 the old child finishes first and the new one binds again. A child that exits on its own (an
-import error, a failed startup) is reported once; the next change starts another.
+import error, a failed startup) is reported once; the next change (or SIGHUP to this
+process, which restarts as a change does) starts another.
 """
 
 from __future__ import annotations
@@ -110,6 +111,9 @@ class Reloader:
         self.draining: list[subprocess.Popen[bytes]] = []
         self.reported_exit = False
         self.stop_signal: int | None = None
+        # SIGHUPs received (written only by the handler) and acted on: the watch loop
+        # restarts at its next turn, no flag to clear that a signal could race.
+        self.hangups = self.hangups_seen = 0
         self._stop = threading.Event()
 
     def run(self) -> int:
@@ -117,6 +121,8 @@ class Reloader:
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, self._on_signal)
+        # Without a handler SIGHUP would end the watcher and orphan the child.
+        signal.signal(signal.SIGHUP, self._on_hangup)
         logger.info("watching %s for %s", ", ".join(map(str, self.dirs)),
                     " ".join(self.filter.includes))  # fmt: skip
         self._start()
@@ -130,8 +136,13 @@ class Reloader:
             raise_interrupt=False,
         ):
             self._reap()
-            if changes and not self._stop.is_set():
-                self._restart(sorted({path for _change, path in changes}))
+            if self._stop.is_set():
+                continue
+            if changes:
+                self._restart(_describe(sorted({path for _change, path in changes})))
+            elif self.hangups != self.hangups_seen:
+                self._restart("SIGHUP received")
+            self.hangups_seen = self.hangups
         return self._shut_down()
 
     def _start(self) -> None:
@@ -150,10 +161,8 @@ class Reloader:
         self.reported_exit = False
         logger.info("started server process %d", self.child.pid)
 
-    def _restart(self, paths: list[str]) -> None:
-        shown = ", ".join(os.path.relpath(p) for p in paths[:3])
-        more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
-        logger.info("changed: %s%s; restarting", shown, more)
+    def _restart(self, reason: str) -> None:
+        logger.info("%s; restarting", reason)
         old, self.child = self.child, None
         if old is not None and old.poll() is None:
             old.send_signal(signal.SIGTERM)
@@ -172,7 +181,10 @@ class Reloader:
         if code is not None:
             self.reported_exit = True
             logger.error("server process %d exited with status %d; waiting for a file "
-                         "change to start it again", child.pid, code)  # fmt: skip
+                         "change (or SIGHUP) to start it again", child.pid, code)  # fmt: skip
+
+    def _on_hangup(self, _signum: int, _frame: object) -> None:
+        self.hangups += 1
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if self.stop_signal is None:
@@ -197,3 +209,9 @@ class Reloader:
             logger.warning("server process %d did not stop: killing it", proc.pid)
             proc.kill()
             proc.wait()
+
+
+def _describe(paths: list[str]) -> str:
+    shown = ", ".join(os.path.relpath(p) for p in paths[:3])
+    more = f" and {len(paths) - 3} more" if len(paths) > 3 else ""
+    return f"changed: {shown}{more}"

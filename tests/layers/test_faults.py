@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -114,5 +115,105 @@ async def test_receive_survives_restart_within_reconnect_timeout(
         got = await asyncio.wait_for(asyncio.gather(*waiting), 10)
         assert got == [{"type": "after"}, {"type": "after"}]
         assert layer.stats()["reconnects"] >= 2
+    finally:
+        await layer.close()
+
+
+async def _pubsub_subscribers(layer: RedisPubSubChannelLayer, *names: str) -> int:
+    """How many of ``names`` the (restarted) Redis counts a subscriber for."""
+    state = await layer._state()
+    counted = 0
+    for name in names:
+        _, host, keys = layer._route(state, name)
+        counted += bool((await host.command.pubsub_numsub(keys.pubsub_channel(name)))[0][1])
+    return counted
+
+
+async def test_pubsub_receive_gives_up_on_unreachable_redis(private_redis: RedisProc) -> None:
+    """The pubsub layer's receive() has the same reconnect_timeout bound; after Redis is
+    back on the same port it resubscribes and delivers again."""
+    layer = RedisPubSubChannelLayer(hosts=[private_redis.url], prefix="psgone", reconnect_timeout=3)
+    try:
+        local = await layer.new_channel()
+        named = asyncio.ensure_future(layer.receive("psgone.named"))
+        state = await layer._state()
+        await until(lambda: "psgone.named" in state.listening, "the named subscription")
+        private_redis.stop()
+        started = time.monotonic()
+        results = await asyncio.gather(
+            asyncio.wait_for(layer.receive(local), 15),
+            asyncio.wait_for(named, 15),
+            return_exceptions=True,
+        )
+        elapsed = time.monotonic() - started
+        for result in results:
+            assert isinstance(result, RedisUnavailable), result
+            assert isinstance(result, ConnectionError)
+            assert "reconnect_timeout=3" in str(result)
+        assert 3 <= elapsed < 3 + 4, elapsed
+
+        private_redis.start()
+        waiting = asyncio.ensure_future(layer.receive(local))
+
+        async def subscribed() -> bool:
+            return await _pubsub_subscribers(layer, local) == 1
+
+        await until(subscribed, "the channel subscribed again")
+        await layer.send(local, {"type": "back"})
+        assert await asyncio.wait_for(waiting, 10) == {"type": "back"}
+    finally:
+        await layer.close()
+
+
+async def test_pubsub_receive_gives_up_on_silent_redis(private_redis: RedisProc) -> None:
+    """A Redis that keeps the connection open but never answers (stopped with SIGSTOP)
+    is caught by the subscriber's PINGs."""
+    layer = RedisPubSubChannelLayer(hosts=[private_redis.url], prefix="psmute", reconnect_timeout=3)
+    assert private_redis.proc is not None
+    try:
+        local = await layer.new_channel()
+        private_redis.proc.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(RedisUnavailable, match="reconnect_timeout=3"):
+            await asyncio.wait_for(layer.receive(local), 15)
+        assert 3 <= time.monotonic() - started < 3 + 4
+        private_redis.proc.send_signal(signal.SIGCONT)
+        waiting = asyncio.ensure_future(layer.receive(local))
+        await layer.send(local, {"type": "awake"})
+        assert await asyncio.wait_for(waiting, 10) == {"type": "awake"}
+    finally:
+        private_redis.proc.send_signal(signal.SIGCONT)
+        await layer.close()
+
+
+async def test_pubsub_receive_survives_restart_within_reconnect_timeout(
+    private_redis: RedisProc, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="asgid_layers")
+    layer = RedisPubSubChannelLayer(hosts=[private_redis.url], prefix="psback", reconnect_timeout=5)
+    try:
+        local = await layer.new_channel()
+        waiting = [
+            asyncio.ensure_future(layer.receive(local)),
+            asyncio.ensure_future(layer.receive("psback.named")),
+        ]
+        state = await layer._state()
+        await until(lambda: "psback.named" in state.listening, "the named subscription")
+        private_redis.stop()
+        await until(
+            lambda: any("pubsub subscriber lost Redis" in r.getMessage() for r in caplog.records),
+            "the subscriber to notice the outage",
+        )
+        private_redis.start()
+
+        async def both_subscribed() -> bool:
+            return await _pubsub_subscribers(layer, local, "psback.named") == 2
+
+        await until(both_subscribed, "both channels subscribed again")
+        await layer.send(local, {"type": "after"})
+        await layer.send("psback.named", {"type": "after"})
+        got = await asyncio.wait_for(asyncio.gather(*waiting), 10)
+        assert got == [{"type": "after"}, {"type": "after"}]
+        assert layer.stats()["reconnects"] >= 1
     finally:
         await layer.close()

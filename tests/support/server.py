@@ -115,7 +115,7 @@ class AsgidProcess:
 
     @property
     def url(self) -> str:
-        scheme = "https" if self.addresses[0].startswith("ssl:") else "http"
+        scheme = "https" if self.addresses[0].startswith(("ssl:", "tls:", "https:")) else "http"
         host = self.host
         host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{self.port}"

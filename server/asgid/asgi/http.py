@@ -35,6 +35,20 @@ from asgid.types import Message, Scope
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+").fullmatch
 _BAD_VALUE = re.compile(rb"[\x00\r\n]").search
+# An app sends the same few header names on every response: a name that passed the token
+# check is remembered, so the regular expression runs once per name instead of once per
+# field. Bounded, so that an app inventing names cannot grow it.
+_TOKENS_SEEN: set[bytes] = set()
+_TOKENS_SEEN_MAX = 512
+
+
+def _new_token(name: bytes) -> bool:
+    """Whether ``name`` (not seen before) is an RFC 9110 §5.6.2 token; remembered if so."""
+    if _TOKEN(name) is None:
+        return False
+    if len(_TOKENS_SEEN) < _TOKENS_SEEN_MAX:
+        _TOKENS_SEEN.add(name)
+    return True
 
 
 class ClientDisconnected(OSError):
@@ -82,6 +96,16 @@ class CycleState(enum.Enum):
     DONE = "response complete"
 
 
+# Python 3.11's EnumType defines __getattr__, which sends every ``CycleState.X`` lookup
+# through a slow attribute hook (about nine times a global's cost); the per-request
+# paths below use these module names instead.
+AWAITING_START = CycleState.AWAITING_START
+STARTED = CycleState.STARTED
+STREAMING = CycleState.STREAMING
+TRAILERS = CycleState.TRAILERS
+DONE = CycleState.DONE
+
+
 def validate_headers(raw: Iterable[Any]) -> Headers:
     """Response headers as a list of byte pairs; anything that could split a header is refused."""
     headers: Headers = []
@@ -98,7 +122,7 @@ def validate_headers(raw: Iterable[Any]) -> Headers:
             if not isinstance(name, bytes) or not isinstance(value, bytes):
                 raise ProtocolError(f"header name and value must be bytes, got {item!r}")
             name, value = bytes(name), bytes(value)
-        if _TOKEN(name) is None or _BAD_VALUE(value) is not None:
+        if (name not in _TOKENS_SEEN and not _new_token(name)) or _BAD_VALUE(value) is not None:
             raise ProtocolError(f"invalid characters in response header {item!r}")
         if len(name) == 14 and name.lower() == b"content-length" and not value.isdigit():
             # RFC 9110 §8.6: a bad length would desynchronise every later response.
@@ -112,7 +136,7 @@ class HTTPCycle:
 
     # Defaults live on the class so that creating a cycle, once per request, sets only the
     # few attributes that differ.
-    state = CycleState.AWAITING_START
+    state = AWAITING_START
     _buffered = 0
     _body_complete = False
     _final_delivered = False
@@ -141,11 +165,11 @@ class HTTPCycle:
 
     @property
     def response_started(self) -> bool:
-        return self.state is not CycleState.AWAITING_START
+        return self.state is not AWAITING_START
 
     @property
     def response_complete(self) -> bool:
-        return self.state is CycleState.DONE
+        return self.state is DONE
 
     @property
     def status(self) -> int:
@@ -184,7 +208,7 @@ class HTTPCycle:
     # -- ASGI receive ------------------------------------------------------------------------
     async def receive(self) -> Message:
         while not self._disconnected:
-            if self.state is CycleState.DONE:
+            if self.state is DONE:
                 break  # ASGI 2.4: receive() after the response was sent gives http.disconnect
             if self._body or (self._body_complete and not self._final_delivered):
                 return self._take_body()
@@ -221,11 +245,9 @@ class HTTPCycle:
             raise ClientDisconnected("the client closed the connection")
         state = self.state
         # The two messages of nearly every response come first, without further dispatch.
-        if kind == "http.response.start" and state is CycleState.AWAITING_START:
+        if kind == "http.response.start" and state is AWAITING_START:
             self._start(message)
-        elif kind == "http.response.body" and (
-            state is CycleState.STARTED or state is CycleState.STREAMING
-        ):
+        elif kind == "http.response.body" and (state is STARTED or state is STREAMING):
             waiter = self._body_message(message)
             if waiter is not None:
                 await waiter
@@ -233,17 +255,17 @@ class HTTPCycle:
             await self._other_message(kind, state, message)
 
     async def _other_message(self, kind: str, state: CycleState, message: Message) -> None:
-        if state is CycleState.AWAITING_START:
+        if state is AWAITING_START:
             if kind == "http.response.early_hint":
                 self._early_hint(message)
             elif kind == "http.response.push":
                 self._push(message)
             else:
                 raise UnexpectedMessage("'http.response.start'", kind)
-        elif state is CycleState.STARTED or state is CycleState.STREAMING:
+        elif state is STARTED or state is STREAMING:
             if kind in FILE_MESSAGES:
                 await self._file_message(kind, message)
-            elif kind == "http.response.push" and state is CycleState.STARTED:
+            elif kind == "http.response.push" and state is STARTED:
                 self._push(message)
             elif kind == "http.response.early_hint":
                 # RFC 8297 §2: a 103 is an interim response, so it cannot follow the final one.
@@ -252,7 +274,7 @@ class HTTPCycle:
                 )
             else:
                 raise UnexpectedMessage("'http.response.body'", kind)
-        elif state is CycleState.TRAILERS:
+        elif state is TRAILERS:
             if kind != "http.response.trailers":
                 raise UnexpectedMessage("'http.response.trailers'", kind)
             self._trailers_message(message)
@@ -271,7 +293,7 @@ class HTTPCycle:
             validate_headers(headers)  # raises, naming what was sent
         if message.get("trailers"):
             self._trailers = True
-        self.state = CycleState.STARTED
+        self.state = STARTED
 
     def _body_message(self, message: Message) -> Awaitable[None] | None:
         body = message.get("body", b"")
@@ -282,11 +304,11 @@ class HTTPCycle:
         more = message.get("more_body", False)
         trailers = self._trailers
         if more:
-            state = CycleState.STREAMING
+            state = STREAMING
         else:
-            state = CycleState.TRAILERS if trailers else CycleState.DONE
-        end = state is CycleState.DONE
-        if self.state is CycleState.STARTED:
+            state = TRAILERS if trailers else DONE
+        end = state is DONE
+        if self.state is STARTED:
             event: ResponseEvent = Response(self.stream_id, self._status, self._headers, body, end)
         else:
             event = Body(self.stream_id, body, end)
@@ -367,7 +389,7 @@ class HTTPCycle:
         self._pending_trailers.extend(validate_headers(message.get("headers", ())))
         if message.get("more_trailers", False):
             return None
-        self.state = CycleState.DONE
+        self.state = DONE
         self._wire.send_event(Trailers(self.stream_id, self._pending_trailers))
         self._wake()
         return None
@@ -375,9 +397,9 @@ class HTTPCycle:
     # -- endings decided by the server ----------------------------------------------------
     def respond_error(self, status: int, detail: bytes, *, retry_after: bool = False) -> bool:
         """Answer with an error page if nothing went out yet; False when it is too late."""
-        if self.state is not CycleState.AWAITING_START and self.state is not CycleState.STARTED:
+        if self.state is not AWAITING_START and self.state is not STARTED:
             return False
-        self.state = CycleState.DONE
+        self.state = DONE
         self._status = status
         if not self._disconnected:
             headers = [
@@ -395,9 +417,7 @@ class HTTPCycle:
 
     def finish(self) -> None:
         """The app instance is over: an unfinished response is aborted on the wire."""
-        complete = self.state is CycleState.DONE or self.respond_error(
-            500, b"Internal Server Error"
-        )
-        self.state = CycleState.DONE
+        complete = self.state is DONE or self.respond_error(500, b"Internal Server Error")
+        self.state = DONE
         wire, self._wire = self._wire, FINISHED_WIRE
-        wire.send_event(StreamClosed(self.stream_id, complete=complete))
+        wire.send_event(StreamClosed(self.stream_id, complete))

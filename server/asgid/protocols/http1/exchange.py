@@ -22,7 +22,13 @@ from asgid.events import (
     StreamClosed,
     Trailers,
 )
-from asgid.protocols.http1.head import Framing, response_framing
+from asgid.protocols.http1.head import (
+    FRAMING_CHUNKED,
+    FRAMING_CLOSE,
+    FRAMING_LENGTH,
+    FRAMING_NONE,
+    response_framing,
+)
 from asgid.protocols.io.requests import client_gone, log_access, new_cycle, start_app
 
 if TYPE_CHECKING:
@@ -201,17 +207,17 @@ class Exchange:
         framing = response_framing(
             status, head=self._head, http10=self._http10, app_length=app_length, whole=end
         )
-        if framing is Framing.NONE:
+        if framing is FRAMING_NONE:
             self._bodiless = True
             self._length_left = -1  # RFC 9110 §9.3.2: HEAD gets the GET length, never a body
             if self._head and not app_length and end and body:
                 parts.append(b"content-length: %d\r\n" % len(body))
-        elif framing is Framing.LENGTH:
+        elif framing is FRAMING_LENGTH:
             parts.append(b"content-length: %d\r\n" % len(body))
-        elif framing is Framing.CHUNKED:
+        elif framing is FRAMING_CHUNKED:
             self._chunked = True
             parts.append(b"transfer-encoding: chunked\r\n")
-        elif framing is Framing.CLOSE:
+        elif framing is FRAMING_CLOSE:
             self.keep_alive = False  # HTTP/1.0: the body ends when the connection does
         parts.append(self._connection_field(end))
         self._write_first(parts, body, end)

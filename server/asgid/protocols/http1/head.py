@@ -39,16 +39,30 @@ def strip_value(value: bytes) -> bytes:
     return value
 
 
+# A server sees the same few Host values again and again; one that matched is remembered
+# (up to a bound, so a client sending invented names cannot grow it).
+_HOSTS_SEEN: set[bytes] = set()
+_HOSTS_SEEN_MAX = 256
+
+
 def valid_host(value: bytes) -> bool:
-    return _HOST.fullmatch(value) is not None
+    if value in _HOSTS_SEEN:
+        return True
+    if _HOST.fullmatch(value) is None:
+        return False
+    if len(_HOSTS_SEEN) < _HOSTS_SEEN_MAX:
+        _HOSTS_SEEN.add(value)
+    return True
 
 
 def loose_request_line(data: bytes, method: bytes, target: bytes) -> bool:
     """Whether the request line for ``method``/``target`` in ``data`` has more than one
     space between its parts (RFC 9112 §3: exactly one SP). ``data`` holds the head's
     bytes, possibly with earlier or later bytes of the connection around it."""
-    if b"  " not in data:
-        return False  # the usual case: one scan, no further work
+    if data.find(b"  ") < 0:
+        # The usual case: one scan, no further work. (``find``: on Python 3.11 ``in`` on
+        # bytes first tries the needle as an int and raises and clears a TypeError.)
+        return False
     for needle in (method + b"  ", method + b" " + target + b"  "):
         if data.startswith(needle) or b"\n" + needle in data:
             return True
@@ -96,7 +110,7 @@ class ChunkFraming:
 
 def split_target(url: bytes) -> tuple[bytes, bytes]:
     """A request target as (path, query); origin form is the common case (RFC 9112 §3.2)."""
-    if b"#" in url:
+    if url.find(b"#") >= 0:  # not ``in``: see loose_request_line
         url = url.split(b"#", 1)[0]  # a fragment is the client's business (RFC 9110 §4.2.5)
     if url[:1] == b"/":
         path, _, query = url.partition(b"?")
@@ -160,15 +174,24 @@ class Framing(enum.Enum):
     CLOSE = "the connection's end"  # HTTP/1.0 without a length
 
 
+# Python 3.11's EnumType defines __getattr__, which makes every ``Framing.X`` lookup go
+# through a slow attribute hook; the per-response code uses these module names instead.
+FRAMING_NONE = Framing.NONE
+FRAMING_APP_LENGTH = Framing.APP_LENGTH
+FRAMING_LENGTH = Framing.LENGTH
+FRAMING_CHUNKED = Framing.CHUNKED
+FRAMING_CLOSE = Framing.CLOSE
+
+
 def response_framing(
     status: int, *, head: bool, http10: bool, app_length: bool, whole: bool
 ) -> Framing:
     """The framing of a response: ``app_length`` when the app set Content-Length, ``whole``
     when its first body message was also its last."""
     if head or status < 200 or status == 204 or status == 304:
-        return Framing.NONE
+        return FRAMING_NONE
     if app_length:
-        return Framing.APP_LENGTH
+        return FRAMING_APP_LENGTH
     if whole:
-        return Framing.LENGTH
-    return Framing.CLOSE if http10 else Framing.CHUNKED
+        return FRAMING_LENGTH
+    return FRAMING_CLOSE if http10 else FRAMING_CHUNKED

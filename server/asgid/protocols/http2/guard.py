@@ -41,15 +41,16 @@ class Budget:
 class FloodGuard:
     """The budgets of one connection; limits chosen well above what browsers and h2load send.
 
-    CVE-2023-44487 (rapid reset), CVE-2019-9512 (ping), -9515 (settings), -9513
-    (priority) and -9518 (empty frames) each get a budget.
+    CVE-2023-44487 (rapid reset; streams refused beyond the concurrency limit count too),
+    CVE-2019-9512 (ping), -9515 (settings), -9513 (priority) and -9518 (empty frames) each
+    get a budget.
     """
 
     __slots__ = ("resets", "pings", "settings", "priorities", "empty_data", "_clock")
 
     def __init__(self, clock: IReactorTime) -> None:
         self._clock = clock
-        self.resets = Budget("RST_STREAM flood (rapid reset)", 200, 10.0)
+        self.resets = Budget("stream reset or refused flood (rapid reset)", 200, 10.0)
         self.pings = Budget("PING flood", 100, 10.0)
         self.settings = Budget("SETTINGS flood", 100, 10.0)
         self.priorities = Budget("PRIORITY flood", 1000, 10.0)

@@ -22,11 +22,12 @@ from h2.events import (
     RequestReceived,
     StreamEnded,
     StreamReset,
+    TrailersReceived,
     WindowUpdated,
 )
 from h2.settings import SettingCodes
 
-from asgid.protocols.http2.headers import request_from_headers
+from asgid.protocols.http2.headers import malformed, request_from_headers
 from asgid.protocols.http2.websocket import is_websocket_connect
 
 if TYPE_CHECKING:
@@ -67,7 +68,17 @@ def on_request(proto: Connection, event: RequestReceived) -> None:
         # RFC 9113 §6.8: streams after our GOAWAY are refused, the client may retry them.
         proto.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
         return
+    if _over_stream_limit(proto):
+        # RFC 9113 §5.1.2: a stream error; the client may retry it. Refusing costs us
+        # about what a reset does, so it spends the rapid-reset budget (CVE-2023-44487).
+        proto.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+        proto.guard.resets.spend(proto.guard.now())
+        return
     fields = event.headers or []
+    reason = malformed(fields)
+    if reason is not None:
+        _malformed(proto, stream_id, reason)
+        return
     request = request_from_headers(stream_id, fields)
     if request is not None and request.method == b"CONNECT" and is_websocket_connect(fields):
         proto.open_websocket_stream(request)
@@ -79,6 +90,34 @@ def on_request(proto: Connection, event: RequestReceived) -> None:
     priority = event.priority_updated
     if priority is not None:
         on_priority(proto, priority)
+
+
+def _malformed(proto: Connection, stream_id: int, reason: str) -> None:
+    """RFC 9113 §8.1.1: a malformed request is a stream error (RST_STREAM PROTOCOL_ERROR);
+    the connection keeps serving. Each one spends the reset budget, as a refusal does."""
+    logger.debug("HTTP/2 stream %d malformed: %s", stream_id, reason)
+    proto.h2.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+    stream = proto.streams.get(stream_id)
+    if stream is not None:
+        proto.gone(stream)
+    proto.guard.resets.spend(proto.guard.now())
+
+
+def on_trailers(proto: Connection, event: TrailersReceived) -> None:
+    # The fields are dropped (asgid gives apps no request trailers), but a malformed
+    # trailer section still makes the request malformed (RFC 9113 §8.1).
+    reason = malformed(event.headers or [], trailer=True)
+    if reason is not None and event.stream_id is not None:
+        _malformed(proto, event.stream_id, reason)
+
+
+def _over_stream_limit(proto: Connection) -> bool:
+    """Are as many client streams open as SETTINGS_MAX_CONCURRENT_STREAMS allows?
+
+    Counted from our streams, not h2's: h2 has already opened every stream of this read.
+    """
+    limit = proto.config.h2_max_concurrent_streams
+    return sum(stream_id & 1 for stream_id in proto.streams) >= limit
 
 
 def on_data(proto: Connection, event: DataReceived) -> None:
@@ -169,6 +208,7 @@ DISPATCH: dict[type[Event], Callable[[Connection, Any], None]] = {
     DataReceived: on_data,
     StreamEnded: on_stream_ended,
     StreamReset: on_reset,
+    TrailersReceived: on_trailers,
     WindowUpdated: on_window,
     RemoteSettingsChanged: on_settings,
     PingReceived: on_ping,

@@ -26,6 +26,30 @@ class BoundedH2Connection(H2Connection):
     MAX_CLOSED_STREAMS = 1024
 
 
+# How many streams beyond SETTINGS_MAX_CONCURRENT_STREAMS h2 lets through for the handlers
+# to refuse one by one: h2 opens all the streams of one 16 KiB read slice before any handler
+# runs, and a slice holds at most ~1,640 HEADERS frames (10 bytes each). The flood guard
+# ends a client that keeps trying long before; this is only h2's own backstop.
+REFUSABLE_STREAMS = 2048
+
+
+class LocalSettings(Settings):
+    """Our SETTINGS as advertised, except the stream limit h2 enforces on its own.
+
+    h2 answers a stream beyond MAX_CONCURRENT_STREAMS with a connection error, but RFC 9113
+    §5.1.2 makes it a stream error: h2 is given headroom and ``handlers.on_request`` refuses
+    the stream (RST_STREAM REFUSED_STREAM), spending the flood guard's reset budget.
+    """
+
+    @property
+    def max_concurrent_streams(self) -> int:
+        return self.get(SettingCodes.MAX_CONCURRENT_STREAMS, 2**31) + REFUSABLE_STREAMS
+
+    @max_concurrent_streams.setter
+    def max_concurrent_streams(self, value: int) -> None:
+        self[SettingCodes.MAX_CONCURRENT_STREAMS] = value
+
+
 CONNECTION_WINDOW_STREAMS = 16  # connection window = this many stream windows
 H2C_SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n"
 _H2C_ONLY = (b"connection", b"upgrade", b"http2-settings")  # hop-by-hop fields of the upgrade
@@ -34,7 +58,7 @@ _H2C_ONLY = (b"connection", b"upgrade", b"http2-settings")  # hop-by-hop fields 
 def start_connection(h2: H2Connection, config: Config, upgrade_settings: bytes | None) -> None:
     """Send our SETTINGS (RFC 9113 §3.4) and open the connection window."""
     # Initial values count from the start; a SETTINGS change would count only once acked.
-    h2.local_settings = Settings(
+    h2.local_settings = LocalSettings(
         client=False,
         initial_values={
             SettingCodes.MAX_CONCURRENT_STREAMS: config.h2_max_concurrent_streams,

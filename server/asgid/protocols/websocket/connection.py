@@ -37,6 +37,7 @@ from asgid.protocols.websocket.autobahn import (
     close_frame_failure,
     header_text,
 )
+from asgid.protocols.websocket.frames import data_frame
 from asgid.protocols.websocket.handshake import head_problem, http_response_head
 
 if TYPE_CHECKING:
@@ -291,13 +292,13 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             raise ClientDisconnected("the WebSocket is closing; cannot send")
         compress = self._perMessageCompress
         if compress is None:
-            self.sendFrame(opcode=2 if binary else 1, payload=data)
+            self.sendData(data_frame(2 if binary else 1, data))
         else:
             # Autobahn's sendMessage would also apply the *incoming* size limit to what
             # the app sends; the limit is about what we accept, so frame it here.
             compress.start_compress_message()
             data = compress.compress_message_data(data) + compress.end_compress_message()
-            self.sendFrame(opcode=2 if binary else 1, payload=data, rsv=4)
+            self.sendData(data_frame(2 if binary else 1, data, rsv=4))
         if self.ctx.hooks is not None:
             self.ctx.hooks.websocket_message("sent")
         if not self.write_paused:

@@ -12,6 +12,7 @@ from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame, RstStreamFram
 from tests.support.h2frames import (
     COMPRESSION_ERROR,
     ENABLE_PUSH,
+    ENHANCE_YOUR_CALM,
     FLOW_CONTROL_ERROR,
     FRAME_SIZE_ERROR,
     INITIAL_WINDOW_SIZE,
@@ -263,13 +264,26 @@ BASE = [(":method", "GET"), (":scheme", "http"), (":path", "/"), (":authority", 
         pytest.param([*BASE, ("connection", "keep-alive")], id="connection-specific"),
         pytest.param([*BASE, ("te", "gzip")], id="te-not-trailers"),
         pytest.param([(":method", "GET"), (":path", "/")], id="missing-scheme"),
+        pytest.param([(":scheme", "http"), (":path", "/")], id="missing-method"),
+        pytest.param([*BASE, (":foo", "bar")], id="unknown-pseudo"),
+        pytest.param([*BASE, ("X-Upper", "1")], id="uppercase-name"),
+        pytest.param([*BASE, ("x-a", "1 ")], id="value-trailing-space"),
+        pytest.param([*BASE, ("x-a", "\t1")], id="value-leading-tab"),
+        pytest.param([*BASE, ("x-a", " ")], id="value-only-space"),
+        pytest.param([*BASE, ("x-a", "a\x00b")], id="value-nul"),
+        pytest.param([*BASE, ("x-a", "a\r\nb: c")], id="value-crlf"),
+        pytest.param([*BASE, ("", "1")], id="empty-name"),
     ],
 )
-def test_malformed_request_headers(conn: RawH2, fields: list[tuple[str, str]]) -> None:
-    """RFC 9113 §8.1.1 / §8.3: malformed requests are stream errors of type PROTOCOL_ERROR."""
+def test_malformed_request_is_a_stream_error(conn: RawH2, fields: list[tuple[str, str]]) -> None:
+    """RFC 9113 §8.1.1 / §8.2.1 / §8.3: a malformed request is a stream error (RST_STREAM
+    PROTOCOL_ERROR), and the connection goes on serving the next stream."""
     conn.handshake()
     conn.send(conn.headers(1, pseudo=fields))
-    stream_or_connection_error(conn, 1, PROTOCOL_ERROR)
+    assert conn.expect_rst(1).error_code == PROTOCOL_ERROR
+    conn.send(conn.headers(3))
+    assert conn.body(3) == b"Hello, world!"
+    assert not any(isinstance(f, GoAwayFrame) for f in conn.frames)
 
 
 def test_pseudo_header_in_trailers(conn: RawH2) -> None:
@@ -279,7 +293,19 @@ def test_pseudo_header_in_trailers(conn: RawH2) -> None:
     conn.send(
         conn.headers(1, "/echo", method="POST", end_stream=False), conn.data(1, b"x"), trailers
     )
-    stream_or_connection_error(conn, 1, PROTOCOL_ERROR)
+    assert conn.expect_rst(1).error_code == PROTOCOL_ERROR
+    conn.send(conn.headers(3))
+    assert conn.body(3) == b"Hello, world!"
+
+
+def test_malformed_stream_flood_is_cut_off(conn: RawH2) -> None:
+    """Malformed requests spend the rapid-reset budget: 300 of them end the connection."""
+    conn.handshake()
+    try:
+        conn.send(*[conn.headers(i, extra=[("x-a", " 1")]) for i in range(1, 2 * 300, 2)])
+    except OSError:
+        pass  # the server may close before it has read everything
+    connection_error(conn, ENHANCE_YOUR_CALM)
 
 
 @pytest.mark.parametrize(

@@ -22,11 +22,12 @@ from h2.events import (
     RequestReceived,
     StreamEnded,
     StreamReset,
+    TrailersReceived,
     WindowUpdated,
 )
 from h2.settings import SettingCodes
 
-from asgid.protocols.http2.headers import request_from_headers
+from asgid.protocols.http2.headers import malformed, request_from_headers
 from asgid.protocols.http2.websocket import is_websocket_connect
 
 if TYPE_CHECKING:
@@ -74,6 +75,10 @@ def on_request(proto: Connection, event: RequestReceived) -> None:
         proto.guard.resets.spend(proto.guard.now())
         return
     fields = event.headers or []
+    reason = malformed(fields)
+    if reason is not None:
+        _malformed(proto, stream_id, reason)
+        return
     request = request_from_headers(stream_id, fields)
     if request is not None and request.method == b"CONNECT" and is_websocket_connect(fields):
         proto.open_websocket_stream(request)
@@ -85,6 +90,25 @@ def on_request(proto: Connection, event: RequestReceived) -> None:
     priority = event.priority_updated
     if priority is not None:
         on_priority(proto, priority)
+
+
+def _malformed(proto: Connection, stream_id: int, reason: str) -> None:
+    """RFC 9113 §8.1.1: a malformed request is a stream error (RST_STREAM PROTOCOL_ERROR);
+    the connection keeps serving. Each one spends the reset budget, as a refusal does."""
+    logger.debug("HTTP/2 stream %d malformed: %s", stream_id, reason)
+    proto.h2.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+    stream = proto.streams.get(stream_id)
+    if stream is not None:
+        proto.gone(stream)
+    proto.guard.resets.spend(proto.guard.now())
+
+
+def on_trailers(proto: Connection, event: TrailersReceived) -> None:
+    # The fields are dropped (asgid gives apps no request trailers), but a malformed
+    # trailer section still makes the request malformed (RFC 9113 §8.1).
+    reason = malformed(event.headers or [], trailer=True)
+    if reason is not None and event.stream_id is not None:
+        _malformed(proto, event.stream_id, reason)
 
 
 def _over_stream_limit(proto: Connection) -> bool:
@@ -184,6 +208,7 @@ DISPATCH: dict[type[Event], Callable[[Connection, Any], None]] = {
     DataReceived: on_data,
     StreamEnded: on_stream_ended,
     StreamReset: on_reset,
+    TrailersReceived: on_trailers,
     WindowUpdated: on_window,
     RemoteSettingsChanged: on_settings,
     PingReceived: on_ping,

@@ -8,8 +8,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from http import HTTPStatus
 
+from h2.exceptions import ProtocolError
+from h2.utilities import HeaderValidationFlags, validate_headers
+
 from asgid.events import Request, Response
 from asgid.protocols.io.headers import DefaultFields
+
+_REQUEST = HeaderValidationFlags(
+    is_client=False, is_trailer=False, is_response_header=False, is_push_promise=False
+)
+_TRAILER = _REQUEST._replace(is_trailer=True)
 
 STATUS = {s.value: str(s.value).encode() for s in HTTPStatus}
 
@@ -17,6 +25,21 @@ STATUS = {s.value: str(s.value).encode() for s in HTTPStatus}
 CONNECTION_HEADERS = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"}
 )
+
+
+def malformed(fields: Iterable[tuple[bytes, bytes]], *, trailer: bool = False) -> str | None:
+    """Why a received header block is malformed (RFC 9113 §8.2, §8.3), or None if it is not.
+
+    h2 runs the same checks itself when asked, but reports a failure as a connection error;
+    RFC 9113 §8.1.1 makes a malformed request a stream error, so the handlers run them and
+    reset just that stream.
+    """
+    try:
+        for _ in validate_headers(fields, _TRAILER if trailer else _REQUEST):
+            pass
+    except ProtocolError as exc:
+        return str(exc)
+    return None
 
 
 def request_from_headers(stream_id: int, fields: Iterable[tuple[bytes, bytes]]) -> Request | None:

@@ -85,7 +85,9 @@ class H2Protocol(Protocol):
             H2Configuration(
                 client_side=False,
                 header_encoding=None,
-                validate_inbound_headers=True,
+                # Checked by the handlers (headers.malformed): a stream error, not h2's
+                # connection error (RFC 9113 §8.1.1).
+                validate_inbound_headers=False,
                 normalize_inbound_headers=False,
                 validate_outbound_headers=False,
                 normalize_outbound_headers=False,

@@ -81,6 +81,29 @@ def test_one_process_counts_requests_connections_messages_and_rejections(asgid, 
     assert value(after, "asgid_worker_restarts_total") == 0
 
 
+def test_durations_land_in_their_buckets_with_their_sum(asgid):
+    server = asgid("tests.apps.ops:app", "--metrics-endpoint", METRICS)
+    url = metrics_url(server)
+    with httpx.Client() as client:
+        for _ in range(2):
+            assert client.get(server.url + "/slow?s=0.3").text == "slow done"
+        for _ in range(3):
+            assert client.get(server.url + "/pid").status_code == 200
+    # Counts wait in the process until a flush; the scrape flushes before it collects,
+    # so the first scrape after the last request finished is exact (no 1 s lag).
+    samples = wait_for_value(url, "asgid_requests_total", 5.0, protocol="http/1.1", status="200")
+    bucket = "asgid_request_duration_seconds_bucket"
+
+    def le(bound: str) -> float:
+        return value(samples, bucket, protocol="http/1.1", le=bound)
+
+    assert le("0.25") == 3  # cumulative: the three quick ones
+    assert le("0.5") == le("+Inf") == 5
+    assert value(samples, "asgid_request_duration_seconds_count", protocol="http/1.1") == 5
+    total = value(samples, "asgid_request_duration_seconds_sum", protocol="http/1.1")
+    assert 0.6 <= total < 1.5
+
+
 def test_workers_sum_their_counts_and_count_restarts(asgid):
     server = asgid("tests.apps.ops:app", "--workers", "2", "--metrics-endpoint", METRICS)
     server.wait_for("asgid ready: 2 workers", timeout=20)

@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+from bisect import bisect_left
 from collections.abc import Callable
 from typing import Any
 
@@ -44,11 +45,70 @@ def _client() -> Any:
     return prometheus_client
 
 
+class _Tally:
+    """Events since the last flush for one labelled counter child: a plain int to add to."""
+
+    __slots__ = ("child", "count")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.count = 0
+
+    def flush(self) -> None:
+        if self.count:
+            count, self.count = self.count, 0
+            self.child.inc(count)
+
+
+class _Durations:
+    """One protocol's request durations since the last flush, already sorted into the
+    histogram's buckets (non-cumulative, as prometheus_client stores them)."""
+
+    __slots__ = ("child", "buckets", "total")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.buckets = [0] * len(child._upper_bounds)
+        self.total = 0.0
+
+    def flush(self) -> None:
+        if not self.total and not any(self.buckets):
+            return
+        buckets, self.buckets = self.buckets, [0] * len(self.buckets)
+        total, self.total = self.total, 0.0
+        # prometheus_client has no public bulk observe(); the per-bucket values (plain or
+        # mmap-backed under --workers) and the sum are what observe() itself increments.
+        # Their layout has not changed since 0.4; _check_histogram_layout guards it.
+        self.child._sum.inc(total)
+        for value, count in zip(self.child._buckets, buckets, strict=True):
+            if count:
+                value.inc(count)
+
+
+def _check_histogram_layout(pc: Any) -> None:
+    """Refuse at start-up, not at the first flush, a prometheus_client whose histogram
+    children lack the values ``_Durations.flush`` adds to."""
+    init_names = pc.Histogram._metric_init.__code__.co_names
+    bounds_names = pc.Histogram._prepare_buckets.__code__.co_names
+    if not ({"_buckets", "_sum"} <= set(init_names) and "_upper_bounds" in bounds_names):
+        raise ConfigError(
+            "--metrics-endpoint: this prometheus_client stores histograms in a way asgid does"
+            " not know; install prometheus-client>=0.20,<1 (pip install 'asgid[metrics]')"
+        )
+
+
 class PrometheusMetrics:
-    """The ``MetricsSink`` the request hooks report to; label children cached per value."""
+    """The ``MetricsSink`` the request hooks report to.
+
+    A request costs a dict lookup and a few integer adds: counts and bucketed durations
+    wait in plain Python objects until ``flush`` (once a second, before every scrape this
+    process answers, and at shutdown) adds them to prometheus_client's values, so neither
+    its locks nor, under ``--workers``, its mmap writes are paid per request.
+    """
 
     def __init__(self) -> None:
         pc = _client()
+        _check_histogram_layout(pc)
         self.requests = pc.Counter(
             "asgid_requests", "Requests answered", ["protocol", "status"]
         )  # fmt: skip
@@ -72,54 +132,96 @@ class PrometheusMetrics:
             "asgid_rejected_requests", "Requests refused by the server", ["status"]
         )
         self.restarts = pc.Counter("asgid_worker_restarts", "Workers replaced after a crash")
-        self._children: dict[tuple[str, int], tuple[Any, Any]] = {}
-        self._pending: dict[tuple[str, int], int] = {}
+        # Upper bounds as observe() compares them (``amount <= bound``), +Inf last.
+        self._bounds = (*DURATION_BUCKETS, float("inf"))
+        self._answered: dict[tuple[str, int], tuple[_Tally, _Durations]] = {}
+        self._durations: dict[str, _Durations] = {}
+        self._rejected: dict[str, _Tally] = {}
+        self._ws: dict[str, _Tally] = {}
+        self._exceptions = _Tally(self.exceptions)
+        self._pending: list[_Tally | _Durations] = [self._exceptions]
+        self._connections: dict[str, Any] = {}
 
     # -- MetricsSink ------------------------------------------------------------------------
     def request_finished(self, protocol: str, status: int, duration_s: float) -> None:
-        children = self._children.get((protocol, status))
-        if children is None:
-            children = self._children[protocol, status] = (
-                self.requests.labels(protocol, str(status)),
-                self.duration.labels(protocol),
-            )
-        # Counted in a plain dict, added to the counter once a second (``flush``).
-        pending = self._pending
-        key = (protocol, status)
-        pending[key] = pending.get(key, 0) + 1
-        children[1].observe(duration_s)
-
-    def flush(self) -> None:
-        pending, self._pending = self._pending, {}
-        for key, count in pending.items():
-            self._children[key][0].inc(count)
+        entry = self._answered.get((protocol, status))
+        if entry is None:
+            entry = self._answered_entry(protocol, status)
+        entry[0].count += 1
+        durations = entry[1]
+        durations.buckets[bisect_left(self._bounds, duration_s)] += 1
+        durations.total += duration_s
 
     def rejected(self, status: int) -> None:
-        self.rejected_requests.labels(str(status)).inc()
+        self._tally(self._rejected, self.rejected_requests, str(status)).count += 1
 
     def connection_opened(self, protocol: str) -> None:
-        self.connections.labels(protocol).inc()
+        self._connection(protocol).inc()  # gauges go up and down: set at once, not batched
 
     def connection_closed(self, protocol: str) -> None:
-        self.connections.labels(protocol).dec()
+        self._connection(protocol).dec()
 
     def websocket_message(self, direction: str) -> None:
-        self.ws_messages.labels(direction).inc()
+        self._tally(self._ws, self.ws_messages, direction).count += 1
 
     def app_exception(self) -> None:
-        self.exceptions.inc()
+        self._exceptions.count += 1
+
+    # -- batching ---------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Add what was counted since the last flush to prometheus_client's values."""
+        for pending in self._pending:
+            pending.flush()
+
+    def _answered_entry(self, protocol: str, status: int) -> tuple[_Tally, _Durations]:
+        durations = self._durations.get(protocol)
+        if durations is None:
+            durations = self._durations[protocol] = _Durations(self.duration.labels(protocol))
+            self._pending.append(durations)
+        tally = _Tally(self.requests.labels(protocol, str(status)))
+        self._pending.append(tally)
+        entry = self._answered[protocol, status] = (tally, durations)
+        return entry
+
+    def _tally(self, tallies: dict[str, _Tally], counter: Any, label: str) -> _Tally:
+        tally = tallies.get(label)
+        if tally is None:
+            tally = tallies[label] = _Tally(counter.labels(label))
+            self._pending.append(tally)
+        return tally
+
+    def _connection(self, protocol: str) -> Any:
+        child = self._connections.get(protocol)
+        if child is None:
+            child = self._connections[protocol] = self.connections.labels(protocol)
+        return child
 
 
-def metrics_app() -> Any:
-    """The ASGI app answering scrapes: this process alone, or every worker's files summed."""
+def metrics_app(before_scrape: Callable[[], None] | None = None) -> Any:
+    """The ASGI app answering scrapes: this process alone, or every worker's files summed.
+
+    ``before_scrape`` runs first so the answer includes what this process counted since
+    its last flush (other workers flush once a second).
+    """
     pc = _client()
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
         registry = pc.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return pc.make_asgi_app(registry)
-    return pc.make_asgi_app()  # the default registry: the app's own metrics show too
+        app = pc.make_asgi_app(registry)
+    else:
+        app = pc.make_asgi_app()  # the default registry: the app's own metrics show too
+    if before_scrape is None:
+        return app
+    flush = before_scrape
+
+    async def scrape(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            flush()
+        await app(scope, receive, send)
+
+    return scrape
 
 
 def worker_gone(pid: int) -> None:
@@ -156,11 +258,15 @@ class PeriodicExport:
         if self.sink is not None:
             self.sink.flush()  # what the last second counted stays in the files
 
-    def _sync(self) -> None:
-        self._timer = self.loop.call_later(LAYER_SYNC_S, self._sync)
+    def flush(self) -> None:
+        """Requests counted since the last flush, and the in-flight sample, go out now."""
         if self.sink is not None:
             self.sink.in_flight.set(self.in_flight())
             self.sink.flush()
+
+    def _sync(self) -> None:
+        self._timer = self.loop.call_later(LAYER_SYNC_S, self._sync)
+        self.flush()
         for alias, layer in configured_layers():
             try:
                 stats = layer.stats()

@@ -60,19 +60,22 @@ class MetricsListener:
         from asgid.protocols.io.context import ServerContext
         from asgid.protocols.switcher import ASGIServerFactory
 
-        ctx = ServerContext(
-            config=self.config, app=metrics_app(), reactor=self.reactor, loop=self.loop
-        )
-        endpoint = server_from_string(self.reactor, description)
-        self.port = await endpoint.listen(ASGIServerFactory(ctx)).asFuture(self.loop)
         hooks = self.hooks
         sink = hooks.sink if hooks is not None else None
-        self._layers = PeriodicExport(
+        export = self._layers = PeriodicExport(
             self.loop,
             sink if isinstance(sink, PrometheusMetrics) else None,
             (lambda: hooks.in_flight) if hooks is not None else (lambda: 0),
         )
-        self._layers.start()
+        ctx = ServerContext(
+            config=self.config,
+            app=metrics_app(before_scrape=export.flush),
+            reactor=self.reactor,
+            loop=self.loop,
+        )
+        endpoint = server_from_string(self.reactor, description)
+        self.port = await endpoint.listen(ASGIServerFactory(ctx)).asFuture(self.loop)
+        export.start()
         return self.port
 
     def close(self) -> None:

@@ -9,6 +9,10 @@ two SIGHUP reloads under wrk load.
   wrk not pinned (two workers need both CPUs; wrk shares them), rounds interleaved.
 * metrics: ``wrk -t1 -c50`` against one process pinned to CPU 0 (wrk on CPU 1), with and
   without ``--metrics-endpoint``, rounds interleaved; the figure is on/off.
+* instructions: the same server under ``valgrind --tool=callgrind`` (``PYTHONHASHSEED=0``),
+  counters zeroed after a 200-request warm-up, then ``h2load --h1 -n 3000 -c 1``: the
+  instructions the server executed per request, metrics off and on. Unlike the rate and
+  the CPU time these counts do not depend on what else the machine runs (within ~1 %).
 * reload: ``wrk -t1 -c50`` for ``--reload-s`` seconds against ``--workers 2`` with a
   SIGHUP at a quarter and at 60 % of the run; wrk's socket errors and non-2xx answers are
   the failed requests, the supervisor's log gives the time each reload took.
@@ -23,6 +27,7 @@ import argparse
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +64,20 @@ class Asgid:
     """An asgid process with extra flags, ready once it sent READY=1 (every worker up);
     its log goes to a file for the reload figures."""
 
-    def __init__(self, *flags: str, cpus: str | None = None) -> None:
+    def __init__(
+        self, *flags: str, cpus: str | None = None, wrapper: Sequence[str] = (), ready_s: float = 30
+    ) -> None:
         self.port = free_port()
         self.log = Path(tempfile.mkstemp(prefix="asgid-ops-", suffix=".log")[1])
-        command = [asgid_bin(), "-e", f"tcp:{self.port}:interface=127.0.0.1", *flags, APP]
+        command = [*wrapper, asgid_bin(), "-e", f"tcp:{self.port}:interface=127.0.0.1", *flags, APP]
         if cpus is not None:
             command = ["taskset", "-c", cpus, *command]
         notify_path = str(self.log) + ".notify"
         env = {**os.environ, "PYTHONPATH": f"{HERE}{os.pathsep}{REPO}",
-               "NOTIFY_SOCKET": notify_path}  # fmt: skip
+               "NOTIFY_SOCKET": notify_path, "PYTHONHASHSEED": "0"}  # fmt: skip
         self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notify.bind(notify_path)
-        self.notify.settimeout(30)
+        self.notify.settimeout(ready_s)
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(command, cwd=str(REPO), env=env, stderr=log,
                                          stdout=subprocess.DEVNULL)  # fmt: skip
@@ -167,6 +175,42 @@ def metrics(rounds: int, seconds: float) -> dict[str, float]:
     return {name: median(values) for name, values in found.items()}
 
 
+def instructions(requests: int) -> dict[str, float]:
+    """Instructions the server executes per hello-world request, metrics off and on,
+    counted by callgrind over ``requests`` HTTP/1.1 keep-alive requests from one client."""
+    found: dict[str, float] = {}
+    on = ("--metrics-endpoint", f"tcp:{free_port()}:interface=127.0.0.1")
+    for name, flags in (("metrics off", ()), ("metrics on", on)):
+        out = Path(tempfile.mkdtemp(prefix="asgid-callgrind-"))
+        wrapper = ("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/callgrind.%p")
+        server = Asgid("-v", "0", *flags, wrapper=wrapper, ready_s=600)
+        try:
+            h2load(server.url, 200)
+            callgrind_control("-z", server.proc.pid)
+            h2load(server.url, requests)
+            callgrind_control("-d", server.proc.pid)
+        finally:
+            server.stop()
+        dump = next(out.glob("callgrind.*.1"))
+        summary = re.search(r"^summary: (\d+)", dump.read_text(errors="replace"), re.MULTILINE)
+        found[name] = int(summary.group(1)) / requests if summary else 0.0
+        shutil.rmtree(out, ignore_errors=True)
+        logger.info("  %s: %.0f instructions/request", name, found[name])
+    return found
+
+
+def h2load(url: str, requests: int) -> None:
+    command = ["h2load", "--h1", "-n", str(requests), "-c", "1", url]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True).stdout
+    if f"{requests} succeeded" not in out:
+        raise RuntimeError(f"h2load: not every request succeeded:\n{out[-1000:]}")
+
+
+def callgrind_control(action: str, pid: int) -> None:
+    subprocess.run(["callgrind_control", action, str(pid)], capture_output=True, check=True,
+                   timeout=120)  # fmt: skip
+
+
 def reload_under_load(seconds: float) -> dict[str, Any]:
     server = Asgid("-v", "1", "--access-log", "/dev/null", "--workers", "2")
     try:
@@ -211,7 +255,7 @@ def _reload_durations(log: str) -> list[float]:
 
 
 def section(payload: dict[str, Any]) -> str:
-    w, m, r = payload["workers"], payload["metrics"], payload["reload"]
+    w, m, r, i = payload["workers"], payload["metrics"], payload["reload"], payload["instructions"]
     ratio = m["metrics on"] / m["metrics off"] if m["metrics off"] else 0.0
     before, after = payload["load_average"]
     return f"""Measured {payload["date"]} on {payload["machine"]} by `tests/benchmarks/ops_bench.py`
@@ -229,6 +273,9 @@ Hello world from `bench_app.py`, median of the rounds.
 Server CPU time per request (less moved by other load than the rate): metrics off \
 {m["metrics off cpu_us"]:.1f} µs, on {m["metrics on cpu_us"]:.1f} µs \
 ({m["metrics on cpu_us"] / max(m["metrics off cpu_us"], 1e-9) - 1:+.1%}).
+Instructions the server executes per request under callgrind, which other load does not
+move (`h2load --h1 -n {payload["requests"]} -c 1`): metrics off {i["metrics off"]:.0f}, on \
+{i["metrics on"]:.0f} ({i["metrics on"] / max(i["metrics off"], 1e-9) - 1:+.1%}).
 
 Two SIGHUP reloads of `--workers 2` under `wrk -t1 -c50 -d{payload["reload_s"]:.0f}s`:
 {r["requests"]} requests ({r["rate"]:.0f}/s), {r["socket_errors"]} socket errors
@@ -246,9 +293,15 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true", help="leave docs/ alone")
     parser.add_argument("--metrics-only", action="store_true", help="only metrics on/off")
+    parser.add_argument("--instructions-only", action="store_true",
+                        help="only callgrind instructions/request, metrics on/off")  # fmt: skip
+    parser.add_argument("--requests", type=int, default=3000, help="requests under callgrind")
     args = parser.parse_args()
-    if args.metrics_only:
-        for name, figure in metrics(args.rounds, args.duration).items():
+    if args.metrics_only or args.instructions_only:
+        measure = metrics(args.rounds, args.duration) if args.metrics_only else {}
+        if args.instructions_only:
+            measure = instructions(args.requests)
+        for name, figure in measure.items():
             logger.info("%s: %.1f", name, figure)
         return 0
     logger.info("workers: 1 process vs --workers 2")
@@ -256,6 +309,9 @@ def main() -> int:
     payload: dict[str, Any] = {"workers": workers(args.rounds, args.duration)}
     logger.info("metrics: off vs on")
     payload["metrics"] = metrics(args.rounds, args.duration)
+    logger.info("metrics: instructions per request under callgrind")
+    payload["instructions"] = instructions(args.requests)
+    payload["requests"] = args.requests
     logger.info("reload: two SIGHUPs under load")
     payload["reload"] = reload_under_load(args.reload_s)
     payload["reload_s"] = args.reload_s

@@ -1,18 +1,20 @@
 """Operations benchmarks: hello world with 1 and 2 workers, with metrics on and off, and
 two SIGHUP reloads under wrk load.
 
-    .venv/bin/python tests/benchmarks/ops_bench.py               # full: ~3 minutes
+    .venv/bin/python tests/benchmarks/ops_bench.py               # full: ~5 minutes
     .venv/bin/python tests/benchmarks/ops_bench.py --duration 1 --rounds 1 --reload-s 6 \\
-        --out /tmp/ops --no-write                                 # smoke: ~30 s
+        --requests 300 --out /tmp/ops --no-write                  # smoke: ~1 minute
 
 * workers: ``wrk -t2 -c64`` against one process and against ``--workers 2``, server and
   wrk not pinned (two workers need both CPUs; wrk shares them), rounds interleaved.
 * metrics: ``wrk -t1 -c50`` against one process pinned to CPU 0 (wrk on CPU 1), with and
   without ``--metrics-endpoint``, rounds interleaved; the figure is on/off.
 * instructions: the same server under ``valgrind --tool=callgrind`` (``PYTHONHASHSEED=0``),
-  counters zeroed after a 200-request warm-up, then ``h2load --h1 -n 3000 -c 1``: the
+  counters zeroed after a 200-request warm-up, then ``h2load --h1 -n 20000 -c 1``: the
   instructions the server executed per request, metrics off and on. Unlike the rate and
-  the CPU time these counts do not depend on what else the machine runs (within ~1 %).
+  the CPU time these counts do not depend on what else the machine runs; one-off work in
+  the window (a full GC pass, timers) still moves them by a point or two, less the more
+  requests are counted.
 * reload: ``wrk -t1 -c50`` for ``--reload-s`` seconds against ``--workers 2`` with a
   SIGHUP at a quarter and at 60 % of the run; wrk's socket errors and non-2xx answers are
   the failed requests, the supervisor's log gives the time each reload took.
@@ -295,7 +297,7 @@ def main() -> int:
     parser.add_argument("--metrics-only", action="store_true", help="only metrics on/off")
     parser.add_argument("--instructions-only", action="store_true",
                         help="only callgrind instructions/request, metrics on/off")  # fmt: skip
-    parser.add_argument("--requests", type=int, default=3000, help="requests under callgrind")
+    parser.add_argument("--requests", type=int, default=20000, help="requests under callgrind")
     args = parser.parse_args()
     if args.metrics_only or args.instructions_only:
         measure = metrics(args.rounds, args.duration) if args.metrics_only else {}

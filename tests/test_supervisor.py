@@ -182,3 +182,22 @@ async def app(scope, receive, send):
     await send({{"type": "http.response.start", "status": 200, "headers": []}})
     await send({{"type": "http.response.body", "body": b"{version}"}})
 """
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_sigttin_and_sigttou_are_ignored_without_workers(asgid, loop):
+    server = asgid(APP, "--loop", loop)
+    for signum in (signal.SIGTTIN, signal.SIGTTOU):
+        mark = server.mark()
+        server.signal(signum)
+        server.wait_for(f"{signum.name} ignored: it adds or removes a worker only with --workers",
+                        since=mark)  # fmt: skip
+        # Their default action stops the process ("T"); ignored, it keeps serving.
+        assert process_state(server.proc.pid) != "T"
+        assert httpx.get(server.url + "/pid", timeout=5).text == str(server.proc.pid)
+    assert server.output.count("ignored: it adds or removes a worker") == 2
+
+
+def process_state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]

@@ -59,6 +59,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         server_name=None if args.no_server_name else args.server_name,
         http_timeout_s=args.http_timeout,
         application_close_timeout_s=args.application_close_timeout,
+        send_timeout_s=args.send_timeout,
         graceful_timeout_s=args.graceful_timeout,
         timeout_keep_alive_s=args.timeout_keep_alive,
         timeout_request_headers_s=args.timeout_request_headers,

@@ -115,6 +115,14 @@ def _http_options(add: Callable[..., Any]) -> None:
         help="answer 503 if the app has not responded within this many seconds (default none)",
     )
     add(
+        "--send-timeout",
+        type=float,
+        default=30.0,
+        help="seconds an HTTP response send may wait while the client takes nothing (no "
+        "HTTP/2 window, no reads) before its stream is reset or connection dropped, 0 for "
+        "no limit (default 30)",
+    )
+    add(
         "--application-close-timeout",
         type=float,
         default=10.0,

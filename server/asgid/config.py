@@ -48,6 +48,7 @@ class Config:
     server_name: str | None = "asgid"
     http_timeout_s: float | None = None
     application_close_timeout_s: float = 10.0
+    send_timeout_s: float = 30.0  # 0: a response send may wait for the client forever
     graceful_timeout_s: float = 30.0
     timeout_keep_alive_s: float = 5.0
     timeout_request_headers_s: float = 10.0
@@ -170,6 +171,7 @@ def _check_seconds(config: Config) -> None:
         "timeout_request_headers_s",
         "websocket_connect_timeout_s",
         "websocket_send_timeout_s",
+        "send_timeout_s",
         "ping_interval_s",
         "ping_timeout_s",
     ):
@@ -220,6 +222,7 @@ _FLAG_NAMES = {
     "timeout_request_headers_s": "--timeout-request-headers",
     "websocket_connect_timeout_s": "--websocket_connect_timeout",
     "websocket_send_timeout_s": "--websocket-send-timeout",
+    "send_timeout_s": "--send-timeout",
     "ping_interval_s": "--ping-interval",
     "ping_timeout_s": "--ping-timeout",
     "limit_request_line_bytes": "--limit-request-line",

@@ -59,10 +59,15 @@ class Trailers(NamedTuple):
 
 
 class StreamClosed(NamedTuple):
-    """The app instance is over; ``complete`` is False when its response was cut short."""
+    """The app instance is over; ``complete`` is False when its response was cut short.
+
+    ``stalled``: the client took nothing for ``--send-timeout``; drop what is still queued
+    for it (RST_STREAM CANCEL, or an aborted HTTP/1.1 connection) instead of flushing it.
+    """
 
     stream_id: int
     complete: bool = True
+    stalled: bool = False
 
 
 class EarlyHints(NamedTuple):

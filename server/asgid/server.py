@@ -117,6 +117,10 @@ class Server:
             self.loop.add_signal_handler(signal.SIGHUP, self._tls_reload.on_sighup)
             if self.link is not None:
                 self.loop.add_signal_handler(signal.SIGUSR1, self._on_restart)
+            # SIGTTIN/SIGTTOU size the --workers pool; their default action would stop this
+            # process (e.g. `systemctl kill -s TTIN` reaches every worker too).
+            for signum in (signal.SIGTTIN, signal.SIGTTOU):
+                self.loop.add_signal_handler(signum, self._on_pool_signal, signum)
         self._tls_reload.start()
         if self.link is not None:
             self._heartbeat = self.link.watch(self.loop, self._parent_gone, self._open)
@@ -250,6 +254,13 @@ class Server:
             self.exit_code = EXIT_ERROR
         if self.reactor.running:
             self.reactor.stop()
+
+    def _on_pool_signal(self, signum: int) -> None:
+        if self.link is None:  # a worker leaves the pool to its supervisor, silently
+            logger.warning(
+                "%s ignored: it adds or removes a worker only with --workers",
+                signal.Signals(signum).name,
+            )
 
     def _on_signal(self, signum: int) -> None:
         self._signals += 1

@@ -190,6 +190,18 @@ async def zerocopy(scope, receive, send):
     os.unlink(name)
 
 
+async def flood(scope, receive, send):
+    """Send 16 KiB chunks for as long as send() lets it; log how send ended and what
+    receive() then gave (for --send-timeout against a client that takes nothing)."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    try:
+        while True:
+            await send({"type": "http.response.body", "body": b"f" * 16384, "more_body": True})
+    except OSError as exc:
+        logger.warning("flood send raised %s", type(exc).__name__)
+    logger.warning("flood receive gave %s", (await receive())["type"])
+
+
 async def crash(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"partial", "more_body": True})
@@ -210,4 +222,5 @@ ROUTES = {
     "pathsend": pathsend,
     "zerocopy": zerocopy,
     "crash": crash,
+    "flood": flood,
 }

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Iterable
 from typing import Any, Protocol
 
 from asgid.asgi.files import FILE_MESSAGES, FileSpan, open_file
+from asgid.asgi.send_timeout import SendTimedOut, wait_sent
 from asgid.errors import ProtocolError, UnexpectedMessage
 from asgid.events import (
     Body,
@@ -144,11 +145,20 @@ class HTTPCycle:
     _waiter: asyncio.Future[None] | None = None
     _status = 0
     _trailers = False
+    _send_timeout_s = 0.0  # --send-timeout; 0: a send may wait for the client forever
 
     def __init__(
-        self, scope: Scope, wire: HTTPWire, stream_id: int, loop: asyncio.AbstractEventLoop
+        self,
+        scope: Scope,
+        wire: HTTPWire,
+        stream_id: int,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        send_timeout_s: float = 0.0,
     ) -> None:
         self.scope = scope
+        if send_timeout_s:
+            self._send_timeout_s = send_timeout_s
         self.stream_id = stream_id
         self._wire = wire
         self._loop = loop
@@ -250,7 +260,7 @@ class HTTPCycle:
         elif kind == "http.response.body" and (state is STARTED or state is STREAMING):
             waiter = self._body_message(message)
             if waiter is not None:
-                await waiter
+                await self._wait_sent(waiter)
         else:
             await self._other_message(kind, state, message)
 
@@ -320,6 +330,15 @@ class HTTPCycle:
             return None
         return self._wire.writable()
 
+    async def _wait_sent(self, waiter: Awaitable[None]) -> None:
+        try:
+            await wait_sent(waiter, self._send_timeout_s, self.scope)
+        except SendTimedOut as exc:
+            # Reset the stream (HTTP/2) or drop the connection (HTTP/1.1).
+            self._wire.send_event(StreamClosed(self.stream_id, complete=False, stalled=True))
+            self.disconnect()
+            raise ClientDisconnected(str(exc)) from None
+
     async def _file_message(self, kind: str, message: Message) -> None:
         """pathsend/zerocopysend: the file straight to the kernel where the wire can, else
         its chunks as body messages, with backpressure either way."""
@@ -335,7 +354,7 @@ class HTTPCycle:
     async def _send_file(self, span: FileSpan, more: bool) -> None:
         waiter = self._body_message({"body": b"", "more_body": True})  # the head goes first
         if waiter is not None:
-            await waiter
+            await self._wait_sent(waiter)
         if span.count and not self._disconnected:
             send_file = self._wire.send_file  # type: ignore[attr-defined]
             await send_file(self.stream_id, span.fd, span.offset, span.count)
@@ -352,7 +371,7 @@ class HTTPCycle:
             last = following is None
             waiter = self._body_message({"body": chunk, "more_body": more or not last})
             if waiter is not None:
-                await waiter
+                await self._wait_sent(waiter)
             if following is None:
                 return
             if self._disconnected:

@@ -72,6 +72,7 @@ class Connection(Protocol):
     def may_discard_rest(self, exchange: Exchange) -> bool: ...
     def response_done(self, exchange: Exchange) -> None: ...
     def close(self) -> None: ...
+    def abort(self) -> None: ...
 
 
 class Exchange:
@@ -187,7 +188,11 @@ class Exchange:
             if not self._proto.closing:
                 self._write_body(event.data, event.end_stream)  # type: ignore[union-attr]
         elif kind is StreamClosed:
-            if not event.complete and not self._proto.closing:  # type: ignore[union-attr]
+            if event.stalled:  # type: ignore[union-attr]
+                # --send-timeout: the client reads nothing, so nothing queued would go out.
+                self.keep_alive = False
+                self._proto.abort()
+            elif not event.complete and not self._proto.closing:  # type: ignore[union-attr]
                 # The app died mid-response: closing is the only honest signal left.
                 self.keep_alive = False
                 self._proto.close()

@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
+from h2.errors import ErrorCodes
+
 from asgid.events import Body, EarlyHints, Response, ResponseEvent, StreamClosed, Trailers
 from asgid.protocols.io.requests import client_gone, log_access
 
@@ -122,7 +124,10 @@ class H2Stream:
                 self._proto.send_early_hints(self, event)
         else:
             assert isinstance(event, StreamClosed)
-            if not event.complete:
+            if event.stalled:
+                self._proto.cancel_stream(self, ErrorCodes.CANCEL)
+                self.client_gone()
+            elif not event.complete:
                 self._proto.cancel_stream(self)
 
     def body_consumed(self, nbytes: int) -> None:

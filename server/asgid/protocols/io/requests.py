@@ -21,7 +21,9 @@ def new_cycle(
     """The request's scope and the cycle its wire feeds; the app starts with ``start_app``
     (HTTP/1.1 starts a pipelined request's app only once the one before it is answered)."""
     scope = build_http_scope(request, conn, ctx.config, ctx.state)
-    return HTTPCycle(scope, wire, request.stream_id, ctx.loop)
+    return HTTPCycle(
+        scope, wire, request.stream_id, ctx.loop, send_timeout_s=ctx.config.send_timeout_s
+    )
 
 
 def start_app(ctx: ServerContext, cycle: HTTPCycle) -> HTTPInstance:

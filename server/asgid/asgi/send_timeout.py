@@ -1,0 +1,40 @@
+"""Waiting for the wire to take more of a response, at most ``--send-timeout`` seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+
+from asgid.types import Scope
+
+logger = logging.getLogger("asgid.asgi.http")
+
+
+class SendTimedOut(Exception):
+    """The client took nothing of the response for ``--send-timeout`` seconds."""
+
+
+async def wait_sent(waiter: Awaitable[None], timeout_s: float, scope: Scope) -> None:
+    """Await ``waiter``; past ``timeout_s`` (0: no limit) log it once and raise.
+
+    An HTTP/2 client that never opens its flow-control window (RFC 9113 §5.2), or an
+    HTTP/1.1 client that never reads, would otherwise hold the app's send() for as long
+    as it keeps the connection open.
+    """
+    if not timeout_s:
+        await waiter
+        return
+    try:
+        # shield: the waiter belongs to the wire, which resolves it later whatever we do.
+        await asyncio.wait_for(asyncio.shield(waiter), timeout_s)
+    except asyncio.TimeoutError:
+        logger.warning(
+            "dropping a response whose client took nothing for %gs (--send-timeout): %s %s",
+            timeout_s,
+            scope.get("client"),
+            scope.get("path"),
+        )
+        raise SendTimedOut(
+            f"the client took no response data for {timeout_s:g}s (--send-timeout)"
+        ) from None

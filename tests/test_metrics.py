@@ -10,10 +10,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from tests.layers.redis_procs import RedisProc, free_port
+from tests.support.h2frames import ENHANCE_YOUR_CALM, PROTOCOL_ERROR, REFUSED_STREAM, RawH2
 from tests.support.server import AsgidProcess
 
 METRICS = "tcp:0:interface=127.0.0.1"
@@ -104,6 +107,36 @@ def test_durations_land_in_their_buckets_with_their_sum(asgid):
     assert 0.6 <= total < 1.5
 
 
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_http2_rejections_are_counted_under_their_http_status(asgid, loop):
+    server = asgid(
+        "tests.apps.h2:app", "--metrics-endpoint", METRICS, "--loop", loop,
+        "--h2-max-concurrent-streams", "1", "--max-request-body", "10",
+    )  # fmt: skip
+    url = metrics_url(server)
+    with RawH2(server.host, server.port) as conn:
+        conn.handshake()
+        conn.send(conn.headers(1, extra=[("x-a", " 1")]))  # malformed (RFC 9113 §8.2.1): 400
+        assert conn.expect_rst(1).error_code == PROTOCOL_ERROR
+        conn.send(conn.headers(3, "/hold"), conn.headers(5))  # over the stream limit: 503
+        assert conn.expect_rst(5).error_code == REFUSED_STREAM
+        conn.send(conn.rst(3), conn.headers(7, "/echo", method="POST", end_stream=False))
+        conn.send(conn.data(7, b"x" * 100, end_stream=True))  # over --max-request-body: 413
+        assert b"Content Too Large" in conn.body(7)
+    with RawH2(server.host, server.port) as conn:
+        conn.handshake()
+        block = conn.encoder.encode(
+            [(":method", "GET"), (":scheme", "http"), (":path", "/")]
+            + [(f"x-big-{i}", "v" * 1000) for i in range(80)]
+        )  # over SETTINGS_MAX_HEADER_LIST_SIZE: 431
+        conn.send(*conn.header_block(1, block))
+        assert conn.expect_goaway().error_code == ENHANCE_YOUR_CALM
+    # Every refusal was counted before its frame left; the scrape flushes first: no waiting.
+    samples = scrape(url)
+    for status in ("400", "413", "431", "503"):
+        assert value(samples, "asgid_rejected_requests_total", status=status) == 1, status
+
+
 def test_workers_sum_their_counts_and_count_restarts(asgid):
     server = asgid("tests.apps.ops:app", "--workers", "2", "--metrics-endpoint", METRICS)
     server.wait_for("asgid ready: 2 workers", timeout=20)
@@ -123,6 +156,30 @@ def test_workers_sum_their_counts_and_count_restarts(asgid):
     assert value(samples, "asgid_worker_restarts_total") == 1
     # The dead worker's counts stay in the sum: counters never go backwards.
     assert value(samples, "asgid_requests_total", protocol="http/1.1", status="200") == 20
+
+
+def test_workers_flush_their_last_counts_when_they_stop(asgid, tmp_path):
+    """Counts wait up to a second in each worker; a graceful stop writes them out."""
+    server = asgid(
+        "tests.apps.ops:app", "--workers", "2", "--metrics-endpoint", METRICS,
+        env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+    )  # fmt: skip
+    server.wait_for("asgid ready: 2 workers", timeout=20)
+    for _ in range(20):
+        with httpx.Client() as client:
+            assert client.get(server.url + "/pid").status_code == 200
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))  # the files the workers left
+    total = registry.get_sample_value(
+        "asgid_requests_total", {"protocol": "http/1.1", "status": "200"}
+    )
+    assert total == 20
+    count = registry.get_sample_value(
+        "asgid_request_duration_seconds_count", {"protocol": "http/1.1"}
+    )
+    assert count == 20
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from h2.errors import ErrorCodes
-from h2.exceptions import H2Error, ProtocolError
-from hpack.exceptions import HPACKError
+from h2.exceptions import DenialOfServiceError, H2Error, ProtocolError
+from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hyperframe.exceptions import InvalidDataError
 from hyperframe.frame import GoAwayFrame
 
@@ -25,6 +25,16 @@ def error_code(exc: H2Error) -> int:
             return ErrorCodes.FRAME_SIZE_ERROR  # RFC 9113 §6.5: SETTINGS ACK with a payload
     code = getattr(exc, "error_code", None)
     return int(code) if code is not None else ErrorCodes.PROTOCOL_ERROR
+
+
+def rejected_status(exc: H2Error) -> int | None:
+    """The HTTP status HTTP/1.1 answers for the request behind a connection error, if any:
+    a header block over SETTINGS_MAX_HEADER_LIST_SIZE is HTTP/1.1's 431 (RFC 6585 §5)."""
+    if isinstance(exc, DenialOfServiceError) and isinstance(
+        exc.__cause__, OversizedHeaderListError
+    ):
+        return 431
+    return None
 
 
 def goaway(last_stream_id: int, code: int = ErrorCodes.NO_ERROR) -> bytes:

@@ -73,6 +73,7 @@ def on_request(proto: Connection, event: RequestReceived) -> None:
         # about what a reset does, so it spends the rapid-reset budget (CVE-2023-44487).
         proto.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
         proto.guard.resets.spend(proto.guard.now())
+        _rejected(proto, 503)  # refused for load, as --limit-concurrency's 503
         return
     fields = event.headers or []
     reason = malformed(fields)
@@ -85,6 +86,7 @@ def on_request(proto: Connection, event: RequestReceived) -> None:
         return
     if request is None:
         proto.h2.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+        _rejected(proto, 400)
         return
     proto.open_stream(request, ended=event.stream_ended is not None)
     priority = event.priority_updated
@@ -101,6 +103,13 @@ def _malformed(proto: Connection, stream_id: int, reason: str) -> None:
     if stream is not None:
         proto.gone(stream)
     proto.guard.resets.spend(proto.guard.now())
+    _rejected(proto, 400)
+
+
+def _rejected(proto: Connection, status: int) -> None:
+    """Count a refused request under the HTTP status HTTP/1.1 would have answered."""
+    if proto.ctx.hooks is not None:
+        proto.ctx.hooks.rejected(status)
 
 
 def on_trailers(proto: Connection, event: TrailersReceived) -> None:
@@ -148,8 +157,7 @@ def _body_too_large(proto: Connection, stream: H2Stream, credit: int) -> None:
     """--max-request-body: 413 while the response has not started, else RST_STREAM."""
     proto.h2.acknowledge_received_data(credit, stream.stream_id)
     assert stream.cycle is not None
-    if proto.ctx.hooks is not None:
-        proto.ctx.hooks.rejected(413)
+    _rejected(proto, 413)
     if not stream.cycle.respond_error(413, b"Content Too Large"):
         proto.h2.reset_stream(stream.stream_id, ErrorCodes.CANCEL)
         proto.gone(stream)

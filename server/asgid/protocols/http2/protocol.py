@@ -29,7 +29,13 @@ from zope.interface import implementer
 
 from asgid.asgi.scope import ConnectionInfo
 from asgid.events import EarlyHints, Request, Response
-from asgid.protocols.http2.errors import error_code, goaway, preface_verdict, without_h2_goaway
+from asgid.protocols.http2.errors import (
+    error_code,
+    goaway,
+    preface_verdict,
+    rejected_status,
+    without_h2_goaway,
+)
 from asgid.protocols.http2.flow import FlowScheduler
 from asgid.protocols.http2.guard import FloodDetected, FloodGuard
 from asgid.protocols.http2.handlers import DISPATCH
@@ -136,6 +142,9 @@ class H2Protocol(Protocol):
             self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
             return
         except H2Error as exc:
+            status = rejected_status(exc)
+            if status is not None and self.ctx.hooks is not None:
+                self.ctx.hooks.rejected(status)
             self._connection_error(error_code(exc), str(exc), h2_closed=True)
             return
         self.flush_now()

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
@@ -154,6 +156,30 @@ def test_workers_sum_their_counts_and_count_restarts(asgid):
     assert value(samples, "asgid_worker_restarts_total") == 1
     # The dead worker's counts stay in the sum: counters never go backwards.
     assert value(samples, "asgid_requests_total", protocol="http/1.1", status="200") == 20
+
+
+def test_workers_flush_their_last_counts_when_they_stop(asgid, tmp_path):
+    """Counts wait up to a second in each worker; a graceful stop writes them out."""
+    server = asgid(
+        "tests.apps.ops:app", "--workers", "2", "--metrics-endpoint", METRICS,
+        env={"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)},
+    )  # fmt: skip
+    server.wait_for("asgid ready: 2 workers", timeout=20)
+    for _ in range(20):
+        with httpx.Client() as client:
+            assert client.get(server.url + "/pid").status_code == 200
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(tmp_path))  # the files the workers left
+    total = registry.get_sample_value(
+        "asgid_requests_total", {"protocol": "http/1.1", "status": "200"}
+    )
+    assert total == 20
+    count = registry.get_sample_value(
+        "asgid_request_duration_seconds_count", {"protocol": "http/1.1"}
+    )
+    assert count == 20
 
 
 @pytest.fixture(scope="module")

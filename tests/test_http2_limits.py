@@ -155,3 +155,22 @@ def test_late_frames_for_a_just_closed_stream_are_harmless(server: AsgidProcess)
         client.send(client.window_update(1, 1000), client.rst(3), client.window_update(79, 10))
         client.send(client.headers(81))
         assert client.body(81) == b"Hello, world!"
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_stream_errors_leave_the_connection_serving(asgid, loop: str) -> None:
+    """A refused stream (RFC 9113 §5.1.2) and a malformed one (§8.1.1) are each reset
+    alone, on either loop; the connection then serves a normal request."""
+    server = asgid(
+        "tests.apps.h2:app", "--loop", loop, "--access-log", "/dev/null",
+        "--h2-max-concurrent-streams", "2",
+    )  # fmt: skip
+    with RawH2(server.host, server.port) as conn:
+        conn.handshake()
+        conn.send(*[conn.headers(i, "/hold") for i in (1, 3, 5)])
+        assert conn.expect_rst(5).error_code == REFUSED_STREAM
+        conn.send(conn.rst(1), conn.headers(7, extra=[("x-a", "trailing ")]))
+        assert conn.expect_rst(7).error_code == PROTOCOL_ERROR
+        conn.send(conn.headers(9))
+        assert conn.body(9) == b"Hello, world!"
+        assert not any(isinstance(f, GoAwayFrame) for f in conn.frames)

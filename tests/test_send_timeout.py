@@ -34,12 +34,13 @@ def test_h2_stream_without_window_is_reset(asgid, loop):
     assert server.output.count("--send-timeout") == 1
 
 
+@pytest.mark.parametrize("path", ["/flood", "/pathflood"], ids=["body", "sendfile"])
 @pytest.mark.parametrize("loop", LOOPS)
-def test_http1_client_that_never_reads_is_dropped(asgid, loop):
+def test_http1_client_that_never_reads_is_dropped(asgid, loop, path):
     server = asgid(APP, "--loop", loop, "--send-timeout", "1", "--access-log", "/dev/null")
     with socket.create_connection((server.host, server.port)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.sendall(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
         # From here on the client reads nothing.
         _app_saw_the_timeout(server)
         sock.settimeout(10)

@@ -202,6 +202,19 @@ async def flood(scope, receive, send):
     logger.warning("flood receive gave %s", (await receive())["type"])
 
 
+async def pathflood(scope, receive, send):
+    """``flood`` with one 64 MB file body (``http.response.pathsend``)."""
+    name = _file(64 * 2**20)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    try:
+        await send({"type": "http.response.pathsend", "path": name})
+    except OSError as exc:
+        logger.warning("flood send raised %s", type(exc).__name__)
+    finally:
+        os.unlink(name)
+    logger.warning("flood receive gave %s", (await receive())["type"])
+
+
 async def crash(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"partial", "more_body": True})
@@ -223,4 +236,5 @@ ROUTES = {
     "zerocopy": zerocopy,
     "crash": crash,
     "flood": flood,
+    "pathflood": pathflood,
 }

@@ -18,7 +18,7 @@ import asyncio
 import enum
 import re
 from collections.abc import Awaitable, Iterable
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from asgid.asgi.files import FILE_MESSAGES, FileSpan, open_file
 from asgid.asgi.send_timeout import SendTimedOut, wait_sent
@@ -334,10 +334,13 @@ class HTTPCycle:
         try:
             await wait_sent(waiter, self._send_timeout_s, self.scope)
         except SendTimedOut as exc:
-            # Reset the stream (HTTP/2) or drop the connection (HTTP/1.1).
-            self._wire.send_event(StreamClosed(self.stream_id, complete=False, stalled=True))
-            self.disconnect()
-            raise ClientDisconnected(str(exc)) from None
+            self._stalled(exc)
+
+    def _stalled(self, exc: SendTimedOut) -> NoReturn:
+        # --send-timeout: reset the stream (HTTP/2) or drop the connection (HTTP/1.1).
+        self._wire.send_event(StreamClosed(self.stream_id, complete=False, stalled=True))
+        self.disconnect()
+        raise ClientDisconnected(str(exc)) from None
 
     async def _file_message(self, kind: str, message: Message) -> None:
         """pathsend/zerocopysend: the file straight to the kernel where the wire can, else
@@ -357,7 +360,10 @@ class HTTPCycle:
             await self._wait_sent(waiter)
         if span.count and not self._disconnected:
             send_file = self._wire.send_file  # type: ignore[attr-defined]
-            await send_file(self.stream_id, span.fd, span.offset, span.count)
+            try:
+                await send_file(self.stream_id, span.fd, span.offset, span.count)
+            except SendTimedOut as exc:  # the wire waits for the socket itself
+                self._stalled(exc)
         if self._disconnected:
             raise ClientDisconnected("the client closed the connection")
         if not more:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from asgid.asgi.http import DONE, ClientDisconnected, HTTPCycle
 from asgid.asgi.websocket import WebSocketCycle
@@ -40,34 +40,43 @@ class _Instance:
             self.task.cancel()
 
 
+class AppHost(Protocol):
+    """What an HTTP instance uses of its server (``ServerContext`` in ``protocols.io``)."""
+
+    @property
+    def app(self) -> ASGIApp: ...
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def reactor(self) -> IReactorTime: ...
+    @property
+    def http_timeout_s(self) -> float | None: ...
+    @property
+    def hooks(self) -> RequestHooks | None: ...
+
+
 class HTTPInstance(_Instance):
     """One running app coroutine for one ``HTTPCycle``, with its deadlines."""
 
     __slots__ = ("cycle", "_timer", "_hooks", "_started")
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        cycle: HTTPCycle,
-        *,
-        loop: asyncio.AbstractEventLoop,
-        reactor: IReactorTime,
-        http_timeout_s: float | None,
-        hooks: RequestHooks | None = None,
-    ) -> None:
+    def __init__(self, cycle: HTTPCycle, host: AppHost) -> None:
+        # Two positional arguments: on Python 3.11 calling a class with keywords costs a
+        # dict per call, and this runs once per request.
         self.cycle = cycle
         self._close_timer: IDelayedCall | None = None
         self._timer: IDelayedCall | None = None
-        self._hooks = hooks
+        hooks = self._hooks = host.hooks
         if hooks is not None:
             self._started = time.monotonic()
             if not hooks.admit():
                 self._hooks = None  # never admitted: nothing to count out
-                self.task = loop.create_task(self._refuse())
+                self.task = host.loop.create_task(self._refuse())
                 return
-        if http_timeout_s is not None:
-            self._timer = reactor.callLater(http_timeout_s, self._on_http_timeout)
-        self.task = loop.create_task(self._run(app))
+        timeout_s = host.http_timeout_s
+        if timeout_s is not None:
+            self._timer = host.reactor.callLater(timeout_s, self._on_http_timeout)
+        self.task = host.loop.create_task(self._run(host.app))
 
     async def _refuse(self) -> None:
         """Over --limit-concurrency: 503 at once instead of queueing without bound."""

@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Protocol
 
+from asgid.asgi.send_timeout import wait_sent
 from asgid.events import (
     Body,
     EarlyHints,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from asgid.config import Config
     from asgid.protocols.io.context import ServerContext
     from asgid.protocols.io.direct_write import DirectWriter
+    from asgid.types import Scope
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,24 @@ class Connection(Protocol):
     def response_done(self, exchange: Exchange) -> None: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
+
+
+class _StallLimited:
+    """The connection's write flow for a file send, each wait bounded by --send-timeout
+    (``SendTimedOut`` reaches the cycle, which drops the connection)."""
+
+    __slots__ = ("_proto", "_scope")
+
+    def __init__(self, proto: Connection, scope: Scope) -> None:
+        self._proto = proto
+        self._scope = scope
+
+    def pauseProducing(self) -> None:
+        self._proto.pauseProducing()
+
+    async def wait_writable(self) -> None:
+        proto = self._proto
+        await wait_sent(proto.wait_writable(), proto.config.send_timeout_s, self._scope)
 
 
 class Exchange:
@@ -167,7 +187,7 @@ class Exchange:
         writer = proto.writer
         if self._chunked:
             writer.write(b"%x\r\n" % count)
-        sent = await writer.send_file(fd, offset, count, proto)
+        sent = await writer.send_file(fd, offset, count, _StallLimited(proto, self.cycle.scope))
         self._size += sent
         if sent < count:
             if not proto.closing:

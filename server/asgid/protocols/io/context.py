@@ -65,8 +65,10 @@ class ServerContext:
     websocket_factory: Any = field(default=None, init=False, repr=False)
     # limits, request budget and metrics; None when all are off (one check per request)
     hooks: RequestHooks | None = None
+    http_timeout_s: float | None = field(init=False)  # the config's, read once per request
 
     def __post_init__(self) -> None:
+        self.http_timeout_s = self.config.http_timeout_s
         self.trusted = TrustedProxies.parse(self.config.trusted_proxies)
         self.default_fields = DefaultFields(self.config.server_header)
 

@@ -28,14 +28,7 @@ def new_cycle(
 
 def start_app(ctx: ServerContext, cycle: HTTPCycle) -> HTTPInstance:
     """Run the app for ``cycle``, with ``--http-timeout`` on the server's reactor."""
-    return HTTPInstance(
-        ctx.app,
-        cycle,
-        loop=ctx.loop,
-        reactor=ctx.reactor,
-        http_timeout_s=ctx.config.http_timeout_s,
-        hooks=ctx.hooks,  # limits, request budget, metrics: None when all are off
-    )
+    return HTTPInstance(cycle, ctx)  # limits, budget and metrics are ctx.hooks (None when off)
 
 
 def client_gone(ctx: ServerContext, cycle: HTTPCycle, instance: HTTPInstance | None) -> None:

@@ -180,6 +180,10 @@ class _Protocol(asyncio.Protocol):
             future, _ = self._pending.popleft()
             if not future.done():
                 future.set_exception(self.lost)
+                # Pops sent ahead in one write have no awaiter once their reader stops;
+                # marking the error seen keeps asyncio from logging it as never retrieved,
+                # while a caller that does await the future still gets it raised.
+                future.exception()
 
 
 class WireConnection:

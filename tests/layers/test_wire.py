@@ -4,6 +4,7 @@ on both event loops."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -253,3 +254,26 @@ def test_cancelled_pipelined_pops_take_nothing(run: Run, redis_server: RedisProc
         await pops.connection.aclose()
 
     run(scenario())
+
+
+def test_pops_sent_ahead_and_dropped_by_the_layer_log_nothing(
+    run: Run, redis_server: RedisProc
+) -> None:
+    reported: list[dict[str, Any]] = []
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _loop, ctx: reported.append(ctx))
+        wire = connect(redis_server.url)
+        key = f"wire-ahead-{free_port()}"
+        futures = await wire.send_many([pack(["BLPOP", key, "5"]) for _ in range(4)])
+        await until(lambda: blocked_clients(redis_server) == 1, "the first pop blocks in Redis")
+        await wire.aclose()
+        with pytest.raises(RedisConnectionError):
+            await futures[0]
+        # The other three had no awaiter: once collected, asyncio must have nothing to report.
+        del futures
+        gc.collect()
+        await asyncio.sleep(0)
+
+    run(scenario())
+    assert [ctx.get("message") for ctx in reported] == []

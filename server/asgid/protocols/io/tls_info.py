@@ -88,8 +88,9 @@ def cipher_suite_number(name: str) -> int | None:
 
 @functools.cache
 def _all_cipher_suites() -> dict[str, int]:
-    # The stdlib lists each suite's id as 0x0300XXXX (SSLv3-style protocol id + IANA
-    # number); pyOpenSSL has no such call. Built once, on the first unusual cipher.
+    # The stdlib gives each suite's id with 0x0300 (the SSLv3-style protocol id) in the
+    # high 16 bits and the IANA number in the low 16; pyOpenSSL has no such call. Built
+    # once, on the first unusual cipher.
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
     return {cipher["name"]: cipher["id"] & 0xFFFF for cipher in context.get_ciphers()}

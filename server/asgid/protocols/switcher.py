@@ -145,10 +145,17 @@ def _upgrade_token(request: Request) -> bytes:
 
 @implementer(IProtocolNegotiationFactory)
 class ASGIServerFactory(Factory):
-    """One factory for every endpoint of a server."""
+    """One factory for every endpoint of a server.
 
-    def __init__(self, ctx: ServerContext) -> None:
+    h2 is imported by the first connection that turns to HTTP/2 (docs/design.md, "Start-up
+    and memory"), or here at once with ``tls=True``: over TLS most clients pick ``h2`` by
+    ALPN, so the first request does not wait for that import.
+    """
+
+    def __init__(self, ctx: ServerContext, *, tls: bool = False) -> None:
         self.ctx = ctx
+        if tls and ctx.config.http2:
+            import asgid.protocols.http2.protocol  # noqa: F401
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         return ConnectionSwitcher(self.ctx)

@@ -146,6 +146,7 @@ class HTTPCycle:
     _status = 0
     _trailers = False
     _send_timeout_s = 0.0  # --send-timeout; 0: a send may wait for the client forever
+    _pending_trailers: Headers | None = None  # http.response.trailers with more_trailers
 
     def __init__(
         self,
@@ -153,9 +154,10 @@ class HTTPCycle:
         wire: HTTPWire,
         stream_id: int,
         loop: asyncio.AbstractEventLoop,
-        *,
         send_timeout_s: float = 0.0,
     ) -> None:
+        # No keyword-only parameter: on Python 3.11 a keyword call to a class builds a dict,
+        # and a cycle is made per request.
         self.scope = scope
         if send_timeout_s:
             self._send_timeout_s = send_timeout_s
@@ -166,7 +168,6 @@ class HTTPCycle:
         self._body: list[bytes] = []
         # response head held back until the first body chunk, so both go out in one write
         self._headers: Headers = []
-        self._pending_trailers: Headers = []
 
     # -- fed by the wire -------------------------------------------------------------------
     @property
@@ -411,11 +412,14 @@ class HTTPCycle:
             self._wire.send_event(EarlyHints(self.stream_id, headers))
 
     def _trailers_message(self, message: Message) -> Awaitable[None] | None:
-        self._pending_trailers.extend(validate_headers(message.get("headers", ())))
+        headers = validate_headers(message.get("headers", ()))
+        if self._pending_trailers is not None:
+            headers = self._pending_trailers + headers
         if message.get("more_trailers", False):
+            self._pending_trailers = headers
             return None
         self.state = DONE
-        self._wire.send_event(Trailers(self.stream_id, self._pending_trailers))
+        self._wire.send_event(Trailers(self.stream_id, headers))
         self._wake()
         return None
 

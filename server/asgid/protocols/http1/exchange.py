@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Protocol
 
+from asgid.asgi.instance import HTTPInstance
 from asgid.asgi.send_timeout import wait_sent
 from asgid.events import (
     Body,
@@ -30,12 +31,11 @@ from asgid.protocols.http1.head import (
     FRAMING_NONE,
     response_framing,
 )
-from asgid.protocols.io.requests import client_gone, log_access, new_cycle, start_app
+from asgid.protocols.io.requests import client_gone, log_access, new_cycle
 
 if TYPE_CHECKING:
     import asyncio
 
-    from asgid.asgi.instance import HTTPInstance
     from asgid.asgi.scope import ConnectionInfo
     from asgid.config import Config
     from asgid.protocols.io.context import ServerContext
@@ -107,6 +107,8 @@ class Exchange:
     _expect_continue = False
     _length_left = -1  # body bytes still owed under the app's Content-Length
     _te_trailers = False
+    _head = False  # a HEAD request
+    _http10 = False
     _chunked = False
     _bodiless = False
     _started_at = 0.0
@@ -124,8 +126,11 @@ class Exchange:
         self._proto = proto
         self.cycle = new_cycle(proto.ctx, request, conn, self)
         self.keep_alive = keep_alive
-        self._head = request.method == b"HEAD"
-        self._http10 = http10 = request.http_version == "1.0"
+        if request.method == b"HEAD":
+            self._head = True
+        http10 = request.http_version == "1.0"
+        if http10:
+            self._http10 = True
         if watched is not None:
             for name, value in watched:
                 if name == b"expect":
@@ -137,8 +142,12 @@ class Exchange:
                     self.declared_length = int(value)
 
     def start(self) -> None:
-        self._started_at = time.monotonic()
-        self.instance = start_app(self._proto.ctx, self.cycle)
+        ctx = self._proto.ctx
+        if ctx.access_log is not None:
+            self._started_at = time.monotonic()
+        # --http-timeout runs on the server's reactor; limits, budget and metrics are
+        # ctx.hooks (None when off)
+        self.instance = HTTPInstance(self.cycle, ctx)
 
     @property
     def expect_continue_pending(self) -> bool:

@@ -31,6 +31,7 @@ from asgid.events import (
     ResponseEvent,
     StreamClosed,
     Trailers,
+    new_event,
 )
 from asgid.types import Message, Scope
 
@@ -135,16 +136,13 @@ def validate_headers(raw: Iterable[Any]) -> Headers:
 class HTTPCycle:
     """The ASGI side of one HTTP request/response exchange."""
 
-    # Defaults live on the class so that creating a cycle, once per request, sets only the
-    # few attributes that differ.
-    state = AWAITING_START
+    # Defaults of what a plain response never reads live on the class; what it reads is
+    # set in __init__ (on Python 3.11 reading a class default through an instance costs
+    # about three reads of an instance attribute).
     _buffered = 0
     _body_complete = False
     _final_delivered = False
-    _disconnected = False
-    _waiter: asyncio.Future[None] | None = None
     _status = 0
-    _trailers = False
     _send_timeout_s = 0.0  # --send-timeout; 0: a send may wait for the client forever
     _pending_trailers: Headers | None = None  # http.response.trailers with more_trailers
 
@@ -159,6 +157,10 @@ class HTTPCycle:
         # No keyword-only parameter: on Python 3.11 a keyword call to a class builds a dict,
         # and a cycle is made per request.
         self.scope = scope
+        self.state = AWAITING_START
+        self._disconnected = False
+        self._trailers = False
+        self._waiter: asyncio.Future[None] | None = None
         if send_timeout_s:
             self._send_timeout_s = send_timeout_s
         self.stream_id = stream_id
@@ -320,9 +322,11 @@ class HTTPCycle:
             state = TRAILERS if trailers else DONE
         end = state is DONE
         if self.state is STARTED:
-            event: ResponseEvent = Response(self.stream_id, self._status, self._headers, body, end)
+            event: ResponseEvent = new_event(
+                Response, (self.stream_id, self._status, self._headers, body, end)
+            )
         else:
-            event = Body(self.stream_id, body, end)
+            event = new_event(Body, (self.stream_id, body, end))
         self.state = state
         self._wire.send_event(event)
         if end:
@@ -449,4 +453,4 @@ class HTTPCycle:
         complete = self.state is DONE or self.respond_error(500, b"Internal Server Error")
         self.state = DONE
         wire, self._wire = self._wire, FINISHED_WIRE
-        wire.send_event(StreamClosed(self.stream_id, complete))
+        wire.send_event(new_event(StreamClosed, (self.stream_id, complete, False)))

@@ -98,19 +98,12 @@ class _StallLimited:
 class Exchange:
     """Per-request wire state kept beside the ASGI cycle."""
 
-    # Defaults live on the class: a request sets only what differs from them, which keeps
-    # creating an exchange (once per request) cheap.
+    # Defaults of what a plain response never reads live on the class; what it reads is
+    # set in __init__ (on Python 3.11 reading a class default through an instance costs
+    # about three reads of an instance attribute).
     instance: HTTPInstance | None = None
-    discard_body = False
-    body_bytes = 0
-    declared_length = 0
     _expect_continue = False
-    _length_left = -1  # body bytes still owed under the app's Content-Length
     _te_trailers = False
-    _head = False  # a HEAD request
-    _http10 = False
-    _chunked = False
-    _bodiless = False
     _started_at = 0.0
     _status = 0
     _size = 0
@@ -126,11 +119,14 @@ class Exchange:
         self._proto = proto
         self.cycle = new_cycle(proto.ctx, request, conn, self)
         self.keep_alive = keep_alive
-        if request.method == b"HEAD":
-            self._head = True
-        http10 = request.http_version == "1.0"
-        if http10:
-            self._http10 = True
+        self.discard_body = False
+        self.body_bytes = 0
+        self.declared_length = 0
+        self._head = request.method == b"HEAD"
+        self._http10 = http10 = request.http_version == "1.0"
+        self._length_left = -1  # body bytes still owed under the app's Content-Length
+        self._chunked = False
+        self._bodiless = False
         if watched is not None:
             for name, value in watched:
                 if name == b"expect":

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from asgid.events import Request
+from asgid.events import Request, new_event
 from asgid.protocols.http1.errors import RejectRequest
 from asgid.protocols.http1.head import (
     OWS,
@@ -140,4 +140,5 @@ class HeadReader:
             # llhttp skips extra spaces; a proxy that splits on each one reads another target.
             raise RejectRequest(400, "Bad Request: the request line needs single spaces")
         self.in_head = False
-        return Request(0, version, self.method, raw_path, query, headers), chunked
+        request = new_event(Request, (0, version, self.method, raw_path, query, headers, None))
+        return request, chunked

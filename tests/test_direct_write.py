@@ -130,6 +130,29 @@ def test_direct_write_after_queued_data_waits_behind_it(pair):
     assert pair.drain() == b"queued-direct"
 
 
+def test_parts_go_out_unjoined_and_in_order(pair):
+    parts = [b"head-", bytes(range(256)) * 4096, b"-tail"]  # more than the sockets hold
+    pair.writer.write_parts(parts)
+    assert pair.transport._tempDataLen  # the socket took a part; Twisted holds the rest
+    pair.writer.write(b"-next")
+    pair.transport.loseConnection()
+    assert pair.drain() == b"".join(parts) + b"-next"
+
+
+def test_parts_wait_behind_queued_data(pair):
+    pair.transport.write(b"queued-")
+    pair.writer.write_parts([b"a", b"b"])
+    pair.transport.loseConnection()
+    assert pair.drain() == b"queued-ab"
+
+
+def test_no_parts_written_after_lose_connection(pair):
+    pair.writer.write(b"before")
+    pair.transport.loseConnection()
+    pair.writer.write_parts([b"after", b"close"])
+    assert pair.drain() == b"before"
+
+
 def test_nothing_written_after_abort(pair):
     pair.writer.write(b"before")
     pair.transport.abortConnection()
@@ -162,9 +185,13 @@ def test_other_transports_keep_twisteds_path():
         def write(self, data: bytes) -> None:
             self.written.append(data)
 
+        def writeSequence(self, parts: list[bytes]) -> None:
+            self.written.extend(parts)
+
     transport = Recorder()
     DirectWriter(transport).write(b"x")
-    assert transport.written == [b"x"]
+    DirectWriter(transport).write_parts([b"y", b"z"])
+    assert transport.written == [b"x", b"y", b"z"]
 
 
 def test_autobahn_internals_are_checked_at_start_up():

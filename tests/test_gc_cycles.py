@@ -144,6 +144,7 @@ def test_http2_streams_and_connection_leave_no_cycles(asgid, loop: str) -> None:
         "collections.deque",
         "asgid.protocols.http2.setup.BoundedH2Connection",  # an H2Connection, same cycle
         "asgid.protocols.http2.setup.LocalSettings",  # h2's Settings, held by that cycle
+        "asgid.protocols.http2.setup.LengthUncheckedStream",  # h2's stream, in that cycle
     )
     assert_no_cycles(asgid(APP, "--loop", loop), http2_workload, allowed=h2_own)
 

@@ -88,13 +88,59 @@ def test_missing_method(conn: RawH2) -> None:
     stream_or_connection_error(conn, 1, PROTOCOL_ERROR)
 
 
-def test_content_length_mismatch(conn: RawH2) -> None:
+def _trailers(stream_id: int, conn: RawH2) -> HeadersFrame:
+    frame = HeadersFrame(stream_id, flags=["END_HEADERS", "END_STREAM"])
+    frame.data = conn.encoder.encode([("x-checksum", "0")])
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("length", "body", "ending"),
+    [
+        pytest.param(["10"], [b"12345"], "data", id="short-body"),
+        pytest.param(["3"], [b"12345"], "data", id="long-body"),
+        pytest.param(["3"], [b"12", b"34"], "open", id="long-body-not-ended"),
+        pytest.param(["10"], [b"12345"], "trailers", id="short-body-then-trailers"),
+        pytest.param(["5"], [], "headers", id="length-without-data"),
+        pytest.param(["five"], [b"12345"], "data", id="not-a-number"),
+        pytest.param(["-5"], [b"12345"], "data", id="negative"),
+        pytest.param(["5", "6"], [b"12345"], "data", id="two-values"),
+    ],
+)
+def test_content_length_problem_is_a_stream_error(
+    conn: RawH2, length: list[str], body: list[bytes], ending: str
+) -> None:
+    """RFC 9113 §8.1.1: a content-length that is no number, or that the DATA does not
+    match, makes the request malformed: RST_STREAM PROTOCOL_ERROR, and the connection
+    serves the next stream."""
     conn.handshake()
-    conn.send(
-        conn.headers(1, "/echo", method="POST", extra=[("content-length", "10")], end_stream=False),
-        conn.data(1, b"12345", end_stream=True),
-    )
-    stream_or_connection_error(conn, 1, PROTOCOL_ERROR)
+    extra = [("content-length", value) for value in length]
+    frames = [conn.headers(1, "/echo", method="POST", extra=extra, end_stream=ending == "headers")]
+    frames += [conn.data(1, chunk) for chunk in body]
+    if ending == "data":
+        frames[-1] = conn.data(1, body[-1], end_stream=True)
+    elif ending == "trailers":
+        frames.append(_trailers(1, conn))
+    conn.send(*frames)
+    assert conn.expect_rst(1).error_code == PROTOCOL_ERROR
+    conn.send(conn.headers(3))
+    assert conn.body(3) == b"Hello, world!"
+    assert not any(isinstance(f, GoAwayFrame) for f in conn.frames)
+
+
+@pytest.mark.parametrize("ending", ["data", "trailers"])
+def test_body_matching_content_length_is_served(conn: RawH2, ending: str) -> None:
+    conn.handshake()
+    extra = [("content-length", "5"), ("content-length", "5")]
+    frames = [
+        conn.headers(1, "/echo", method="POST", extra=extra, end_stream=False),
+        conn.data(1, b"12"),
+        conn.data(1, b"345", end_stream=ending == "data"),
+    ]
+    if ending == "trailers":
+        frames.append(_trailers(1, conn))
+    conn.send(*frames)
+    assert conn.body(1) == b"12345"
 
 
 def test_initial_window_too_large_is_flow_control_error(conn: RawH2) -> None:

@@ -26,7 +26,7 @@ from h2.events import (
 )
 from h2.settings import SettingCodes
 
-from asgid.protocols.http2.headers import malformed, request_from_headers
+from asgid.protocols.http2.headers import declared_length, malformed, request_from_headers
 from asgid.protocols.http2.websocket import is_websocket_connect
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def on_request(proto: Connection, event: RequestReceived) -> None:
         _rejected(proto, 503)  # refused for load, as --limit-concurrency's 503
         return
     fields = event.headers or []
-    reason = malformed(fields)
+    reason, length = _request_problem(fields, ended=event.stream_ended is not None)
     if reason is not None:
         _malformed(proto, stream_id, reason)
         return
@@ -91,9 +91,28 @@ def on_request(proto: Connection, event: RequestReceived) -> None:
         _rejected(proto, 400)
         return
     proto.open_stream(request, ended=event.stream_ended is not None)
+    stream = proto.streams.get(stream_id)
+    if stream is not None:
+        stream.declared_length = length
     priority = event.priority_updated
     if priority is not None:
         on_priority(proto, priority)
+
+
+def _request_problem(
+    fields: list[tuple[bytes, bytes]], *, ended: bool
+) -> tuple[str | None, int | None]:
+    """Why a request's header block is malformed (or None), and its content-length."""
+    reason = malformed(fields)
+    if reason is not None:
+        return reason, None
+    try:
+        length = declared_length(fields)
+    except ValueError as exc:
+        return str(exc), None
+    if length and ended:
+        return f"content-length {length} but the request has no DATA", None
+    return None, length
 
 
 def _malformed(proto: Connection, stream_id: int, reason: str) -> None:
@@ -140,6 +159,15 @@ def on_data(proto: Connection, event: DataReceived) -> None:
     if stream is not None and stream.websocket is not None:
         stream.websocket.data_received(data, credit)
         return
+    if stream is not None:
+        stream.body_bytes += len(data)
+        declared = stream.declared_length
+        if declared is not None and stream.body_bytes > declared:
+            # RFC 9113 §8.1.1: more DATA than the content-length said is a stream error.
+            if credit:
+                proto.h2.acknowledge_received_data(credit, event.stream_id)
+            _malformed(proto, event.stream_id, f"DATA goes past content-length {declared}")
+            return
     if stream is None or stream.done or stream.cycle is None or not data:
         # Nobody will read it: give the credit back now.
         if credit:
@@ -147,7 +175,6 @@ def on_data(proto: Connection, event: DataReceived) -> None:
         return
     if credit > len(data):
         proto.h2.acknowledge_received_data(credit - len(data), event.stream_id)  # padding
-    stream.body_bytes += len(data)
     limit = proto.config.max_request_body_bytes
     if limit and stream.body_bytes > limit:
         _body_too_large(proto, stream, credit)
@@ -172,6 +199,12 @@ def on_stream_ended(proto: Connection, event: StreamEnded) -> None:
     if stream.websocket is not None:
         stream.websocket.stream_ended()
     elif stream.cycle is not None:
+        declared = stream.declared_length
+        if declared is not None and stream.body_bytes != declared:
+            # RFC 9113 §8.1.1: a body shorter than its content-length is a stream error.
+            reason = f"{stream.body_bytes} bytes of DATA, content-length {declared}"
+            _malformed(proto, event.stream_id, reason)
+            return
         stream.cycle.feed_end()
 
 

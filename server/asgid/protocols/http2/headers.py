@@ -42,6 +42,24 @@ def malformed(fields: Iterable[tuple[bytes, bytes]], *, trailer: bool = False) -
     return None
 
 
+def declared_length(fields: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The request's ``content-length`` (None without one).
+
+    Raises ``ValueError`` naming the problem for a value that is not 1*DIGIT (RFC 9110
+    §8.6) or for two that differ: a malformed request (RFC 9113 §8.1.1).
+    """
+    length: int | None = None
+    for name, value in fields:
+        if name != b"content-length":
+            continue
+        if not value.isdigit():
+            raise ValueError(f"content-length is no number: {value!r:.40}")
+        if length is not None and int(value) != length:
+            raise ValueError(f"two different content-length values: {length} and {int(value)}")
+        length = int(value)
+    return length
+
+
 def request_from_headers(stream_id: int, fields: Iterable[tuple[bytes, bytes]]) -> Request | None:
     """The request a validated HEADERS block stands for; None without :method or :path."""
     method = raw_path = authority = None

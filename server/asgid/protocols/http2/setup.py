@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from h2.connection import H2Connection
+from h2.connection import AllowedStreamIDs, H2Connection
 from h2.settings import SettingCodes, Settings
+from h2.stream import H2Stream as H2StreamState
 
 from asgid.events import Request
 
@@ -24,6 +25,27 @@ class BoundedH2Connection(H2Connection):
     """
 
     MAX_CLOSED_STREAMS = 1024
+
+    def _begin_new_stream(self, stream_id: int, allowed_ids: AllowedStreamIDs) -> H2StreamState:
+        stream = super()._begin_new_stream(stream_id, allowed_ids)
+        # Same layout, two methods changed: h2 builds its streams itself, with no hook.
+        stream.__class__ = LengthUncheckedStream
+        return stream
+
+
+class LengthUncheckedStream(H2StreamState):
+    """h2's stream state, leaving ``content-length`` to the handlers.
+
+    h2 raises a ProtocolError, which ends the whole connection, for a ``content-length``
+    that is no number or that disagrees with the DATA received. RFC 9113 §8.1.1 makes such
+    a request malformed: a stream error. ``handlers`` checks both and resets that stream.
+    """
+
+    def _initialize_content_length(self, headers: object) -> None:
+        self._expected_content_length = None
+
+    def _track_content_length(self, length: int, end_stream: bool) -> None:
+        self._actual_content_length += length
 
 
 # How many streams beyond SETTINGS_MAX_CONCURRENT_STREAMS h2 lets through for the handlers

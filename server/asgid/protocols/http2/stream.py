@@ -69,6 +69,7 @@ class H2Stream:
         "done",
         "bodiless",
         "body_bytes",
+        "declared_length",
         "websocket",
         "_proto",
         "_waiter",
@@ -91,7 +92,8 @@ class H2Stream:
         self.headers_sent = False
         self.done = False
         self.bodiless = head
-        self.body_bytes = 0  # request body received, for --max-request-body
+        self.body_bytes = 0  # request body received: --max-request-body, content-length
+        self.declared_length: int | None = None  # the request's content-length
         self.websocket: StreamWebSocket | None = None  # RFC 8441 streams only
         self._waiter: asyncio.Future[None] | None = None
         # access log

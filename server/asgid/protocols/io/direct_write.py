@@ -84,6 +84,34 @@ class DirectWriter:
         if sent < len(data):
             transport.write(memoryview(data)[sent:].tobytes())
 
+    def write_parts(self, parts: list[bytes]) -> None:
+        """Write ``parts`` in order without joining them: one ``sendmsg`` on the direct path,
+        so a big body is not copied into a head-and-body string first. Only what the
+        socket did not take is handed to Twisted (a partly sent part as a copy of its rest)."""
+        transport = self._transport
+        sock = self._socket
+        if sock is None:
+            transport.writeSequence(parts)
+            return
+        if _told_to_end(transport):
+            return
+        if transport.dataBuffer or transport._tempDataLen or not transport.connected:
+            transport.writeSequence(parts)
+            return
+        try:
+            sent = sock.sendmsg(parts)
+        except OSError:
+            transport.writeSequence(parts)
+            return
+        for index, part in enumerate(parts):
+            if sent < len(part):
+                rest = parts[index:]
+                if sent:
+                    rest[0] = memoryview(part)[sent:].tobytes()
+                transport.writeSequence(rest)
+                return
+            sent -= len(part)
+
     @property
     def can_send_file(self) -> bool:
         """Whether ``send_file`` can hand file bytes to the kernel (plain TCP or unix)."""

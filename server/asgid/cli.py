@@ -207,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv, environ)
     try:
         config = config_from_args(args, environ)
-        from asgid.supervisor import WORKER_METRICS_ENV, worker_endpoints
+        # worker_link, not supervisor: a single process need not import the supervisor.
+        from asgid.worker_link import WORKER_METRICS_ENV, worker_endpoints
 
         adopted = worker_endpoints(environ)
         if adopted is not None:  # a worker of --workers: the supervisor bound the sockets

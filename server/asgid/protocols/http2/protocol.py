@@ -28,6 +28,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from zope.interface import implementer
 
+from asgid.asgi.instance import HTTPInstance
 from asgid.asgi.scope import ConnectionInfo
 from asgid.events import EarlyHints, Request, Response
 from asgid.protocols.http2.errors import (
@@ -53,7 +54,7 @@ from asgid.protocols.http2.websocket import start_websocket_stream
 from asgid.protocols.io.connection_info import connection_info, peer_host
 from asgid.protocols.io.deadline import Deadline
 from asgid.protocols.io.direct_write import DirectWriter
-from asgid.protocols.io.requests import new_cycle, start_app
+from asgid.protocols.io.requests import new_cycle
 
 if TYPE_CHECKING:
     import asyncio
@@ -258,7 +259,7 @@ class H2Protocol(Protocol):
         if ended:
             cycle.feed_end()
         self.streams[request.stream_id] = stream
-        stream.instance = start_app(self.ctx, cycle)
+        stream.instance = HTTPInstance(cycle, self.ctx)  # --http-timeout, ctx.hooks
 
     def open_websocket_stream(self, request: Request) -> None:
         """An extended CONNECT (RFC 8441): the stream carries a WebSocket."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
 import pytest
-from asgid.protocols.websocket.loader import TESTED_AUTOBAHN, _tested_version
+from asgid.protocols.websocket.loader import TESTED_AUTOBAHN, _installed_version, _tested_version
 from asgid.reactor_tls import only_plain
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -95,6 +96,10 @@ def test_autobahn_changed_inside_the_version_range_refuses_websockets() -> None:
 )  # fmt: skip
 def test_autobahn_version_range(version: str | None, tested: bool) -> None:
     assert _tested_version(version) is tested
+
+
+def test_autobahn_version_read_without_importlib_metadata() -> None:
+    assert _installed_version() == version("autobahn")
 
 
 def test_autobahn_range_is_the_one_pyproject_names() -> None:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import re
+import sys
 from typing import TYPE_CHECKING, Any
 
 from asgid.errors import ConfigError
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# pyproject.toml's bound on autobahn (tests/test_websocket_loading.py keeps them equal).
+# pyproject.toml's bound on autobahn (tests/test_lazy_imports.py keeps them equal).
 TESTED_AUTOBAHN = ((26, 10), (27,))  # lowest accepted, first refused
 
 
@@ -97,12 +99,21 @@ def _load() -> Any:
 
 
 def _installed_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
+    """Autobahn's version as its ``.dist-info`` directory names it (the wheel standard).
 
-    try:
-        return version("autobahn")
-    except PackageNotFoundError:
-        return None
+    Found the way ``importlib.metadata`` looks (the first ``sys.path`` entry that has one),
+    without importing it: that import alone is a few per cent of asgid's start-up. None
+    when not found or ambiguous, which leads to the full check.
+    """
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        found = [n for n in names if n.startswith("autobahn-") and n.endswith(".dist-info")]
+        if found:
+            return found[0][len("autobahn-") : -len(".dist-info")] if len(found) == 1 else None
+    return None
 
 
 def _tested_version(text: str | None) -> bool:

@@ -168,3 +168,19 @@ def test_slow_app_gets_bounded_messages(server):
         result = json.loads(client.read_response().body)
     assert result["bytes"] == total
     assert result["biggest"] <= HIGH_WATER + BODY_READ_BYTES
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["same-read", "later-read"])
+def test_head_after_a_big_body_is_still_checked(server, together):
+    """The bytes kept to check a request line start where the body ended, whether the
+    next head came in the body's last read or in a later one."""
+    body = _body(300 * 1024) + b"\r\n"  # a line start before the pipelined head
+    loose = b"GET  /loose HTTP/1.1\r\nHost: x\r\n\r\n"
+    with RawClient(server.port, timeout=30) as client:
+        client.send(_post("/echo", len(body)) + body + (loose if together else b""))
+        assert client.read_response().body == body
+        if not together:
+            client.send(b"GET /fine HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.read_response().body == b"/fine"
+            client.send(loose)
+        assert client.read_response().status == 400

@@ -138,6 +138,9 @@ class DirectWriter:
         transport = self._transport
         assert sock is not None
         while rest:
+            # Lost or told to end, before or while waiting: the rest has nowhere to go.
+            if not transport.connected or _told_to_end(transport):
+                return
             await self._drained(flow)  # the socket was full a moment ago
             if not transport.connected or _told_to_end(transport):
                 return

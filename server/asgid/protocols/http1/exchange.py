@@ -260,7 +260,15 @@ class Exchange:
             parts.append(b"transfer-encoding: chunked\r\n")
         elif framing is FRAMING_CLOSE:
             self.keep_alive = False  # HTTP/1.0: the body ends when the connection does
-        parts.append(self._connection_field(end))
+        # The Connection field (or none) and the head's final CRLF (RFC 9112 §9.3, §9.6).
+        proto = self._proto
+        if end and proto.parsing is self and not proto.may_discard_rest(self):
+            self.keep_alive = False  # say so now; a streamed answer is judged at its end
+        if not self.keep_alive or proto.shutting_down:
+            self.keep_alive = False
+            parts.append(b"connection: close\r\n\r\n")
+        else:
+            parts.append(b"connection: keep-alive\r\n\r\n" if self._http10 else b"\r\n")
         self._write_first(parts, body, end)
 
     def _copy_fields(self, headers: list[tuple[bytes, bytes]], parts: list[bytes]) -> bool:
@@ -282,16 +290,6 @@ class Exchange:
         names = {name for name, _ in special}
         parts.append(defaults.lines(server=b"server" not in names, date=b"date" not in names))
         return b"content-length" in names
-
-    def _connection_field(self, end: bool) -> bytes:
-        """The Connection field (or none) and the head's final CRLF (RFC 9112 §9.3, §9.6)."""
-        proto = self._proto
-        if end and proto.parsing is self and not proto.may_discard_rest(self):
-            self.keep_alive = False  # say so now; a streamed answer is judged at its end
-        if not self.keep_alive or proto.shutting_down:
-            self.keep_alive = False
-            return b"connection: close\r\n\r\n"
-        return b"connection: keep-alive\r\n\r\n" if self._http10 else b"\r\n"
 
     def _write_first(self, parts: list[bytes], body: bytes, end: bool) -> None:
         """Head and first body chunk in one write; the end of the response when ``end``."""

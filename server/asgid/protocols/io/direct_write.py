@@ -41,6 +41,12 @@ _NEEDED = (
     "_writeDisconnecting", "_writeDisconnected", "_aborting", "producer", "producerPaused",
     "streamingProducer",
 )  # fmt: skip
+# Flags each write reads, and the read size each read uses, that Twisted keeps as class
+# attributes until it first changes them (see ``DirectWriter.__init__``).
+_CLASS_DEFAULTS = (
+    "dataBuffer", "disconnecting", "_aborting", "_writeDisconnecting", "_writeDisconnected",
+    "bufferSize",
+)  # fmt: skip
 SENDFILE_BYTES = 4 * 1024 * 1024  # per os.sendfile call, so one huge file cannot hog the loop
 
 
@@ -70,6 +76,12 @@ class DirectWriter:
         self._transport = transport
         direct = type(transport) in _DIRECT_TYPES and all(hasattr(transport, a) for a in _NEEDED)
         self._socket: socket.socket | None = transport.socket if direct else None
+        if direct:
+            # The same values, as the transport's own attributes: on Python 3.11 reading a
+            # class attribute through an instance costs three reads of an instance's own,
+            # and every write reads five of these (every socket read, ``bufferSize``).
+            for name in _CLASS_DEFAULTS:
+                setattr(transport, name, getattr(transport, name))
 
     def write(self, data: bytes) -> None:
         transport = self._transport
@@ -77,7 +89,12 @@ class DirectWriter:
         if sock is None:
             transport.write(data)
             return
-        if _told_to_end(transport):
+        if (  # _told_to_end, without a call on the path of every response
+            transport.disconnecting
+            or transport._aborting
+            or transport._writeDisconnecting
+            or transport._writeDisconnected
+        ):
             return  # told to end: a write now is one the caller asked never to send
         if transport.dataBuffer or transport._tempDataLen or not transport.connected:
             transport.write(data)  # behind what Twisted holds (or gone: Twisted drops it)

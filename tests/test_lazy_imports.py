@@ -174,3 +174,42 @@ def test_reactor_without_tls_stack_still_listens_with_listen_ssl(tls_files: TLSF
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "HELLO"
+
+
+# What a plain tcp: server needs neither for start-up nor for its first requests.
+UNUSED_AT_START = {
+    "twisted.internet.endpoints",  # tcp: goes straight to reactor.listenTCP
+    "http.cookiejar",  # twisted.python.compat's import of it stays lazy (lazy_stdlib.py)
+    "urllib.request",
+    "http.client",
+    "email.parser",
+    "email.utils",  # the Date header is formatted by asgid (protocols/io/headers.py)
+}
+
+
+def test_plain_tcp_server_runs_neither_endpoint_module_nor_cookiejar(server: AsgidProcess) -> None:
+    assert imported(server.url + "/?all") & UNUSED_AT_START == set()
+
+
+def test_deferred_cookiejar_loads_on_first_use() -> None:
+    # A fresh interpreter: the lazy entry must be made before Twisted is imported.
+    check = (
+        "import sys\n"
+        "from asgid.lazy_stdlib import defer_unused_imports\n"
+        "defer_unused_imports()\n"
+        "import twisted.internet.defer\n"
+        "assert 'urllib.request' not in sys.modules\n"
+        "from http.cookiejar import CookieJar\n"
+        "import http.cookiejar, urllib.request\n"
+        "assert http.cookiejar.CookieJar is CookieJar and len(CookieJar()) == 0\n"
+    )
+    subprocess.run([sys.executable, "-c", check], check=True)
+
+
+@pytest.mark.parametrize("seconds", [0, 784111777, 951782400, 1795904549.9, 4102444799])
+def test_date_header_matches_the_standard_library(seconds: float) -> None:
+    from email.utils import formatdate
+
+    from asgid.protocols.io.headers import http_date
+
+    assert http_date(seconds) == formatdate(int(seconds), usegmt=True)

@@ -201,6 +201,9 @@ def parse_args(argv: Sequence[str] | None, environ: dict[str, str]) -> argparse.
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    from asgid.lazy_stdlib import defer_unused_imports
+
+    defer_unused_imports()  # before anything imports Twisted
     name_systemd_sockets(os.environ)
     environ = dict(os.environ)
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -3,7 +3,21 @@
 from __future__ import annotations
 
 import time
-from email.utils import formatdate
+
+# IMF-fixdate (RFC 9110 §5.6.7) names days and months in English whatever the locale, so
+# not strftime; and not email.utils, whose import (email's charsets, random) costs more
+# start-up than this formatting.
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def http_date(seconds: float) -> str:
+    """``Sun, 06 Nov 1994 08:49:37 GMT`` for a POSIX timestamp."""
+    t = time.gmtime(seconds)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 class DateHeader:
@@ -36,7 +50,7 @@ class DateHeader:
 
     def _refresh(self, now: int) -> None:
         self._second = now
-        self._value = formatdate(now, usegmt=True).encode("ascii")
+        self._value = http_date(now).encode("ascii")
         self._line = b"date: " + self._value + b"\r\n"
 
 

@@ -89,8 +89,7 @@ def read_message(data: bytes, start: int, limit: int) -> tuple[str | bytes, int]
     else:  # unmask's small case, without a call
         key = data[payload_at - 4 : payload_at] * (length // 4 + 1)
         payload = (
-            int.from_bytes(data[payload_at:end], "little")
-            ^ int.from_bytes(key[:length], "little")
+            int.from_bytes(data[payload_at:end], "little") ^ int.from_bytes(key[:length], "little")
         ).to_bytes(length, "little")
     if first == _BINARY:
         return payload, end

@@ -75,6 +75,15 @@ def test_tls_endpoint_loads_h2_at_start_and_serves_both(tls_files: TLSFiles) -> 
         proc.stop()
 
 
+def test_twisted_plugin_endpoint_kind_does_not_load_every_plugin() -> None:
+    # Twisted's plugin scan (serverFromString) imports every endpoint plugin, Autobahn's too.
+    proc = AsgidProcess(APP, "--access-log", "/dev/null", endpoints=["tcp6:0:interface=\\:\\:1"])
+    try:
+        assert imported(proc.url + "/") & {"autobahn", "h2"} == set()
+    finally:
+        proc.stop()
+
+
 def test_autobahn_changed_inside_the_version_range_refuses_websockets() -> None:
     proc = AsgidProcess("tests.apps.reshaped_autobahn:app", "--access-log", "/dev/null")
     try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 from asgid.protocols.io.direct_write import DirectWriter
+from asgid.protocols.io.write_flow import WriteFlow
 from twisted.internet import tcp
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.protocol import Protocol
@@ -151,6 +152,32 @@ def test_no_parts_written_after_lose_connection(pair):
     pair.transport.loseConnection()
     pair.writer.write_parts([b"after", b"close"])
     assert pair.drain() == b"before"
+
+
+class _Flow(WriteFlow):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+
+def test_held_rest_goes_out_whole_and_in_order(pair):
+    payload = bytes(range(256)) * 4096  # 1 MiB: more than both socket buffers hold
+    rest = pair.writer.write_parts([b"head-", payload], hold=True)
+    assert rest and not pair.transport._tempDataLen  # held here, not handed to Twisted
+    flow = _Flow(pair.loop)
+    pair.transport.registerProducer(flow, True)
+    sending = pair.loop.create_task(pair.writer.send_rest(rest, flow))
+    assert pair.read_available(len(payload) + 5) == b"head-" + payload
+    pair.run()
+    assert sending.done() and sending.exception() is None
+
+
+def test_held_rest_is_dropped_once_the_connection_is_gone(pair):
+    rest = pair.writer.write_parts([bytes(1 << 20)], hold=True)
+    assert rest
+    pair.transport.abortConnection()
+    pair.run()
+    flow = _Flow(pair.loop)
+    pair.loop.run_until_complete(pair.writer.send_rest(rest, flow))  # returns, raises nothing
 
 
 def test_nothing_written_after_abort(pair):

@@ -110,6 +110,7 @@ class Exchange:
     _started_at = 0.0
     _status = 0
     _size = 0
+    _rest: list[memoryview] | None = None  # what the socket did not take of a body chunk
 
     def __init__(
         self,
@@ -174,6 +175,13 @@ class Exchange:
 
     def writable(self) -> Awaitable[None] | None:
         proto = self._proto
+        rest = self._rest
+        if rest is not None:
+            # The app's send() returns once the socket took all of its chunk; nothing else
+            # writes to the connection meanwhile, since this response is under way.
+            self._rest = None
+            if not proto.closing:
+                return proto.writer.send_rest(rest, proto)
         if not proto.write_paused or proto.closing:
             return None
         return proto.wait_writable()
@@ -296,7 +304,9 @@ class Exchange:
                 tail = b"\r\n" + tail
             if len(body) >= UNJOINED_BODY_BYTES:
                 head = b"".join(parts)
-                self._proto.writer.write_parts([head, body, tail] if tail else [head, body])
+                self._rest = self._proto.writer.write_parts(
+                    [head, body, tail] if tail else [head, body], hold=not end
+                )
                 parts = []
             else:
                 parts.append(body)
@@ -333,13 +343,20 @@ class Exchange:
             if self._length_left >= 0:
                 data = self._count_length(data)
             self._size += len(data)
-            if self._chunked and len(data) >= UNJOINED_BODY_BYTES:
-                tail = b"\r\n0\r\n\r\n" if end else b"\r\n"
-                transport.write_parts([b"%x\r\n" % len(data), data, tail])
+            if len(data) >= UNJOINED_BODY_BYTES:
+                parts = [data]
+                if self._chunked:
+                    tail = b"\r\n0\r\n\r\n" if end else b"\r\n"
+                    parts = [b"%x\r\n" % len(data), data, tail]
+                # Not the last chunk: what the socket does not take now, the app's send()
+                # waits for (``writable``), uncopied.
+                self._rest = transport.write_parts(parts, hold=not end)
                 if end:
+                    if self._length_left > 0:
+                        self._check_length()
                     self._done()
-                    return
-            elif self._chunked:
+                return
+            if self._chunked:
                 if end:
                     transport.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
                     self._done()

@@ -28,6 +28,7 @@ from asgid.protocols.http1.errors import RejectRequest, error_response, reject_f
 from asgid.protocols.http1.exchange import Exchange
 from asgid.protocols.http1.head import ChunkFraming, after_head, request_line_start
 from asgid.protocols.http1.reader import HeadReader
+from asgid.protocols.http1.skipped_body import body_parser
 from asgid.protocols.io.closing import close, linger
 from asgid.protocols.io.connection_info import connection_info
 from asgid.protocols.io.deadline import Deadline
@@ -64,15 +65,6 @@ class Upgrades(Interface):
         self, request: Request, head: bytes, rest: bytes, conn: ConnectionInfo | None
     ) -> None:
         """Take the connection over; HTTP/1.1 has detached itself already."""
-
-
-class _BodyReader:
-    """httptools callbacks for a parser that reads one request body and nothing else."""
-
-    def __init__(self, protocol: HTTP1Protocol) -> None:
-        self.on_body = protocol.on_body
-        self.on_chunk_header = protocol.on_chunk_header
-        self.on_message_complete = protocol.on_message_complete
 
 
 class HTTP1Protocol(WriteFlow, Protocol):
@@ -226,9 +218,8 @@ class HTTP1Protocol(WriteFlow, Protocol):
             self._refuse_upgrade()
 
     def _refuse_upgrade(self) -> None:
-        """An upgrade request served as plain HTTP. httptools has llhttp skip the body of
-        any upgrade request and stop after its head, so a body would be parsed as the next
-        request (a smuggled one): ``_upgrade`` reads it as this request's body instead."""
+        """An upgrade request served as plain HTTP: llhttp skipped its body, which
+        ``_upgrade`` reads as this request's body (``skipped_body``)."""
         exchange = self.parsing
         if exchange is not None and (exchange.declared_length or self._framing is not None):
             self._skipped_body = (exchange, self._framing is not None)
@@ -463,20 +454,21 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._switch(request, head, rest)
 
     def _read_skipped_body(self, exchange: Exchange, chunked: bool) -> None:
-        """Read the body llhttp skipped with a parser that knows only its framing; the
-        connection ends after it, since that parser cannot read a further request."""
+        """Read on with a parser for the skipped body alone; the connection ends after it."""
         self._skipped_body = None
-        self._parser = httptools.HttpRequestParser(_BodyReader(self))
+        self._parser = body_parser(
+            self.on_body,
+            self.on_chunk_header,
+            self.on_message_complete,
+            chunked=chunked,
+            length=exchange.declared_length,
+        )
         self._head.chunks = None
         self.parsing = exchange
         exchange.keep_alive = False
         if chunked:
-            framing = b"Transfer-Encoding: chunked"
             self._framing = ChunkFraming()
             self._framing_tail = 0
-        else:
-            framing = b"Content-Length: %d" % exchange.declared_length
-        self._parser.feed_data(b"POST / HTTP/1.1\r\nConnection: close\r\n" + framing + b"\r\n\r\n")
 
     def _switch(self, request: Request, head: bytes, rest: bytes) -> None:
         upgrades = self._upgrades

@@ -64,25 +64,73 @@ class DirectWriter:
         direct = type(transport) in _DIRECT_TYPES and all(hasattr(transport, a) for a in _NEEDED)
         self._socket: socket.socket | None = transport.socket if direct else None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> bool:
+        """Send ``data``; True when Twisted holds bytes afterwards (see ``holds``)."""
         transport = self._transport
         sock = self._socket
         if sock is None:
             transport.write(data)
-            return
+            return False
         if _told_to_end(transport):
-            return  # told to end: a write now is one the caller asked never to send
+            return False  # told to end: a write now is one the caller asked never to send
         if transport.dataBuffer or transport._tempDataLen or not transport.connected:
             transport.write(data)  # behind what Twisted holds (or gone: Twisted drops it)
-            return
+            return self.holds()
         try:
             sent = sock.send(data)
         except OSError:
             # EAGAIN, or a broken connection: Twisted's path queues it or notices the loss.
             transport.write(data)
-            return
+            return self.holds()
         if sent < len(data):
             transport.write(memoryview(data)[sent:].tobytes())
+            return self.holds()
+        return False
+
+    def write_parts(self, head: bytes, body: bytes) -> bool:
+        """Send ``head + body`` without joining them, as ``write`` does otherwise.
+
+        A large body (a WebSocket message) is not copied to put a frame header before it,
+        and when the socket takes none of it Twisted holds the caller's object itself, not
+        a copy.
+        """
+        transport = self._transport
+        sock = self._socket
+        if sock is None or _told_to_end(transport):
+            return self.write(head + body)
+        if transport.dataBuffer or transport._tempDataLen or not transport.connected:
+            sent = 0
+        else:
+            try:
+                sent = sock.sendmsg((head, body))
+            except OSError:
+                sent = 0  # as in write: Twisted's path queues the rest or notices the loss
+        if sent < len(head):
+            transport.write(head[sent:])
+            transport.write(body)
+        elif sent < len(head) + len(body):
+            transport.write(body[sent - len(head) :])
+        else:
+            return False
+        return self.holds()
+
+    def holds(self) -> bool:
+        """Whether Twisted holds bytes for this connection that the socket did not take.
+
+        Plain TCP and unix sockets only; other transports answer False, and their
+        producer is paused by Twisted once its buffer is over 64 KiB.
+        """
+        transport = self._transport
+        return self._socket is not None and bool(transport.dataBuffer or transport._tempDataLen)
+
+    def hold(self, flow: Pausable) -> None:
+        """Pause ``flow`` until Twisted has handed everything it holds to the kernel.
+
+        Twisted's write loop calls a paused producer's ``resumeProducing`` once its buffer
+        is empty; so ``flow.wait_writable()`` resolves then (or when the connection is lost).
+        """
+        self._transport.producerPaused = True
+        flow.pauseProducing()
 
     @property
     def can_send_file(self) -> bool:
@@ -123,8 +171,6 @@ class DirectWriter:
     async def _drained(self, flow: Pausable) -> None:
         """Wait until the socket takes bytes again: Twisted's write loop calls the paused
         producer's ``resumeProducing`` once its buffer is empty and the socket writable."""
-        transport = self._transport
-        transport.producerPaused = True
-        flow.pauseProducing()
-        transport.startWriting()
+        self.hold(flow)
+        self._transport.startWriting()
         await flow.wait_writable()

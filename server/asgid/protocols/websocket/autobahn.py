@@ -30,6 +30,7 @@ _PRIVATE_ATTRIBUTES = (
     "send_queue", "_perMessageCompress", "message_data", "message_is_binary",
     "message_data_total_length", "failedByMe", "closedByMe", "wasClean",
     "wasCloseHandshakeTimeout", "wasNotCleanReason", "state", "is_open", "is_closed",
+    "CONFIG_ATTRS",
 )  # fmt: skip
 
 

@@ -145,8 +145,8 @@ async def test_cycle_accept_send_close_and_one_disconnect() -> None:
     with pytest.raises(UnexpectedMessage):
         await cycle.send({"type": "websocket.send", "text": "early"})
     await cycle.send({"type": "websocket.accept", "subprotocol": "a", "headers": [(b"x", b"1")]})
-    cycle.feed_message(b"hi", False)
-    cycle.feed_message(b"\x00", True)
+    cycle.feed_text("hi", 2)
+    cycle.feed_bytes(b"\x00")
     assert await cycle.receive() == {"type": "websocket.receive", "text": "hi"}
     assert await cycle.receive() == {"type": "websocket.receive", "bytes": b"\x00"}
     await cycle.send({"type": "websocket.send", "text": ""})
@@ -217,7 +217,7 @@ async def test_cycle_inbox_pauses_and_resumes_reading() -> None:
     await cycle.send({"type": "websocket.accept"})
     chunk = b"x" * 65536
     while not wire.paused:
-        cycle.feed_message(chunk, True)
+        cycle.feed_bytes(chunk)
     assert cycle._buffered > INBOX_HIGH_WATER
     while wire.paused:
         await cycle.receive()

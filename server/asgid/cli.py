@@ -262,12 +262,18 @@ def run(config: Config, argv: Sequence[str] = (), link: WorkerLink | None = None
     """Import the app, install the reactor and serve; return the process exit status."""
     from asgid import endpoints, logging as asgid_logging, reactor as reactor_setup
     from asgid.importer import import_app
-    from asgid.protocols.websocket.autobahn import check_autobahn_internals
+    from asgid.protocols.websocket.loader import check_autobahn_at_start_up
+    from asgid.reactor_tls import only_plain
 
     try:
         # As Daphne: -v 3 also turns on asyncio debug.
-        reactor_setup.install(config.loop, threads=config.asgi_threads, debug=config.verbosity >= 3)
-        check_autobahn_internals()
+        reactor_setup.install(
+            config.loop,
+            threads=config.asgi_threads,
+            debug=config.verbosity >= 3,
+            tls=not only_plain((*config.endpoints, config.metrics_endpoint)),
+        )
+        check_autobahn_at_start_up()
         if config.reload and not _is_reload_child():
             return _reload(config, argv)
         app = import_app(config.app, factory=config.factory, app_dir=config.app_dir)

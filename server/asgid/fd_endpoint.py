@@ -11,14 +11,15 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IStreamServerEndpoint, IStreamServerEndpointStringParser
-from twisted.plugin import IPlugin
 from zope.interface import implementer
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IReactorCore
 
 
-@implementer(IPlugin, IStreamServerEndpointStringParser)
+# IPlugin is declared by twisted/plugins/asgid_fd.py: importing twisted.plugin (file paths,
+# zip imports) would add to every start-up for the endpoints that never need the plugin.
+@implementer(IStreamServerEndpointStringParser)
 class FileDescriptorEndpointParser:
     """``fd:fileno=N``: listen on an already bound and listening socket inherited as fd N."""
 

@@ -30,14 +30,20 @@ def new_event_loop(loop: LoopName) -> asyncio.AbstractEventLoop:
 
 
 def install(
-    loop: LoopName = "auto", *, threads: int | None = None, debug: bool = False
+    loop: LoopName = "auto",
+    *,
+    threads: int | None = None,
+    debug: bool = False,
+    tls: bool = True,
 ) -> asyncio.AbstractEventLoop:
     """Install the asyncio reactor on a fresh loop and return that loop.
 
     ``threads`` sizes the loop's default executor (Daphne's ``ASGI_THREADS``): Django runs
     sync views through ``run_in_executor(None, ...)``, so this bounds their concurrency.
+    ``tls=False`` (no endpoint of the process does TLS) imports Twisted's reactor without
+    its TLS stack (``reactor_tls``).
     """
-    event_loop = _install(loop)
+    event_loop = _install(loop, tls)
     event_loop.set_debug(debug)
     if threads is not None:
         from concurrent.futures import ThreadPoolExecutor
@@ -48,7 +54,7 @@ def install(
     return event_loop
 
 
-def _install(loop: LoopName) -> asyncio.AbstractEventLoop:
+def _install(loop: LoopName, tls: bool) -> asyncio.AbstractEventLoop:
     if "twisted.internet.reactor" in sys.modules:
         from twisted.internet import reactor
         from twisted.internet.asyncioreactor import AsyncioSelectorReactor
@@ -62,6 +68,10 @@ def _install(loop: LoopName) -> asyncio.AbstractEventLoop:
         installed: Any = reactor
         loop_in_use: asyncio.AbstractEventLoop = installed._asyncioEventloop
         return loop_in_use
+    if not tls:
+        from asgid.reactor_tls import import_reactor_without_tls
+
+        import_reactor_without_tls()
     from twisted.internet.main import installReactor
 
     event_loop = new_event_loop(loop)

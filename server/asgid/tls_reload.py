@@ -1,11 +1,13 @@
-"""When certificates are reloaded: on SIGHUP, and on a change of the files' modification times."""
+"""When certificates are reloaded: on SIGHUP, and on a change of the files' modification times.
+
+``tls_context`` (pyOpenSSL) is imported when a reload is asked for, not with the server:
+a server without TLS endpoints never needs it.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING
-
-from asgid.tls_context import reload_changed_tls, reload_tls
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -27,6 +29,8 @@ class TLSReloader:
 
     def on_sighup(self) -> None:
         """Reload every certificate of this process, changed or not (certbot deploy hooks)."""
+        from asgid.tls_context import reload_tls
+
         logger.info("SIGHUP received: reloading TLS certificates")
         reload_tls()
 
@@ -40,6 +44,8 @@ class TLSReloader:
             self._call = self.reactor.callLater(self.interval_s, self._check)
 
     def _check(self) -> None:
+        from asgid.tls_context import reload_changed_tls
+
         self._call = None
         reload_changed_tls()
         self._schedule()

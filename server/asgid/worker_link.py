@@ -16,8 +16,6 @@ recycling costs no capacity.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import logging
 import os
 import random
@@ -73,6 +71,9 @@ class WorkerLink:
     def bind_to_parent(self) -> bool:
         """Ask for SIGTERM when the supervisor dies; False if it is already gone."""
         if sys.platform.startswith("linux"):
+            import ctypes  # here: only workers need it, and every start-up would pay its import
+            import ctypes.util
+
             libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
             if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
                 logger.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())

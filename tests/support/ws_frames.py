@@ -25,8 +25,9 @@ def frame(
     fin: bool = True,
     rsv: int = 0,
     masked: bool = True,
+    key: bytes | None = None,
 ) -> bytes:
-    """One frame exactly as asked (a client must mask: §5.3)."""
+    """One frame exactly as asked (a client must mask: §5.3); a random ``key`` unless given."""
     head = bytes([(0x80 if fin else 0) | (rsv & 7) << 4 | (opcode & 0xF)])
     length = len(payload)
     mask_bit = 0x80 if masked else 0
@@ -38,7 +39,8 @@ def frame(
         head += bytes([mask_bit | 127]) + struct.pack("!Q", length)
     if not masked:
         return head + payload
-    key = os.urandom(4)
+    if key is None:
+        key = os.urandom(4)
     return head + key + _mask(payload, key)
 
 

@@ -190,11 +190,21 @@ class HTTPCycle:
     def disconnected(self) -> bool:
         return self._disconnected
 
-    def feed_body(self, data: bytes) -> None:
-        if data:
-            self._body.append(data)
-            self._buffered += len(data)
-            self._wake()
+    def feed_body(self, data: bytes) -> bool:
+        """Buffer ``data`` for the app; whether a ``receive()`` was waiting for it, in which
+        case nothing else was buffered and the app takes it on its next turn."""
+        if not data:
+            return False
+        self._body.append(data)
+        self._buffered += len(data)
+        waiter = self._waiter
+        if waiter is None:
+            return False
+        self._waiter = None
+        if waiter.done():
+            return False
+        waiter.set_result(None)
+        return True
 
     def feed_end(self) -> None:
         self._body_complete = True

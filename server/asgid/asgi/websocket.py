@@ -2,7 +2,7 @@
 
 Theory of operation: the wire (HTTP/1.1 + Autobahn today, an RFC 8441 HTTP/2 stream
 later) creates a cycle once the handshake request is known, feeds it complete messages
-(``feed_message``) and, exactly once, the end (``disconnect``). The app's ``send()``
+(``feed_text``, ``feed_bytes``) and, exactly once, the end (``disconnect``). The app's ``send()``
 messages are checked against the state table below and turned into calls on the wire.
 Incoming messages wait in a deque; past ``INBOX_HIGH_WATER`` bytes the cycle asks the
 wire to stop reading until the app catches up, so a fast sender cannot make the server
@@ -167,7 +167,9 @@ class WebSocketCycle:
         self._send_timeout_s = send_timeout_s  # 0: no limit
         # incoming, fed by the wire and drained by receive()
         self._connect_delivered = False
-        self._inbox: deque[tuple[bytes, bool]] = deque()
+        # (message, bytes counted); created with the first message, as an idle WebSocket
+        # never needs one (a deque is 600 bytes)
+        self._inbox: deque[tuple[Message, int]] | None = None
         self._buffered = 0
         self._reading_paused = False
         self._waiter: asyncio.Future[None] | None = None
@@ -182,9 +184,20 @@ class WebSocketCycle:
         return self._closed_by_peer is not None
 
     # -- fed by the wire -------------------------------------------------------------------
-    def feed_message(self, payload: bytes, binary: bool) -> None:
-        self._inbox.append((payload, binary))
-        self._buffered += len(payload) + MESSAGE_OVERHEAD
+    def feed_text(self, text: str, size: int) -> None:
+        """A text message, its UTF-8 already validated; ``size``: its length in bytes."""
+        self._feed({"type": "websocket.receive", "text": text}, size)
+
+    def feed_bytes(self, data: bytes) -> None:
+        self._feed({"type": "websocket.receive", "bytes": data}, len(data))
+
+    def _feed(self, message: Message, size: int) -> None:
+        size += MESSAGE_OVERHEAD
+        inbox = self._inbox
+        if inbox is None:
+            inbox = self._inbox = deque()
+        inbox.append((message, size))
+        self._buffered += size
         if self._buffered > INBOX_HIGH_WATER and not self._reading_paused:
             self._reading_paused = True
             self._wire.pause_reading()
@@ -212,15 +225,12 @@ class WebSocketCycle:
             return {"type": "websocket.connect"}
         while True:
             if self._inbox:
-                payload, binary = self._inbox.popleft()
-                self._buffered -= len(payload) + MESSAGE_OVERHEAD
+                message, size = self._inbox.popleft()
+                self._buffered -= size
                 if self._reading_paused and self._buffered <= INBOX_LOW_WATER:
                     self._reading_paused = False
                     self._wire.resume_reading()
-                if binary:
-                    return {"type": "websocket.receive", "bytes": payload}
-                # Autobahn validated the UTF-8 already (RFC 6455 §8.1, close 1007 otherwise).
-                return {"type": "websocket.receive", "text": payload.decode("utf-8")}
+                return message
             closed = self._closed_by_peer
             if closed is not None:
                 if self._disconnect_delivered:

@@ -18,10 +18,9 @@ from zope.interface import implementer
 
 from asgid.events import Response
 from asgid.protocols.http1.protocol import HTTP1Protocol
-from asgid.protocols.http2.protocol import H2Protocol
 from asgid.protocols.io.connection_info import connection_info
-from asgid.protocols.websocket.connection import open_websocket
 from asgid.protocols.websocket.handshake import http_response_head
+from asgid.protocols.websocket.loader import open_websocket
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress
@@ -100,6 +99,8 @@ class ConnectionSwitcher(Protocol):
         return data
 
     def _to_http2(self, data: bytes) -> None:
+        from asgid.protocols.http2.protocol import H2Protocol
+
         self.inner.detach()  # still HTTP/1.1: only the first bytes choose HTTP/2
         self.replace(H2Protocol(self.ctx), data)
 
@@ -117,6 +118,8 @@ class ConnectionSwitcher(Protocol):
         """Hand the connection over after HTTP/1.1 parsed an upgrade request and detached."""
         self._sniffing = False
         if _upgrade_token(request) != b"websocket":
+            from asgid.protocols.http2.protocol import H2Protocol
+
             protocol = H2Protocol(self.ctx)
             self.replace(protocol)
             protocol.upgrade_from_http1(request, rest)

@@ -7,5 +7,8 @@ This directory has no ``__init__.py`` on purpose: ``twisted.plugins`` extends it
 from __future__ import annotations
 
 from asgid.fd_endpoint import FileDescriptorEndpointParser
+from twisted.plugin import IPlugin
+from zope.interface import alsoProvides
 
 asgid_fd = FileDescriptorEndpointParser()
+alsoProvides(asgid_fd, IPlugin)

@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 FRAMING_HEADERS = frozenset(
     {b"content-length", b"transfer-encoding", b"connection", b"server", b"date"}
 )
+# A body at least this big is written beside its head and chunk framing (``write_parts``)
+# instead of being copied into one string with them.
+UNJOINED_BODY_BYTES = 16 * 1024
 STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 
 
@@ -279,16 +282,24 @@ class Exchange:
 
     def _write_first(self, parts: list[bytes], body: bytes, end: bool) -> None:
         """Head and first body chunk in one write; the end of the response when ``end``."""
+        tail = b"0\r\n\r\n" if end and self._chunked else b""
         if body and not self._bodiless:
             if self._length_left >= 0:
                 body = self._count_length(body)
             self._size = len(body)
             if self._chunked:
-                body = b"%x\r\n%s\r\n" % (len(body), body)
-            parts.append(body)
-        if end and self._chunked:
-            parts.append(b"0\r\n\r\n")
-        self._proto.writer.write(b"".join(parts))
+                parts.append(b"%x\r\n" % len(body))
+                tail = b"\r\n" + tail
+            if len(body) >= UNJOINED_BODY_BYTES:
+                head = b"".join(parts)
+                self._proto.writer.write_parts([head, body, tail] if tail else [head, body])
+                parts = []
+            else:
+                parts.append(body)
+        if parts:
+            if tail:
+                parts.append(tail)
+            self._proto.writer.write(b"".join(parts))
         if end:
             if self._length_left > 0:
                 self._check_length()
@@ -318,7 +329,13 @@ class Exchange:
             if self._length_left >= 0:
                 data = self._count_length(data)
             self._size += len(data)
-            if self._chunked:
+            if self._chunked and len(data) >= UNJOINED_BODY_BYTES:
+                tail = b"\r\n0\r\n\r\n" if end else b"\r\n"
+                transport.write_parts([b"%x\r\n" % len(data), data, tail])
+                if end:
+                    self._done()
+                    return
+            elif self._chunked:
                 if end:
                     transport.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
                     self._done()

@@ -20,7 +20,7 @@ from twisted.python.failure import Failure
 from asgid.events import Response
 from asgid.protocols.http2.handshake import as_http1_handshake, response_from_http1_head
 from asgid.protocols.http2.stream import H2Stream, StreamOwner
-from asgid.protocols.websocket.connection import WebSocketConnection, open_websocket
+from asgid.protocols.websocket.loader import open_websocket
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress, IPushProducer
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from asgid.asgi.scope import ConnectionInfo
     from asgid.events import Request
     from asgid.protocols.io.transport import Transport
+    from asgid.protocols.websocket.connection import WebSocketConnection
 
 logger = logging.getLogger(__name__)
 

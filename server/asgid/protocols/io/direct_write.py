@@ -87,33 +87,6 @@ class DirectWriter:
             return self.holds()
         return False
 
-    def write_parts(self, head: bytes, body: bytes) -> bool:
-        """Send ``head + body`` without joining them, as ``write`` does otherwise.
-
-        A large body (a WebSocket message) is not copied to put a frame header before it,
-        and when the socket takes none of it Twisted holds the caller's object itself, not
-        a copy.
-        """
-        transport = self._transport
-        sock = self._socket
-        if sock is None or _told_to_end(transport):
-            return self.write(head + body)
-        if transport.dataBuffer or transport._tempDataLen or not transport.connected:
-            sent = 0
-        else:
-            try:
-                sent = sock.sendmsg((head, body))
-            except OSError:
-                sent = 0  # as in write: Twisted's path queues the rest or notices the loss
-        if sent < len(head):
-            transport.write(head[sent:])
-            transport.write(body)
-        elif sent < len(head) + len(body):
-            transport.write(body[sent - len(head) :])
-        else:
-            return False
-        return self.holds()
-
     def holds(self) -> bool:
         """Whether Twisted holds bytes for this connection that the socket did not take.
 
@@ -131,6 +104,36 @@ class DirectWriter:
         """
         self._transport.producerPaused = True
         flow.pauseProducing()
+
+    def write_parts(self, parts: list[bytes]) -> bool:
+        """Write ``parts`` in order without joining them: one ``sendmsg`` on the direct path,
+        so a big body is not copied into a head-and-body string first. Only what the
+        socket did not take is handed to Twisted (a partly sent part as a copy of its rest,
+        the others as the caller's own objects). True when Twisted holds bytes afterwards."""
+        transport = self._transport
+        sock = self._socket
+        if sock is None:
+            transport.writeSequence(parts)
+            return False
+        if _told_to_end(transport):
+            return False
+        if transport.dataBuffer or transport._tempDataLen or not transport.connected:
+            transport.writeSequence(parts)
+            return self.holds()
+        try:
+            sent = sock.sendmsg(parts)
+        except OSError:
+            transport.writeSequence(parts)
+            return self.holds()
+        for index, part in enumerate(parts):
+            if sent < len(part):
+                rest = parts[index:]
+                if sent:
+                    rest[0] = memoryview(part)[sent:].tobytes()
+                transport.writeSequence(rest)
+                return self.holds()
+            sent -= len(part)
+        return False
 
     @property
     def can_send_file(self) -> bool:

@@ -30,6 +30,12 @@ _PRIVATE_ATTRIBUTES = (
     "send_queue", "_perMessageCompress", "message_data", "message_is_binary",
     "message_data_total_length", "failedByMe", "closedByMe", "wasClean",
     "wasCloseHandshakeTimeout", "wasNotCleanReason", "state", "is_open", "is_closed",
+    # the parser's state between frames, and the options a plain frame's reading depends
+    # on (connection._read_plain_messages, _plain_frame_limit)
+    "data", "current_frame", "inside_message", "applyMask", "utf8validateIncoming",
+    "logOctets", "logFrames", "trackTimings", "autoPingInterval", "maxFramePayloadSize",
+    "maxMessagePayloadSize",
+    # the options copied from the factory to each connection (connection.connectionMade)
     "CONFIG_ATTRS",
 )  # fmt: skip
 

@@ -40,7 +40,12 @@ from asgid.protocols.websocket.autobahn import (
     close_frame_failure,
     header_text,
 )
-from asgid.protocols.websocket.frames import data_frame, frame_head
+from asgid.protocols.websocket.frames import (
+    MAX_FAST_LENGTH,
+    data_frame,
+    frame_head,
+    read_message,
+)
 from asgid.protocols.websocket.handshake import head_problem, http_response_head
 
 if TYPE_CHECKING:
@@ -98,6 +103,16 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
     # most of what opening one cost (issue #13: 1,000 at once stalled the other
     # connections for seconds). connectionMade copies them itself instead.
     CONFIG_ATTRS: list[str] = []
+    # those copies that _plain_frame_limit reads (declared only: no class attribute
+    # shadows the per-connection copy)
+    applyMask: bool
+    utf8validateIncoming: bool
+    logOctets: bool
+    logFrames: bool
+    trackTimings: bool
+    autoPingInterval: float
+    maxFramePayloadSize: int
+    maxMessagePayloadSize: int
 
     def __init__(self, ctx: ServerContext, scope: dict[str, Any]) -> None:
         super().__init__()
@@ -120,6 +135,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self._inbox_paused = False
         self._admitted = False  # counted in ctx.hooks until the handshake is answered
         self._message_bytes = 0
+        self._fast_limit = -1  # see _plain_frame_limit
 
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -129,12 +145,42 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         for name in _AUTOBAHN_OPTIONS:
             setattr(self, name, getattr(factory, name))
         super().connectionMade()
+        self._fast_limit = self._plain_frame_limit()
         self.ctx.track(self)
         self.transport.registerProducer(self, True)
 
     def dataReceived(self, data: bytes) -> None:
-        # Straight to Autobahn: its own dataReceived formats log arguments on every read.
+        # Between messages, plain frames are read here (frames.read_message); the first
+        # byte of anything else goes to Autobahn, whose own dataReceived would also format
+        # log arguments on every read.
+        if self._fast_limit >= 0 and self.state == _OPEN and self.current_frame is None:
+            if not self.inside_message:
+                data = self._read_plain_messages(data)
+                if not data:
+                    return
         self._dataReceived(data)
+
+    def _read_plain_messages(self, data: bytes) -> bytes:
+        """Deliver the whole plain messages at the start of what is buffered; the rest."""
+        pending = self.data
+        if pending:  # the start of a frame header, left by Autobahn
+            data = pending + data
+            self.data = b""
+        cycle = self.cycle
+        hooks = self.ctx.hooks
+        limit = self._fast_limit
+        start = 0
+        while (read := read_message(data, start, limit)) is not None:
+            message, end = read
+            if cycle is not None:
+                if type(message) is str:
+                    cycle.feed_text(message, end - start)
+                else:
+                    cycle.feed_bytes(message)  # type: ignore[arg-type]
+                if hooks is not None:
+                    hooks.websocket_message("received")
+            start = end
+        return data[start:] if start else data
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
@@ -176,6 +222,24 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             super().sendData(data, sync, chopsize)
         else:
             self._writer.write(data)
+
+    def _plain_frame_limit(self) -> int:
+        """The largest payload ``read_message`` takes; -1 if Autobahn must read every frame.
+
+        Autobahn's options that change how a plain frame is read (not unmasked, not
+        validated, logged, timed, auto-ping restarted) are never set by asgid; should they
+        be, Autobahn reads everything.
+        """
+        if not (self.applyMask and self.utf8validateIncoming) or (
+            self.logOctets or self.logFrames or self.trackTimings or self.autoPingInterval
+        ):
+            return -1
+        limits = (
+            self.maxFramePayloadSize,
+            self.maxMessagePayloadSize,
+            self.ctx.config.websocket_max_message_bytes,
+        )
+        return min([MAX_FAST_LENGTH, *(n for n in limits if n > 0)])
 
     # -- Autobahn callbacks ------------------------------------------------------------------------
     def onConnect(self, request: Any) -> Deferred[Any]:  # type: ignore[override]
@@ -222,7 +286,11 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self.message_data = []
         if not self.failedByMe and self.cycle is not None:
             payload = parts[0] if len(parts) == 1 else b"".join(parts)
-            self.cycle.feed_message(payload, self.message_is_binary)
+            if self.message_is_binary:
+                self.cycle.feed_bytes(payload)
+            else:
+                # Autobahn validated the UTF-8 already (RFC 6455 §8.1, close 1007 otherwise).
+                self.cycle.feed_text(payload.decode("utf-8"), len(payload))
             if self.ctx.hooks is not None:
                 self.ctx.hooks.websocket_message("received")
 
@@ -331,7 +399,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             return False
         if len(payload) < JOIN_BELOW_BYTES:
             return self._writer.write(data_frame(opcode, payload, rsv))
-        return self._writer.write_parts(frame_head(opcode, len(payload), rsv), payload)
+        return self._writer.write_parts([frame_head(opcode, len(payload), rsv), payload])
 
     def close(self, code: int, reason: bytes) -> None:
         if self.state == _OPEN:

@@ -1,0 +1,124 @@
+"""What a server process imports: only what the traffic it served needs (docs/design.md).
+
+A plain ``tcp:`` server answering HTTP/1.1 has not imported pyOpenSSL, cryptography, h2,
+Autobahn or prometheus_client; the first HTTP/2 connection (h2c) loads h2, the first
+WebSocket loads Autobahn, and both then serve. A TLS endpoint still serves with the TLS
+stack it needs. Every server here is a real process; the app reports its ``sys.modules``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import httpx
+import pytest
+from asgid.protocols.websocket.loader import TESTED_AUTOBAHN, _installed_version, _tested_version
+from asgid.reactor_tls import only_plain
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from tests.support.server import AsgidProcess
+from tests.support.tls_certs import TLSFiles
+
+APP = "tests.apps.modules:app"
+HEAVY = {"OpenSSL", "cryptography", "h2", "hpack", "autobahn", "txaio", "prometheus_client"}
+
+
+@pytest.fixture(params=["uvloop", "asyncio"])
+def server(request: pytest.FixtureRequest) -> Iterator[AsgidProcess]:
+    proc = AsgidProcess(APP, "--loop", request.param, "--access-log", "/dev/null")
+    yield proc
+    proc.stop()
+
+
+def imported(url: str, **client: object) -> set[str]:
+    with httpx.Client(**client) as http:  # type: ignore[arg-type]
+        response = http.get(url)
+    assert response.status_code == 200
+    return set(response.json())
+
+
+async def echo_once(url: str) -> str:
+    async with connect(url) as ws:
+        await ws.send("ping")
+        return str(await ws.recv())
+
+
+def test_plain_http1_server_loads_no_tls_h2_or_websocket_stack(server: AsgidProcess) -> None:
+    assert imported(server.url + "/") & HEAVY == set()
+
+
+def test_h2c_then_websocket_load_their_stacks_on_first_use(server: AsgidProcess) -> None:
+    over_h2 = imported(server.url + "/", http1=False, http2=True)  # prior knowledge (h2c)
+    assert {"h2", "hpack"} <= over_h2
+    assert over_h2 & {"OpenSSL", "autobahn"} == set()
+    ws_url = server.url.replace("http://", "ws://") + "/"
+    assert asyncio.run(echo_once(ws_url)) == "ping"
+    assert asyncio.run(echo_once(ws_url)) == "ping"  # the second finds Autobahn loaded
+    assert "autobahn" in imported(server.url + "/")
+
+
+def test_tls_endpoint_serves_http2_and_http1(tls_files: TLSFiles) -> None:
+    proc = AsgidProcess(APP, "--access-log", "/dev/null", endpoints=[tls_files.endpoint()])
+    try:
+        url = f"https://localhost:{proc.port}/"
+        for http2 in (True, False):
+            context = tls_files.client_context(alpn=["h2" if http2 else "http/1.1"])
+            assert "OpenSSL" in imported(url, http1=not http2, http2=http2, verify=context)
+    finally:
+        proc.stop()
+
+
+def test_autobahn_changed_inside_the_version_range_refuses_websockets() -> None:
+    proc = AsgidProcess("tests.apps.reshaped_autobahn:app", "--access-log", "/dev/null")
+    try:
+        ws_url = proc.url.replace("http://", "ws://") + "/"
+        for _ in range(2):
+            with pytest.raises(InvalidStatus) as refused:
+                asyncio.run(echo_once(ws_url))
+            assert refused.value.response.status_code == 500
+        line = proc.wait_for("WebSocket upgrades are answered 500")
+        assert "method sendFrame is gone" in line
+        assert proc.output.count("WebSocket upgrades are answered 500") == 1
+        assert "autobahn" in imported(proc.url + "/")  # HTTP is still served
+    finally:
+        proc.stop()
+
+
+@pytest.mark.parametrize(
+    ("version", "tested"),
+    [("26.10.2", True), ("26.10", True), ("26.9.9", False), ("27.0.0", False),
+     ("26.11.0rc1", False), (None, False)],
+)  # fmt: skip
+def test_autobahn_version_range(version: str | None, tested: bool) -> None:
+    assert _tested_version(version) is tested
+
+
+def test_autobahn_version_read_without_importlib_metadata() -> None:
+    assert _installed_version() == version("autobahn")
+
+
+def test_autobahn_range_is_the_one_pyproject_names() -> None:
+    text = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    bound = re.search(r'"autobahn>=([\d.]+),<([\d.]+)"', text)
+    assert bound is not None
+    as_tuple = [tuple(int(n) for n in part.split(".")) for part in bound.groups()]
+    assert tuple(as_tuple) == TESTED_AUTOBAHN
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "plain"),
+    [(("tcp:8000:interface=127.0.0.1", None), True),
+     (("unix:/tmp/a.sock", "tcp:9100", "fd:fileno=3", "haproxy:tcp:80"), True),
+     (("systemd:domain=INET:index=0",), True),
+     (("tcp:8000", "ssl:8443:privateKey=k:certKey=c"), False),
+     (("https:8443:certKey=c:privateKey=k",), False),
+     (("fd:fileno=3:tls=ab12",), False), (("haproxy:ssl:443",), False),
+     (("le:/certs:tcp:443",), False)],
+)  # fmt: skip
+def test_which_endpoints_need_no_tls_stack(endpoints: tuple[str | None, ...], plain: bool) -> None:
+    assert only_plain(endpoints) is plain

@@ -106,7 +106,7 @@ def http_requests(server: Callgrind, requests: int) -> None:
 
 
 def websocket_echoes(server: Callgrind, count: int) -> None:
-    with connect(server.url("ws"), compression=None) as ws:
+    with connect(server.url("ws"), compression=None, open_timeout=120) as ws:
         for _ in range(count):
             ws.send(MESSAGE)
             if ws.recv() != MESSAGE:
@@ -115,7 +115,7 @@ def websocket_echoes(server: Callgrind, count: int) -> None:
 
 def websocket_opens(server: Callgrind, count: int) -> None:
     for _ in range(count):
-        with connect(server.url("ws"), compression=None) as ws:
+        with connect(server.url("ws"), compression=None, open_timeout=120) as ws:
             ws.send(MESSAGE)
             if ws.recv() != MESSAGE:
                 raise RuntimeError("the echo differs from what was sent")

@@ -263,3 +263,9 @@ def test_autobahn_internals_are_checked_at_start_up():
 
     with pytest.raises(ConfigError, match="sendCloseFrame no longer takes reasonUtf8"):
         check_autobahn_internals(Reshaped)
+
+    class WithDefault(WebSocketServerProtocol):  # a class attribute a slot would hide
+        failedByMe = False
+
+    with pytest.raises(ConfigError, match="failedByMe is now a class attribute"):
+        check_autobahn_internals(WithDefault)

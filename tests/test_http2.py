@@ -124,7 +124,11 @@ def test_rst_stream_mid_upload_disconnects_that_stream_only(server: AsgidProcess
             conn.headers(3, "/upload_watch", method="POST", end_stream=False),
             conn.data(1, b"a" * 1000),
             conn.data(3, b"b" * 2000),
+            conn.ping(),
         )
+        # The PING's answer shows those frames were read: a stream reset within the same
+        # read as its HEADERS is dropped before any app starts for it.
+        conn.expect(lambda f: f.type == 0x6 and "ACK" in f.flags)
         conn.send(conn.rst(1))
         server.wait_for("upload_watch disconnected after", since=since)
         conn.send(conn.data(3, b"c" * 500, end_stream=True))

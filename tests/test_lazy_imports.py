@@ -62,13 +62,24 @@ def test_h2c_then_websocket_load_their_stacks_on_first_use(server: AsgidProcess)
     assert "autobahn" in imported(server.url + "/")
 
 
-def test_tls_endpoint_serves_http2_and_http1(tls_files: TLSFiles) -> None:
+def test_tls_endpoint_loads_h2_at_start_and_serves_both(tls_files: TLSFiles) -> None:
     proc = AsgidProcess(APP, "--access-log", "/dev/null", endpoints=[tls_files.endpoint()])
     try:
         url = f"https://localhost:{proc.port}/"
-        for http2 in (True, False):
+        for http2 in (False, True):
             context = tls_files.client_context(alpn=["h2" if http2 else "http/1.1"])
-            assert "OpenSSL" in imported(url, http1=not http2, http2=http2, verify=context)
+            loaded = imported(url, http1=not http2, http2=http2, verify=context)
+            # Over TLS, h2 is imported at start-up: most clients choose it by ALPN.
+            assert {"OpenSSL", "h2"} <= loaded
+    finally:
+        proc.stop()
+
+
+def test_twisted_plugin_endpoint_kind_does_not_load_every_plugin() -> None:
+    # Twisted's plugin scan (serverFromString) imports every endpoint plugin, Autobahn's too.
+    proc = AsgidProcess(APP, "--access-log", "/dev/null", endpoints=["tcp6:0:interface=\\:\\:1"])
+    try:
+        assert imported(proc.url + "/") & {"autobahn", "h2"} == set()
     finally:
         proc.stop()
 

@@ -14,7 +14,7 @@ from asgid.types import ASGIApp
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from tests.apps.ws import by_path
-from tests.support.ws_frames import CLOSE, PING, PONG, TEXT, frame, handshake_request
+from tests.support.ws_frames import CLOSE, CONT, PING, PONG, TEXT, frame, handshake_request
 
 
 class Peer:
@@ -166,3 +166,29 @@ async def test_app_that_ignores_the_disconnect_is_cancelled_on_the_reactor_clock
     for _ in range(3):
         await asyncio.sleep(0)
     assert cancelled == ["/stubborn"] and protocol.instance.task.done()
+
+
+async def test_an_open_websocket_keeps_only_what_it_uses() -> None:
+    # Autobahn's state sits in slots; the instance dict holds only names that Twisted or
+    # Autobahn also define on their classes (a slot would hide those).
+    protocol, transport, _ = await open_socket(ping_interval_s=0.0)
+    assert set(vars(protocol)) <= {
+        "factory", "connected", "transport", "peer", "_valid_events", "_results", "_listeners",
+    }  # fmt: skip
+    # what Autobahn reads only while it answers the handshake is let go
+    assert protocol.http_headers is None and protocol.http_request_data is None
+    # made on first use: a write queue asgid never needs, a validator plain frames never need
+    assert protocol._send_queue is None and protocol._utf8validator is None
+    transport.clear()
+    protocol.dataReceived(frame(TEXT, b"plain"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert Peer(transport).frames() == [(TEXT, b"plain")]
+    assert protocol._utf8validator is None
+    protocol.dataReceived(frame(TEXT, b"frag", fin=False) + frame(CONT, "mént".encode()))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert Peer(transport).frames() == [(TEXT, "fragmént".encode())]
+    assert protocol._utf8validator is not None
+    assert protocol._send_queue is None
+    protocol.connectionLost()

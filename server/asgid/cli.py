@@ -68,6 +68,7 @@ def config_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Confi
         limit_request_header_bytes=args.limit_request_header_bytes,
         max_request_body_bytes=args.max_request_body,
         h2_max_concurrent_streams=args.h2_max_concurrent_streams,
+        flood_penalty_max_s=args.flood_penalty_max,
         proxy_headers=args.proxy_headers,
         proxy_headers_host=args.proxy_headers_host or None,
         proxy_headers_port=args.proxy_headers_port or None,
@@ -206,7 +207,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv, environ)
     try:
         config = config_from_args(args, environ)
-        from asgid.supervisor import WORKER_METRICS_ENV, worker_endpoints
+        # worker_link, not supervisor: a single process need not import the supervisor.
+        from asgid.worker_link import WORKER_METRICS_ENV, worker_endpoints
 
         adopted = worker_endpoints(environ)
         if adopted is not None:  # a worker of --workers: the supervisor bound the sockets

@@ -217,6 +217,13 @@ def _limit_options(add: Callable[..., Any]) -> None:
         default=100,
         help="concurrent HTTP/2 streams per connection (default 100)",
     )
+    add(
+        "--flood-penalty-max",
+        type=float,
+        default=2.0,
+        help="longest wait in seconds before a new connection from an address just cut off "
+        "for flooding is read; it doubles per flood from 1/16 of this (default 2, 0: off)",
+    )
 
 
 def _websocket_options(add: Callable[..., Any]) -> None:

@@ -59,6 +59,9 @@ class Config:
     h2_max_concurrent_streams: int = 100
     h2_max_header_list_bytes: int = 65536
     h2_initial_window_bytes: int = 65535
+    # longest wait before a new connection from an address just cut off for flooding is
+    # read (protocols/io/penalties.py); 0: no wait
+    flood_penalty_max_s: float = 2.0
 
     # proxies
     proxy_headers: bool = False
@@ -174,6 +177,7 @@ def _check_seconds(config: Config) -> None:
         "send_timeout_s",
         "ping_interval_s",
         "ping_timeout_s",
+        "flood_penalty_max_s",
     ):
         if getattr(config, name) < 0:
             raise ConfigError(f"{_flag(name)} must be zero or more seconds")
@@ -225,6 +229,7 @@ _FLAG_NAMES = {
     "send_timeout_s": "--send-timeout",
     "ping_interval_s": "--ping-interval",
     "ping_timeout_s": "--ping-timeout",
+    "flood_penalty_max_s": "--flood-penalty-max",
     "limit_request_line_bytes": "--limit-request-line",
     "limit_request_headers": "--limit-request-headers",
     "limit_request_header_bytes": "--limit-request-header-bytes",

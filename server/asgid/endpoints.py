@@ -1,7 +1,8 @@
 """Build and validate Twisted endpoint strings from ``-e/-b/-p/-u/--fd``; plain ``tcp:`` fast.
 
-Every ``-e`` string goes to Twisted's ``serverFromString``, so any endpoint a Twisted plugin
-provides works (``tcp:``, ``tcp6:``, ``ssl:``, ``unix:``, ``systemd:``, ``haproxy:``...).
+Every ``-e`` string is parsed as Twisted's ``serverFromString`` parses it, so any endpoint a
+Twisted plugin provides works (``tcp:``, ``tcp6:``, ``ssl:``, ``unix:``, ``systemd:``,
+``haproxy:``...); Twisted's own plugin kinds skip its plugin scan (``_twisted_core``).
 ``fd:fileno=N`` is Daphne's inherited-socket endpoint; Twisted has none, so asgid ships
 one (``fd_endpoint.py``), also as a plugin (``twisted/plugins/asgid_fd.py``).
 """
@@ -96,9 +97,41 @@ def server_from_string(reactor: Any, description: str) -> Any:
         args = [f for f in fields if "=" not in f]
         kwargs = dict(f.split("=", 1) for f in fields if "=" in f)
         return FileDescriptorEndpointParser().parseStreamServer(reactor, *args, **kwargs)
+    if prefix.lower() in _TWISTED_CORE_KINDS:
+        core = _twisted_core(reactor, description)
+        if core is not None:
+            return core
     from twisted.internet.endpoints import serverFromString
 
     return serverFromString(reactor, description)  # type: ignore[no-untyped-call]
+
+
+# Kinds Twisted ships as plugins of its own (twisted/plugins/twisted_core.py).
+_TWISTED_CORE_KINDS = frozenset({"tcp6", "systemd", "haproxy", "tls", "stdio"})
+
+
+def _twisted_core(reactor: Any, description: str) -> Any | None:
+    """One of Twisted's own plugin endpoint kinds, without ``serverFromString``'s plugin scan.
+
+    To find the parser of a kind it has not built in, ``serverFromString`` loads every
+    endpoint plugin installed (``getPlugins``), importing each plugin's module: Autobahn's
+    imports Autobahn and WAMP, about 20 MB and a fifth of a second of start-up. Twisted's
+    own kinds are parsed here by the parser objects its plugin module exposes, given the
+    arguments Twisted's own string parser makes. None (use ``serverFromString``) if either
+    has moved.
+    """
+    try:
+        from twisted.internet.endpoints import _parse
+        from twisted.internet.interfaces import IStreamServerEndpointStringParser
+        from twisted.plugins import twisted_core
+    except ImportError:
+        return None
+    args, kwargs = _parse(description)  # type: ignore[no-untyped-call]
+    kind = args[0].lower()
+    for parser in vars(twisted_core).values():
+        if IStreamServerEndpointStringParser.providedBy(parser) and parser.prefix.lower() == kind:
+            return parser.parseStreamServer(reactor, *args[1:], **kwargs)
+    return None
 
 
 # tcp:PORT or tcp:port=PORT, then interface= and backlog= in any order; '\\:' escapes ':'.

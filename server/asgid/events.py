@@ -78,3 +78,9 @@ class EarlyHints(NamedTuple):
 
 
 ResponseEvent = Response | Body | Trailers | StreamClosed | EarlyHints
+
+# ``new_event(Response, (fields...))`` builds an event without the class's generated
+# ``__new__``, a Python-level call that costs twice the tuple it makes (measured: 1.8k
+# against 3.3k CPU instructions). The per-request paths use it and give every field,
+# defaults included.
+new_event = tuple.__new__

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import logging.config
 import string
 import time
 from pathlib import Path
@@ -85,6 +84,8 @@ class AccessTemplate:
 
 def load_log_config(path: str) -> None:
     """dictConfig from ``.json``/``.yaml``/``.yml``, fileConfig from anything else (INI)."""
+    import logging.config  # here: it imports socketserver, which only --log-config needs
+
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"--log-config {path}: no such file")

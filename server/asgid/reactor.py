@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
-import socket
 import sys
+from socket import SO_ERROR, SOL_SOCKET
 from typing import Any
 
 from asgid.config import LoopName
@@ -85,7 +85,7 @@ def _install(loop: LoopName, tls: bool) -> asyncio.AbstractEventLoop:
     return event_loop
 
 
-def _direct_dispatch_reactor_class() -> type[Any]:
+def _direct_dispatch_reactor_class(socket_errors: bool = False) -> type[Any]:
     """Twisted's asyncio reactor with one wrapper less around every socket event.
 
     Twisted registers each descriptor with the loop through ``log.callWithLogger``, which
@@ -95,8 +95,14 @@ def _direct_dispatch_reactor_class() -> type[Any]:
     read that context, and the wrapper measured about a fifth of the server's own time
     per WebSocket round trip and a tenth per HTTP/1.1 request. Registration failures
     (descriptors epoll refuses) fall back to Twisted's own handling.
+
+    ``_dispatch`` does what Twisted's ``_readOrWrite`` does, in the same call: it runs
+    once per socket event, and each Python call on that path costs about as much as
+    the work it wraps. With ``socket_errors`` it then looks for a pending socket error
+    (see the uvloop reactor below).
     """
     from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+    from twisted.internet.posixbase import _NO_FILEDESC
 
     check_reactor_internals(AsyncioSelectorReactor)
 
@@ -126,9 +132,29 @@ def _direct_dispatch_reactor_class() -> type[Any]:
 
         def _dispatch(self, selectable: Any, read: bool) -> None:
             try:
-                self._readOrWrite(selectable, read)  # type: ignore[no-untyped-call]
+                if selectable.fileno() == -1:
+                    self._disconnectSelectable(selectable, _NO_FILEDESC, read)  # type: ignore[no-untyped-call]
+                    return
+                try:
+                    why = selectable.doRead() if read else selectable.doWrite()
+                except Exception as exc:
+                    why = exc
+                    logger.exception("unexpected error handling an event on %r", selectable)
+                if why:
+                    self._disconnectSelectable(selectable, why, read)  # type: ignore[no-untyped-call]
+                elif socket_errors:
+                    sock = getattr(selectable, "socket", None)  # gone once the connection is lost
+                    try:
+                        code = sock.getsockopt(SOL_SOCKET, SO_ERROR) if sock is not None else 0
+                    except OSError:
+                        code = 0
+                    if code:
+                        self._socket_failed(selectable, code)
             except Exception:
                 logger.exception("unexpected error handling an event on %r", selectable)
+
+        def _socket_failed(self, selectable: Any, code: int) -> None:
+            """End a connection whose socket has an error pending (the uvloop reactor)."""
 
     return DirectDispatchReactor
 
@@ -150,22 +176,17 @@ def _uvloop_reactor_class() -> type[Any]:
 
     check_reactor_internals(AsyncioSelectorReactor)
 
-    class UvloopSelectorReactor(_direct_dispatch_reactor_class()):  # type: ignore[misc]
+    class UvloopSelectorReactor(_direct_dispatch_reactor_class(socket_errors=True)):  # type: ignore[misc]
         def _readOrWrite(self, selectable: Any, read: bool) -> None:
-            super()._readOrWrite(selectable, read)
-            sock = getattr(selectable, "socket", None)  # gone once the connection is lost
-            if sock is None:
-                return
-            try:
-                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            except OSError:
-                return
-            if code:
-                # What Twisted does when a read fails (posixbase._disconnectSelectable).
-                self.removeReader(selectable)
-                self.removeWriter(selectable)
-                reason = error.ConnectionLost(f"socket error {errno.errorcode.get(code, code)}")
-                selectable.connectionLost(Failure(reason))  # type: ignore[no-untyped-call]
+            # Twisted's own registration (descriptors epoll refused) still lands here.
+            self._dispatch(selectable, read)
+
+        def _socket_failed(self, selectable: Any, code: int) -> None:
+            # What Twisted does when a read fails (posixbase._disconnectSelectable).
+            self.removeReader(selectable)
+            self.removeWriter(selectable)
+            reason = error.ConnectionLost(f"socket error {errno.errorcode.get(code, code)}")
+            selectable.connectionLost(Failure(reason))  # type: ignore[no-untyped-call]
 
     return UvloopSelectorReactor
 
@@ -174,12 +195,14 @@ def check_reactor_internals(reactor_class: type[Any]) -> None:
     """Fail at start-up, not with leaked descriptors, if Twisted's reactor changed shape.
 
     The uvloop reactor above overrides ``_readOrWrite``, a private method that
-    ``addReader``/``addWriter`` hand to the loop as the callback of every descriptor.
+    ``addReader``/``addWriter`` hand to the loop as the callback of every descriptor, and
+    the direct dispatch does its work with ``_disconnectSelectable``.
     """
     registers = getattr(reactor_class.addReader, "__code__", None)
     if (
         "_readOrWrite" not in vars(reactor_class)
         or "_unregisterFDInAsyncio" not in vars(reactor_class)
+        or not hasattr(reactor_class, "_disconnectSelectable")
         or registers is None
         or not {"_readOrWrite", "_readers", "_continuousPolling"} <= set(registers.co_names)
     ):

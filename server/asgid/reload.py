@@ -83,7 +83,7 @@ class PathFilter:
 def share_sockets(config: Config, reactor: Any) -> tuple[list[Any], str | None]:
     """Bind the endpoints here for the children to adopt; ``None`` when TLS forbids it."""
     from asgid.shared_sockets import bind_for_workers
-    from asgid.supervisor import encode_worker_endpoints
+    from asgid.worker_link import encode_worker_endpoints
 
     try:
         shared = bind_for_workers(config.endpoints, reactor)
@@ -148,7 +148,7 @@ class Reloader:
     def _start(self) -> None:
         env = {**os.environ, RELOAD_CHILD_ENV: "1"}
         if self.shared_endpoints is not None:
-            from asgid.supervisor import WORKER_ENDPOINTS_ENV
+            from asgid.worker_link import WORKER_ENDPOINTS_ENV
 
             env[WORKER_ENDPOINTS_ENV] = self.shared_endpoints
         # Own session: a terminal's ^C reaches only us, and we pass on exactly one signal.

@@ -27,6 +27,7 @@ from asgid.logging import AccessLogWriter
 from asgid.operations import MetricsListener, build_hooks
 from asgid.protocols.io.context import ServerContext
 from asgid.protocols.switcher import ASGIServerFactory
+from asgid.reactor_tls import only_plain
 from asgid.systemd import notify, watchdog_interval_s
 from asgid.tls_reload import TLSReloader
 
@@ -172,7 +173,7 @@ class Server:
 
     async def _listen(self) -> bool:
         """Listen on every endpoint; on the first failure close the others and say why."""
-        factory = ASGIServerFactory(self.ctx)
+        factory = ASGIServerFactory(self.ctx, tls=not only_plain(self.config.endpoints))
         for description in self.config.endpoints:
             try:
                 endpoint = server_from_string(self.reactor, description)

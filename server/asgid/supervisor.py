@@ -20,7 +20,6 @@ SIGTTIN/SIGTTOU add/remove one. Workers are told to drain for a restart with SIG
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import selectors
@@ -33,7 +32,6 @@ import time
 from collections.abc import Sequence
 
 from asgid.config import Config
-from asgid.errors import ConfigError
 from asgid.metrics import SupervisorMetrics
 from asgid.shared_sockets import SharedSocket
 from asgid.systemd import (
@@ -45,13 +43,18 @@ from asgid.systemd import (
     reloading_message,
     watchdog_interval_s,
 )
-from asgid.worker_link import HEARTBEAT_ENV, PARENT_ENV, PIPE_ENV
+from asgid.worker_link import (
+    HEARTBEAT_ENV,
+    PARENT_ENV,
+    PIPE_ENV,
+    WORKER_ENDPOINTS_ENV,
+    WORKER_METRICS_ENV,
+    encode_worker_endpoints,
+)
 from asgid.workers import Backoff, Worker, WorkerState
 
 logger = logging.getLogger(__name__)
 
-WORKER_ENDPOINTS_ENV = "ASGID_WORKER_ENDPOINTS"
-WORKER_METRICS_ENV = "ASGID_WORKER_METRICS_ENDPOINT"
 FATAL_EXIT_CODES = (2, 3)  # usage error, lifespan startup failure: a restart fails the same way
 RESTART_SIGNAL = signal.SIGUSR1  # "drain for a restart": WebSockets get 1012, not 1001
 STATUS_EVERY_S = 1.0
@@ -390,25 +393,3 @@ def _sender_pid(ancillary: list[tuple[int, int, bytes]]) -> int:
             pid: int = struct.unpack("3i", data[:12])[0]
             return pid
     return 0
-
-
-def encode_worker_endpoints(descriptions: Sequence[str]) -> str:
-    """The value of ``ASGID_WORKER_ENDPOINTS``: JSON keeps any character of a file name."""
-    return json.dumps(list(descriptions))
-
-
-def worker_endpoints(environ: dict[str, str]) -> tuple[str, ...] | None:
-    """The endpoints a worker adopts from its supervisor, or None outside a supervisor."""
-    raw = environ.get(WORKER_ENDPOINTS_ENV)
-    if not raw:
-        return None
-    try:
-        decoded = json.loads(raw)
-    except ValueError:
-        decoded = None
-    if not isinstance(decoded, list) or not all(isinstance(d, str) for d in decoded):
-        raise ConfigError(
-            f"{WORKER_ENDPOINTS_ENV} must be a JSON list of endpoint strings (it is set by "
-            f"the asgid supervisor; unset it to run a single process), not {raw!r}"
-        )
-    return tuple(decoded)

@@ -1,5 +1,8 @@
 """A worker's ties to its supervisor: parent-death signal, parent pipe, heartbeats, request budget.
 
+The endpoints a worker adopts (``ASGID_WORKER_ENDPOINTS``) are read here too, so that a
+single process asks whether it is a worker without importing the supervisor.
+
 A worker must never outlive its supervisor (a ``kill -9`` of the supervisor used to leave
 orphans serving on the shared port). Two independent guards end it:
 
@@ -16,14 +19,16 @@ recycling costs no capacity.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from asgid.errors import ConfigError
 from asgid.heartbeat import Heartbeat
 from asgid.systemd import CONNECTIONS_FIELD, RECYCLE_FIELD, REQUESTS_FIELD, notify
 
@@ -32,6 +37,8 @@ logger = logging.getLogger(__name__)
 PIPE_ENV = "ASGID_SUPERVISOR_FD"
 PARENT_ENV = "ASGID_SUPERVISOR_PID"
 HEARTBEAT_ENV = "ASGID_WORKER_HEARTBEAT_S"
+WORKER_ENDPOINTS_ENV = "ASGID_WORKER_ENDPOINTS"
+WORKER_METRICS_ENV = "ASGID_WORKER_METRICS_ENDPOINT"
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
@@ -119,3 +126,25 @@ class WorkerLink:
                 self.requests,
             )
             notify(f"{RECYCLE_FIELD}=1")
+
+
+def encode_worker_endpoints(descriptions: Sequence[str]) -> str:
+    """The value of ``ASGID_WORKER_ENDPOINTS``: JSON keeps any character of a file name."""
+    return json.dumps(list(descriptions))
+
+
+def worker_endpoints(environ: dict[str, str]) -> tuple[str, ...] | None:
+    """The endpoints a worker adopts from its supervisor, or None outside a supervisor."""
+    raw = environ.get(WORKER_ENDPOINTS_ENV)
+    if not raw:
+        return None
+    try:
+        decoded = json.loads(raw)
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, list) or not all(isinstance(d, str) for d in decoded):
+        raise ConfigError(
+            f"{WORKER_ENDPOINTS_ENV} must be a JSON list of endpoint strings (it is set by "
+            f"the asgid supervisor; unset it to run a single process), not {raw!r}"
+        )
+    return tuple(decoded)

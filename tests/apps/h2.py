@@ -118,6 +118,19 @@ async def hold(scope, receive, send):
         pass
 
 
+_started = {"counted": 0}
+
+
+async def counted(scope, receive, send):
+    """Count this app start, then wait as ``hold`` does; ``/count`` answers how many so far."""
+    _started["counted"] += 1
+    await hold(scope, receive, send)
+
+
+async def count(scope, receive, send):
+    await _respond(send, str(_started["counted"]).encode())
+
+
 async def stall(scope, receive, send):
     """Neither read nor answer for a while (the request body piles up against its window)."""
     await asyncio.sleep(3)
@@ -227,6 +240,8 @@ ROUTES = {
     "big": big,
     "upload_watch": upload_watch,
     "hold": hold,
+    "counted": counted,
+    "count": count,
     "slow": slow,
     "stall": stall,
     "trailers": trailers,

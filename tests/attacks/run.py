@@ -1,4 +1,4 @@
-"""``make attacks``: each attack against one asgid while a legitimate HTTP/2 client on
+"""``make attacks``: each attack against a new asgid while a legitimate HTTP/2 client on
 another connection measures its requests/s; prints a Markdown table.
 
 Bounded (``--seconds`` per attack, default 10) and loopback only. The table gives how
@@ -44,6 +44,10 @@ class Row:
     cpu_percent: float = 0.0
     legit_rps: float = 0.0
     baseline_rps: float = 0.0  # the same client just before this attack, unattacked
+    # CPU shares (of one core) of the legit client, unattacked and attacked, and of the
+    # attacker: with both clients on CPU 1, they tell whether the client side was the limit.
+    legit_cpu: tuple[float, float] = (0.0, 0.0)
+    attacker_cpu: float = 0.0
 
 
 class Sampler(threading.Thread):
@@ -63,16 +67,16 @@ class Sampler(threading.Thread):
             self.cpu.append(self.process.cpu_percent(None))
 
 
-def legit_rate(url: str, seconds: float) -> float:
-    """Sequential GETs over one HTTP/2 (prior knowledge) connection: requests per second."""
+def legit_rate(client: httpx.Client, url: str, seconds: float) -> tuple[float, float]:
+    """Sequential GETs over one HTTP/2 connection: requests per second, and the share of a
+    core this thread used meanwhile."""
     done = 0
-    with httpx.Client(http1=False, http2=True, timeout=10) as client:
+    started, cpu = time.monotonic(), time.thread_time()
+    while time.monotonic() - started < seconds:
         client.get(url)
-        started = time.monotonic()
-        while time.monotonic() - started < seconds:
-            client.get(url)
-            done += 1
-        return done / (time.monotonic() - started)
+        done += 1
+    elapsed = time.monotonic() - started
+    return done / elapsed, (time.thread_time() - cpu) / elapsed
 
 
 def _attack_loop(attack: Callable[[int], Outcome], port: int, stop: Any, results: Any) -> None:
@@ -88,15 +92,27 @@ def _attack_loop(attack: Callable[[int], Outcome], port: int, stop: Any, results
 def run_attack(
     server: AsgidProcess, name: str, attack: Callable[[int], Outcome], port: int, seconds: float
 ) -> Row:
-    row = Row(name, baseline_rps=legit_rate(server.url + "/", seconds))
-    context = multiprocessing.get_context("fork")
-    stop = context.Event()
-    results = context.Queue()
-    attacker = context.Process(target=_attack_loop, args=(attack, port, stop, results))
-    sampler = Sampler(server.proc.pid)
-    sampler.start()
-    attacker.start()
-    row.legit_rps = legit_rate(server.url + "/", seconds)
+    url = server.url + "/"
+    # One connection for both measures, opened before the attack: the legitimate client is
+    # an established connection the attacker's connections do not share.
+    with httpx.Client(http1=False, http2=True, timeout=10) as client:
+        client.get(url)
+        row = Row(name)
+        row.baseline_rps, unattacked_cpu = legit_rate(client, url, seconds)
+        context = multiprocessing.get_context("fork")
+        stop = context.Event()
+        results = context.Queue()
+        attacker = context.Process(target=_attack_loop, args=(attack, port, stop, results))
+        sampler = Sampler(server.proc.pid)
+        sampler.start()
+        attacker.start()
+        assert attacker.pid is not None
+        attacker_process = psutil.Process(attacker.pid)
+        started = time.monotonic()
+        row.legit_rps, attacked_cpu = legit_rate(client, url, seconds)
+        row.legit_cpu = (unattacked_cpu, attacked_cpu)
+        times = attacker_process.cpu_times()
+        row.attacker_cpu = (times.user + times.system) / (time.monotonic() - started)
     stop.set()
     attacker.join(30)
     if attacker.is_alive():
@@ -143,26 +159,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    rows = []
     with tempfile.TemporaryDirectory() as directory:
         tls = TLSFiles(Path(directory))
-        server = AsgidProcess(
-            "tests.apps.h2:app",
-            "--access-log", "/dev/null",
-            endpoints=["tcp:0:interface=127.0.0.1:backlog=1024", tls.endpoint()],
-        )  # fmt: skip
-        try:
-            _pin(server.proc.pid)
-            tls_port = int(server.addresses[1].rsplit(":", 1)[1])
-            rows = []
-            attacks = [(n, a, server.port) for n, a in H2_ATTACKS.items()]
-            attacks += [(n, a, tls_port) for n, a in TLS_ATTACKS.items()]
-            for name, attack, port in attacks:
-                if args.only and args.only.lower() not in name.lower():
-                    continue
-                rows.append(run_attack(server, name, attack, port, args.seconds))
-                logger.info("%s: %s", name, rows[-1].outcomes[:1])
-        finally:
-            server.stop()
+        attacks = [(n, a, False) for n, a in H2_ATTACKS.items()]
+        attacks += [(n, a, True) for n, a in TLS_ATTACKS.items()]
+        for name, attack, over_tls in attacks:
+            if args.only and args.only.lower() not in name.lower():
+                continue
+            # A new server for each attack: what one attack leaves behind (the attacker's
+            # address remembered as flooding, a grown heap) does not colour the next row.
+            server = AsgidProcess(
+                "tests.apps.h2:app",
+                "--access-log", "/dev/null",
+                endpoints=["tcp:0:interface=127.0.0.1:backlog=1024", tls.endpoint()],
+            )  # fmt: skip
+            try:
+                _pin(server.proc.pid)
+                port = int(server.addresses[1].rsplit(":", 1)[1]) if over_tls else server.port
+                row = run_attack(server, name, attack, port, args.seconds)
+            finally:
+                server.stop()
+            rows.append(row)
+            logger.info(
+                "%s: %s; CPU of the legit client %.0f%% unattacked, %.0f%% attacked; "
+                "of the attacker %.0f%%", name, row.outcomes[:1], row.legit_cpu[0] * 100,
+                row.legit_cpu[1] * 100, row.attacker_cpu * 100,
+            )  # fmt: skip
     logger.info("%s", table(rows))
     return 0
 

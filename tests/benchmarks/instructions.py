@@ -106,6 +106,7 @@ def http_requests(server: Callgrind, requests: int) -> None:
 
 
 def websocket_echoes(server: Callgrind, count: int) -> None:
+    # The first upgrade imports Autobahn, which takes seconds under callgrind.
     with connect(server.url("ws"), compression=None, open_timeout=120) as ws:
         for _ in range(count):
             ws.send(MESSAGE)

@@ -31,6 +31,7 @@ from asgid.events import (
     ResponseEvent,
     StreamClosed,
     Trailers,
+    new_event,
 )
 from asgid.types import Message, Scope
 
@@ -135,17 +136,15 @@ def validate_headers(raw: Iterable[Any]) -> Headers:
 class HTTPCycle:
     """The ASGI side of one HTTP request/response exchange."""
 
-    # Defaults live on the class so that creating a cycle, once per request, sets only the
-    # few attributes that differ.
-    state = AWAITING_START
+    # Defaults of what a plain response never reads live on the class; what it reads is
+    # set in __init__ (on Python 3.11 reading a class default through an instance costs
+    # about three reads of an instance attribute).
     _buffered = 0
     _body_complete = False
     _final_delivered = False
-    _disconnected = False
-    _waiter: asyncio.Future[None] | None = None
     _status = 0
-    _trailers = False
     _send_timeout_s = 0.0  # --send-timeout; 0: a send may wait for the client forever
+    _pending_trailers: Headers | None = None  # http.response.trailers with more_trailers
 
     def __init__(
         self,
@@ -153,10 +152,15 @@ class HTTPCycle:
         wire: HTTPWire,
         stream_id: int,
         loop: asyncio.AbstractEventLoop,
-        *,
         send_timeout_s: float = 0.0,
     ) -> None:
+        # No keyword-only parameter: on Python 3.11 a keyword call to a class builds a dict,
+        # and a cycle is made per request.
         self.scope = scope
+        self.state = AWAITING_START
+        self._disconnected = False
+        self._trailers = False
+        self._waiter: asyncio.Future[None] | None = None
         if send_timeout_s:
             self._send_timeout_s = send_timeout_s
         self.stream_id = stream_id
@@ -166,7 +170,6 @@ class HTTPCycle:
         self._body: list[bytes] = []
         # response head held back until the first body chunk, so both go out in one write
         self._headers: Headers = []
-        self._pending_trailers: Headers = []
 
     # -- fed by the wire -------------------------------------------------------------------
     @property
@@ -329,9 +332,11 @@ class HTTPCycle:
             state = TRAILERS if trailers else DONE
         end = state is DONE
         if self.state is STARTED:
-            event: ResponseEvent = Response(self.stream_id, self._status, self._headers, body, end)
+            event: ResponseEvent = new_event(
+                Response, (self.stream_id, self._status, self._headers, body, end)
+            )
         else:
-            event = Body(self.stream_id, body, end)
+            event = new_event(Body, (self.stream_id, body, end))
         self.state = state
         self._wire.send_event(event)
         if end:
@@ -421,11 +426,14 @@ class HTTPCycle:
             self._wire.send_event(EarlyHints(self.stream_id, headers))
 
     def _trailers_message(self, message: Message) -> Awaitable[None] | None:
-        self._pending_trailers.extend(validate_headers(message.get("headers", ())))
+        headers = validate_headers(message.get("headers", ()))
+        if self._pending_trailers is not None:
+            headers = self._pending_trailers + headers
         if message.get("more_trailers", False):
+            self._pending_trailers = headers
             return None
         self.state = DONE
-        self._wire.send_event(Trailers(self.stream_id, self._pending_trailers))
+        self._wire.send_event(Trailers(self.stream_id, headers))
         self._wake()
         return None
 
@@ -455,4 +463,4 @@ class HTTPCycle:
         complete = self.state is DONE or self.respond_error(500, b"Internal Server Error")
         self.state = DONE
         wire, self._wire = self._wire, FINISHED_WIRE
-        wire.send_event(StreamClosed(self.stream_id, complete))
+        wire.send_event(new_event(StreamClosed, (self.stream_id, complete, False)))

@@ -35,6 +35,24 @@ def decode_path(raw_path: bytes) -> str:
     return unquote_to_bytes(raw_path).decode("utf-8", "replace")
 
 
+def _http_extensions(http_version: str) -> dict[str, Any]:
+    extensions: dict[str, Any] = {
+        "http.response.trailers": {},
+        "http.response.pathsend": {},
+        "http.response.zerocopysend": {},
+    }
+    if http_version == "2":
+        extensions["http.response.push"] = {}
+    if http_version != "1.0":  # RFC 8297 §3: no 1xx to an HTTP/1.0 client
+        extensions["http.response.early_hint"] = {}
+    return extensions
+
+
+# The server's HTTP extensions by version, copied into each scope: the copy is the
+# scope's own, the empty per-extension dicts are shared (as a connection's "tls" is).
+HTTP_EXTENSIONS = {version: _http_extensions(version) for version in ("1.0", "1.1", "2")}
+
+
 def build_http_scope(
     request: Request, conn: ConnectionInfo, config: Config, state: dict[str, Any]
 ) -> Scope:
@@ -42,25 +60,22 @@ def build_http_scope(
         client, scheme, server, root_path = _origin(request, conn, config)
     else:
         client, scheme, server, root_path = conn.client, conn.scheme, conn.server, config.root_path
-    extensions: dict[str, Any] = {
-        "http.response.trailers": {},
-        "http.response.pathsend": {},
-        "http.response.zerocopysend": {},
-    }
+    template = HTTP_EXTENSIONS.get(request.http_version)
+    extensions = template.copy() if template is not None else _http_extensions(request.http_version)
     if conn.extensions:
         extensions.update(conn.extensions)
-    if request.http_version == "2":
-        extensions["http.response.push"] = {}
-    if request.http_version != "1.0":  # RFC 8297 §3: no 1xx to an HTTP/1.0 client
-        extensions["http.response.early_hint"] = {}
     raw_path = request.raw_path
+    if raw_path.isascii() and raw_path.find(b"%") < 0:  # not ``in``: see decode_path
+        path = raw_path.decode("ascii")
+    else:
+        path = decode_path(raw_path)
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
         "http_version": request.http_version,
         "method": request.method.decode("ascii"),
         "scheme": scheme,
-        "path": root_path + decode_path(raw_path),
+        "path": root_path + path,
         "raw_path": raw_path,
         "query_string": request.query_string,
         "root_path": root_path,

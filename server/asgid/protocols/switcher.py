@@ -18,12 +18,12 @@ from zope.interface import implementer
 
 from asgid.events import Response
 from asgid.protocols.http1.protocol import HTTP1Protocol
-from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.io.connection_info import connection_info, peer_host
 from asgid.protocols.websocket.handshake import http_response_head
 from asgid.protocols.websocket.loader import open_websocket
 
 if TYPE_CHECKING:
-    from twisted.internet.interfaces import IAddress
+    from twisted.internet.interfaces import IAddress, IDelayedCall
     from twisted.python.failure import Failure
 
     from asgid.asgi.scope import ConnectionInfo
@@ -46,26 +46,50 @@ class ConnectionSwitcher(Protocol):
         self.inner: Any = None  # the current protocol; None once the connection is gone
         self._sniffing = True
         self._sniffed = b""
+        self._held: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
         self.replace(HTTP1Protocol(self.ctx, self))
+        wait = self.ctx.penalties.wait_s(peer_host(self.transport))
+        if wait > 0:
+            # Its address was just cut off for flooding: read nothing from it for a while.
+            self.transport.pauseProducing()
+            self._held = self.ctx.reactor.callLater(wait, self._release)
+
+    def _release(self) -> None:
+        self._held = None
+        if self.inner is not None:
+            self.transport.resumeProducing()
 
     def dataReceived(self, data: bytes) -> None:
+        # Only while the first bytes are sniffed: after that ``_forward`` shadows this method.
         if self._sniffing:
             data = self._sniff(data)
             if not data:
                 return
         self.inner.dataReceived(data)
 
+    def _forward(self) -> None:
+        """Give reads straight to the inner protocol: the transport looks ``dataReceived``
+        up on this switcher each time, and finds the inner one's (one call less per read)."""
+        self._sniffing = False
+        self.dataReceived = self.inner.dataReceived  # type: ignore[method-assign]
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self._held is not None:
+            self._held.cancel()
+            self._held = None
         # Let go of the inner protocol, whose own references lead back here.
         inner, self.inner = self.inner, None
+        vars(self).pop("dataReceived", None)
         if inner is not None:
             inner.connectionLost(reason)
 
     def replace(self, protocol: Protocol, data: bytes = b"") -> None:
         """Make ``protocol`` the connection's protocol and give it ``data`` already read."""
         self.inner = protocol
+        if not self._sniffing:
+            self._forward()
         protocol.makeConnection(self.transport)  # type: ignore[no-untyped-call]  # Twisted: untyped
         if data:
             protocol.dataReceived(data)
@@ -77,7 +101,7 @@ class ConnectionSwitcher(Protocol):
             data = self._sniffed + data
             self._sniffed = b""
         if not self.ctx.config.http2:
-            self._sniffing = False
+            self._forward()
             return data
         negotiated = getattr(self.transport, "negotiatedProtocol", None)
         if negotiated == b"h2":
@@ -95,7 +119,7 @@ class ConnectionSwitcher(Protocol):
             self._sniffing = False
             self._to_http2(data)
             return b""
-        self._sniffing = False
+        self._forward()
         return data
 
     def _to_http2(self, data: bytes) -> None:
@@ -145,10 +169,17 @@ def _upgrade_token(request: Request) -> bytes:
 
 @implementer(IProtocolNegotiationFactory)
 class ASGIServerFactory(Factory):
-    """One factory for every endpoint of a server."""
+    """One factory for every endpoint of a server.
 
-    def __init__(self, ctx: ServerContext) -> None:
+    h2 is imported by the first connection that turns to HTTP/2 (docs/design.md, "Start-up
+    and memory"), or here at once with ``tls=True``: over TLS most clients pick ``h2`` by
+    ALPN, so the first request does not wait for that import.
+    """
+
+    def __init__(self, ctx: ServerContext, *, tls: bool = False) -> None:
         self.ctx = ctx
+        if tls and ctx.config.http2:
+            import asgid.protocols.http2.protocol  # noqa: F401
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         return ConnectionSwitcher(self.ctx)

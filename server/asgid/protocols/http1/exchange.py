@@ -13,6 +13,7 @@ from collections.abc import Awaitable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Protocol
 
+from asgid.asgi.instance import HTTPInstance
 from asgid.asgi.send_timeout import wait_sent
 from asgid.events import (
     Body,
@@ -30,12 +31,11 @@ from asgid.protocols.http1.head import (
     FRAMING_NONE,
     response_framing,
 )
-from asgid.protocols.io.requests import client_gone, log_access, new_cycle, start_app
+from asgid.protocols.io.requests import client_gone, log_access, new_cycle
 
 if TYPE_CHECKING:
     import asyncio
 
-    from asgid.asgi.instance import HTTPInstance
     from asgid.asgi.scope import ConnectionInfo
     from asgid.config import Config
     from asgid.protocols.io.context import ServerContext
@@ -101,17 +101,12 @@ class _StallLimited:
 class Exchange:
     """Per-request wire state kept beside the ASGI cycle."""
 
-    # Defaults live on the class: a request sets only what differs from them, which keeps
-    # creating an exchange (once per request) cheap.
+    # Defaults of what a plain response never reads live on the class; what it reads is
+    # set in __init__ (on Python 3.11 reading a class default through an instance costs
+    # about three reads of an instance attribute).
     instance: HTTPInstance | None = None
-    discard_body = False
-    body_bytes = 0
-    declared_length = 0
     _expect_continue = False
-    _length_left = -1  # body bytes still owed under the app's Content-Length
     _te_trailers = False
-    _chunked = False
-    _bodiless = False
     _started_at = 0.0
     _status = 0
     _size = 0
@@ -127,8 +122,14 @@ class Exchange:
         self._proto = proto
         self.cycle = new_cycle(proto.ctx, request, conn, self)
         self.keep_alive = keep_alive
+        self.discard_body = False
+        self.body_bytes = 0
+        self.declared_length = 0
         self._head = request.method == b"HEAD"
         self._http10 = http10 = request.http_version == "1.0"
+        self._length_left = -1  # body bytes still owed under the app's Content-Length
+        self._chunked = False
+        self._bodiless = False
         if watched is not None:
             for name, value in watched:
                 if name == b"expect":
@@ -140,8 +141,12 @@ class Exchange:
                     self.declared_length = int(value)
 
     def start(self) -> None:
-        self._started_at = time.monotonic()
-        self.instance = start_app(self._proto.ctx, self.cycle)
+        ctx = self._proto.ctx
+        if ctx.access_log is not None:
+            self._started_at = time.monotonic()
+        # --http-timeout runs on the server's reactor; limits, budget and metrics are
+        # ctx.hooks (None when off)
+        self.instance = HTTPInstance(self.cycle, ctx)
 
     @property
     def expect_continue_pending(self) -> bool:

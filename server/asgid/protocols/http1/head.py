@@ -29,14 +29,7 @@ _HOST = re.compile(rb"[A-Za-z0-9\-._~%!$&'()*+,;=]*(?::[0-9]*)?|\[[0-9A-Fa-f:.vV
 CHUNK_LINE_BYTES = 32
 CHUNK_EXTRA_BYTES = 16 * 1024
 
-OWS = b" \t"
-
-
-def strip_value(value: bytes) -> bytes:
-    """A field value without leading or trailing whitespace (RFC 9110 §5.5)."""
-    if value[:1] in (b" ", b"\t") or value[-1:] in (b" ", b"\t"):
-        return value.strip(OWS)
-    return value
+OWS = b" \t"  # optional whitespace around a field value (RFC 9110 §5.6.3)
 
 
 # A server sees the same few Host values again and again; one that matched is remembered
@@ -148,7 +141,7 @@ def check_head(version: str, watched: Headers | None) -> bool:
     for name, value in watched or ():
         if name == b"host":
             hosts += 1
-            if not valid_host(value):
+            if value not in _HOSTS_SEEN and not valid_host(value):
                 raise RejectRequest(400, "Bad Request: invalid Host header field")
         elif name == b"transfer-encoding":
             if value.lower() != b"chunked":

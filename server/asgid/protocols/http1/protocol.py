@@ -82,8 +82,10 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._head = HeadReader(self.config)
         # httptools looks its callbacks up once, here: the head's own methods, no hop.
         self.on_message_begin = self._head.begin
+        self.on_url = self._head.add_url
         self.on_header = self._head.add_header
-        self._parser: Any = httptools.HttpRequestParser(self)  # None once the connection ends
+        self._parser: Any = None  # None once the connection ends
+        self._new_parser()
         self._conn: ConnectionInfo | None = None
         self._exchanges: deque[Exchange] = deque()  # [0] is the one whose app runs
         self._read_paused = False
@@ -163,21 +165,18 @@ class HTTP1Protocol(WriteFlow, Protocol):
         connection ends instead of by a cyclic collection."""
         self._deadline.close()
         self._parser = None
+        self._head.release()
         self._upgrades = None
 
-    # -- httptools callbacks -----------------------------------------------------------------
-    # on_message_begin and on_header are the HeadReader's (see __init__).
-    def on_url(self, url: bytes) -> None:
-        if not self._head.url and self._parser.get_method() == b"PRI":
-            # llhttp would wait for the rest of an HTTP/2 preface (RFC 9113 §3.4) forever.
-            raise RejectRequest(400, "Bad Request: PRI starts an HTTP/2 preface")
-        self._head.add_url(url)
+    def _new_parser(self) -> None:
+        self._parser = httptools.HttpRequestParser(self)
+        self._head.parser_method = self._parser.get_method
 
+    # -- httptools callbacks -----------------------------------------------------------------
+    # on_message_begin, on_url and on_header are the HeadReader's (see __init__).
     def on_headers_complete(self) -> None:
         parser = self._parser
-        request, chunked = self._head.request(
-            parser.get_method(), parser.get_http_version(), self._data
-        )
+        request, chunked = self._head.request(parser.get_http_version(), self._data)
         self._framing = ChunkFraming() if chunked else None
         if self._deadline.kind == "headers":
             self._deadline.kind = ""
@@ -400,7 +399,7 @@ class HTTP1Protocol(WriteFlow, Protocol):
         if request is None:
             # An upgrade we do not speak was served as plain HTTP; go on parsing what
             # follows with a fresh parser (llhttp stops for good at an upgrade).
-            self._parser = httptools.HttpRequestParser(self)
+            self._new_parser()
             self._head.chunks = []
             if offset < len(data):
                 self.dataReceived(data[offset:])

@@ -1,23 +1,25 @@
 """One HTTP/1.1 request head as httptools reports it: target, fields, byte budget, checks.
 
-``HTTP1Protocol`` hands httptools this object's ``begin`` and ``add_header`` as its
-``on_message_begin``/``on_header`` callbacks (httptools looks callbacks up once, when the
-parser is made), so the per-field path costs no extra call; when the head is complete,
-``request()`` applies the rules of ``head.py`` and returns the ``Request`` event.
+``HTTP1Protocol`` hands httptools this object's ``begin``, ``add_url`` and ``add_header``
+as its ``on_message_begin``/``on_url``/``on_header`` callbacks (httptools looks callbacks
+up once, when the parser is made), so the per-field path costs no extra call; when the
+head is complete, ``request()`` applies the rules of ``head.py`` and returns the
+``Request`` event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from asgid.events import Request
+from asgid.events import Request, new_event
 from asgid.protocols.http1.errors import RejectRequest
 from asgid.protocols.http1.head import (
+    OWS,
     check_head,
     check_head_size,
     loose_request_line,
     split_target,
-    strip_value,
 )
 
 if TYPE_CHECKING:
@@ -25,6 +27,11 @@ if TYPE_CHECKING:
 
 HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the configured limits
 WATCHED_HEADERS = frozenset({b"host", b"expect", b"te", b"content-length", b"transfer-encoding"})
+OWS_LAST = (b" ", b"\t")
+
+
+def _no_method() -> bytes:
+    return b""
 
 
 class HeadReader:
@@ -32,6 +39,8 @@ class HeadReader:
 
     __slots__ = (
         "url",
+        "method",
+        "parser_method",
         "headers",
         "watched",
         "in_head",
@@ -49,6 +58,10 @@ class HeadReader:
         self._max_header_bytes = config.limit_request_header_bytes
         self._budget = self._max_line + self._max_header_bytes + HEAD_SLACK
         self.url = b""
+        self.method = b""  # noted with the target's first bytes
+        # The parser's ``get_method``; the protocol sets it with each parser and lets go of
+        # it in ``release`` (the parser refers back to the protocol).
+        self.parser_method: Callable[[], bytes] = _no_method
         self.headers: list[tuple[bytes, bytes]] = []
         self.watched: list[tuple[bytes, bytes]] | None = None  # the fields the wire acts on
         self.in_head = False
@@ -65,8 +78,13 @@ class HeadReader:
         self.head_bytes = 0
 
     def add_url(self, url: bytes) -> None:
-        self.url += url
-        if len(self.url) > self._max_line:
+        if not self.url:
+            method = self.method = self.parser_method()
+            if method == b"PRI":
+                # llhttp would wait for the rest of an HTTP/2 preface (RFC 9113 §3.4) forever.
+                raise RejectRequest(400, "Bad Request: PRI starts an HTTP/2 preface")
+        url = self.url = self.url + url
+        if len(url) > self._max_line:
             raise RejectRequest(414, "URI Too Long")
 
     def add_header(self, name: bytes, value: bytes) -> None:
@@ -74,7 +92,10 @@ class HeadReader:
         # complete (``over_budget`` bounds memory until then).
         if not self.in_head:
             return  # a trailer field: not passed on; ChunkFraming bounds their bytes
-        pair = (name.lower(), strip_value(value))
+        if value[-1:] in OWS_LAST:
+            # RFC 9110 §5.5; llhttp drops the whitespace before a value, not after it.
+            value = value.strip(OWS)
+        pair = (name.lower(), value)
         self.headers.append(pair)
         if pair[0] in WATCHED_HEADERS:
             # Noted here so the head checks and the exchange need not scan every field.
@@ -83,27 +104,41 @@ class HeadReader:
             else:
                 self.watched.append(pair)
 
+    def release(self) -> None:
+        """Let go of the parser, which refers back to the connection (no reference cycle)."""
+        self.parser_method = _no_method
+
     def over_budget(self, nbytes: int) -> bool:
         """Count ``nbytes`` more of this head. httptools buffers a field line until it
         ends, so one endless value would grow that buffer without this bound."""
         self.head_bytes += nbytes
         return self.head_bytes > self._budget
 
-    def request(self, method: bytes, version: str, last_read: bytes) -> tuple[Request, bool]:
+    def request(self, version: str, last_read: bytes) -> tuple[Request, bool]:
         """The complete head as a ``Request``, and whether its body is chunked; raises
-        ``RejectRequest`` for what RFC 9112 forbids. ``last_read`` is the read that ended it."""
-        raw_path, query = split_target(self.url)
-        check_head_size(
-            self.headers,
-            max_headers=self._max_headers,
-            max_bytes=self._max_header_bytes,
-            bytes_read=self.head_bytes + len(last_read),
-        )
+        ``RejectRequest`` for what RFC 9112 forbids. ``last_read`` is the read that ended it.
+
+        Each check's common outcome is decided here without a call."""
+        url = self.url
+        if url[:1] == b"/" and url.find(b"#") < 0:  # origin form without a fragment
+            raw_path, _, query = url.partition(b"?")
+        else:
+            raw_path, query = split_target(url)
+        headers = self.headers
+        bytes_read = self.head_bytes + len(last_read)
+        if len(headers) > self._max_headers or bytes_read > self._max_header_bytes:
+            check_head_size(
+                headers,
+                max_headers=self._max_headers,
+                max_bytes=self._max_header_bytes,
+                bytes_read=bytes_read,
+            )
         chunked = check_head(version, self.watched)
-        chunks = self.chunks or [last_read]
+        chunks = self.chunks or (last_read,)
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if loose_request_line(raw, method, self.url):
+        if raw.find(b"  ") >= 0 and loose_request_line(raw, self.method, url):
             # llhttp skips extra spaces; a proxy that splits on each one reads another target.
             raise RejectRequest(400, "Bad Request: the request line needs single spaces")
         self.in_head = False
-        return Request(0, version, method, raw_path, query, self.headers), chunked
+        request = new_event(Request, (0, version, self.method, raw_path, query, headers, None))
+        return request, chunked

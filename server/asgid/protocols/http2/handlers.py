@@ -16,7 +16,6 @@ from h2.events import (
     ConnectionTerminated,
     DataReceived,
     Event,
-    PingReceived,
     PriorityUpdated,
     RemoteSettingsChanged,
     RequestReceived,
@@ -52,6 +51,7 @@ class Connection(Protocol):
     flow: FlowScheduler
     guard: FloodGuard
     streams: dict[int, H2Stream]
+    reset_ahead: frozenset[int] | set[int]
     goaway_sent: bool
 
     def open_stream(self, request: Request, *, ended: bool) -> None: ...
@@ -64,6 +64,8 @@ class Connection(Protocol):
 
 def on_request(proto: Connection, event: RequestReceived) -> None:
     stream_id = event.stream_id
+    if stream_id in proto.reset_ahead:
+        return  # the peer's RST_STREAM follows in the same read: h2 has closed it already
     if proto.goaway_sent or proto.ctx.shutting_down:
         # RFC 9113 §6.8: streams after our GOAWAY are refused, the client may retry them.
         proto.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
@@ -207,8 +209,7 @@ def on_stream_ended(proto: Connection, event: StreamEnded) -> None:
 
 
 def on_reset(proto: Connection, event: StreamReset) -> None:
-    if event.remote_reset:
-        proto.guard.resets.spend(proto.guard.now())
+    # The peer's RST_STREAM frames were counted before h2 parsed them (guard.count_frames).
     stream = proto.streams.get(event.stream_id)
     if stream is not None:
         proto.forget(stream)
@@ -221,13 +222,8 @@ def on_window(proto: Connection, event: WindowUpdated) -> None:
 
 
 def on_settings(proto: Connection, event: RemoteSettingsChanged) -> None:
-    proto.guard.settings.spend(proto.guard.now())
     if SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
         proto.flow.windows_opened(None)
-
-
-def on_ping(proto: Connection, event: PingReceived) -> None:
-    proto.guard.pings.spend(proto.guard.now())
 
 
 def on_priority(proto: Connection, event: PriorityUpdated) -> None:
@@ -252,7 +248,6 @@ DISPATCH: dict[type[Event], Callable[[Connection, Any], None]] = {
     TrailersReceived: on_trailers,
     WindowUpdated: on_window,
     RemoteSettingsChanged: on_settings,
-    PingReceived: on_ping,
     PriorityUpdated: on_priority,
     ConnectionTerminated: on_terminated,
 }

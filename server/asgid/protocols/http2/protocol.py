@@ -22,11 +22,13 @@ from typing import TYPE_CHECKING
 
 from h2.config import H2Configuration
 from h2.errors import ErrorCodes
+from h2.events import StreamReset
 from h2.exceptions import H2Error
 from twisted.internet.interfaces import IPushProducer
 from twisted.internet.protocol import Protocol
 from zope.interface import implementer
 
+from asgid.asgi.instance import HTTPInstance
 from asgid.asgi.scope import ConnectionInfo
 from asgid.events import EarlyHints, Request, Response
 from asgid.protocols.http2.errors import (
@@ -49,10 +51,10 @@ from asgid.protocols.http2.setup import (
 )
 from asgid.protocols.http2.stream import H2Stream
 from asgid.protocols.http2.websocket import start_websocket_stream
-from asgid.protocols.io.connection_info import connection_info
+from asgid.protocols.io.connection_info import connection_info, peer_host
 from asgid.protocols.io.deadline import Deadline
 from asgid.protocols.io.direct_write import DirectWriter
-from asgid.protocols.io.requests import new_cycle, start_app
+from asgid.protocols.io.requests import new_cycle
 
 if TYPE_CHECKING:
     import asyncio
@@ -66,11 +68,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# h2 parses all of a read before its events reach the flood guard: fed whole, one 64 KiB
-# read of empty SETTINGS frames kept the loop busy 112 ms (7,000 answers) before the guard
-# could stop the connection; a 16 KiB slice, 22 ms. Smaller slices cost uploads more (h2
-# re-buffers a DATA frame split across slices).
+# h2 parses all of a read before its events reach the handlers: fed whole, one 64 KiB read
+# of empty SETTINGS frames kept the loop busy 112 ms (7,000 answers) before a budget could
+# stop the connection; a 16 KiB slice, 22 ms. SETTINGS, PING, RST_STREAM and CONTINUATION
+# are now counted from the frame headers before h2 sees the read (guard.count_frames);
+# slices still bound PRIORITY and empty DATA, whose budgets the handlers spend. Smaller
+# slices cost uploads more (h2 re-buffers a DATA frame split across slices).
 FEED_BYTES = 16 * 1024
+_NONE: frozenset[int] = frozenset()
 CLOSE_GRACE_S = 1.0  # how long a closing TLS connection may wait for the peer's close_notify
 
 
@@ -102,6 +107,7 @@ class H2Protocol(Protocol):
         self.flow = FlowScheduler(self.h2, on_complete=self._response_done, on_gone=self.gone)
         self.guard = FloodGuard(ctx.reactor)
         self.streams: dict[int, H2Stream] = {}
+        self.reset_ahead: frozenset[int] | set[int] = _NONE  # streams reset later in this read
         self._conn: ConnectionInfo | None = None
         self._started = False
         self._upgrade_body = 0  # bytes of an ``Upgrade: h2c`` request body still to come
@@ -132,6 +138,7 @@ class H2Protocol(Protocol):
         if self._preface is not None and not self._check_preface(data):
             return
         try:
+            self.guard.count_frames(data)
             if len(data) <= FEED_BYTES:
                 self._handle(data)
             else:
@@ -139,21 +146,32 @@ class H2Protocol(Protocol):
                     self._handle(data[start : start + FEED_BYTES])
             self.flow.pump_waiting()
         except FloodDetected as exc:
+            self.ctx.penalties.flooded(peer_host(self.transport))
             self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM, str(exc))
             return
         except H2Error as exc:
             status = rejected_status(exc)
             if status is not None and self.ctx.hooks is not None:
                 self.ctx.hooks.rejected(status)
-            self._connection_error(error_code(exc), str(exc), h2_closed=True)
+            code = error_code(exc)
+            if code == ErrorCodes.ENHANCE_YOUR_CALM:  # h2's own bounds: HPACK, header list
+                self.ctx.penalties.flooded(peer_host(self.transport))
+            self._connection_error(code, str(exc), h2_closed=True)
             return
         self.flush_now()
 
     def _handle(self, data: bytes) -> None:
-        for event in self.h2.receive_data(data):
+        events = self.h2.receive_data(data)
+        if len(events) > 1:
+            # A stream the peer opened and reset within one read is dropped unseen: no
+            # scope, no app task to start and cancel (rapid reset, CVE-2023-44487).
+            self.reset_ahead = {e.stream_id for e in events if type(e) is StreamReset}
+        for event in events:
             handler = DISPATCH.get(type(event))
             if handler is not None:
                 handler(self, event)
+        if self.reset_ahead:
+            self.reset_ahead = _NONE
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.closed = True
@@ -241,7 +259,7 @@ class H2Protocol(Protocol):
         if ended:
             cycle.feed_end()
         self.streams[request.stream_id] = stream
-        stream.instance = start_app(self.ctx, cycle)
+        stream.instance = HTTPInstance(cycle, self.ctx)  # --http-timeout, ctx.hooks
 
     def open_websocket_stream(self, request: Request) -> None:
         """An extended CONNECT (RFC 8441): the stream carries a WebSocket."""

@@ -21,6 +21,12 @@ def _address(addr: object) -> tuple[str, int] | None:
     return None  # unix sockets and the like have no (host, port)
 
 
+def peer_host(transport: ITransport) -> str | None:
+    """The peer's IP address; None over a unix socket."""
+    peer = transport.getPeer()
+    return peer.host if isinstance(peer, (IPv4Address, IPv6Address)) else None
+
+
 def connection_info(transport: ITransport, ctx: ServerContext) -> ConnectionInfo:
     client = _address(transport.getPeer())
     server = _address(transport.getHost())

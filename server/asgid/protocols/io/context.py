@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from asgid.config import Config
 from asgid.hooks import RequestHooks
 from asgid.protocols.io.headers import DefaultFields
+from asgid.protocols.io.penalties import Penalties
 from asgid.proxy_headers import TrustedProxies
 
 if TYPE_CHECKING:
@@ -66,9 +67,11 @@ class ServerContext:
     # limits, request budget and metrics; None when all are off (one check per request)
     hooks: RequestHooks | None = None
     http_timeout_s: float | None = field(init=False)  # the config's, read once per request
+    penalties: Penalties = field(init=False)  # addresses just cut off for flooding
 
     def __post_init__(self) -> None:
         self.http_timeout_s = self.config.http_timeout_s
+        self.penalties = Penalties(self.reactor, self.config.flood_penalty_max_s)
         self.trusted = TrustedProxies.parse(self.config.trusted_proxies)
         self.default_fields = DefaultFields(self.config.server_header)
 

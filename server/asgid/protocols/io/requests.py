@@ -6,10 +6,10 @@ import time
 from typing import TYPE_CHECKING
 
 from asgid.asgi.http import HTTPCycle, HTTPWire
-from asgid.asgi.instance import HTTPInstance
 from asgid.asgi.scope import build_http_scope
 
 if TYPE_CHECKING:
+    from asgid.asgi.instance import HTTPInstance
     from asgid.asgi.scope import ConnectionInfo
     from asgid.events import Request
     from asgid.protocols.io.context import ServerContext
@@ -18,17 +18,11 @@ if TYPE_CHECKING:
 def new_cycle(
     ctx: ServerContext, request: Request, conn: ConnectionInfo, wire: HTTPWire
 ) -> HTTPCycle:
-    """The request's scope and the cycle its wire feeds; the app starts with ``start_app``
-    (HTTP/1.1 starts a pipelined request's app only once the one before it is answered)."""
+    """The request's scope and the cycle its wire feeds; the app starts with an
+    ``HTTPInstance`` (HTTP/1.1 starts a pipelined request's app only once the one before
+    it is answered)."""
     scope = build_http_scope(request, conn, ctx.config, ctx.state)
-    return HTTPCycle(
-        scope, wire, request.stream_id, ctx.loop, send_timeout_s=ctx.config.send_timeout_s
-    )
-
-
-def start_app(ctx: ServerContext, cycle: HTTPCycle) -> HTTPInstance:
-    """Run the app for ``cycle``, with ``--http-timeout`` on the server's reactor."""
-    return HTTPInstance(cycle, ctx)  # limits, budget and metrics are ctx.hooks (None when off)
+    return HTTPCycle(scope, wire, request.stream_id, ctx.loop, ctx.config.send_timeout_s)
 
 
 def client_gone(ctx: ServerContext, cycle: HTTPCycle, instance: HTTPInstance | None) -> None:

@@ -39,6 +39,43 @@ _PRIVATE_ATTRIBUTES = (
     "CONFIG_ATTRS",
 )  # fmt: skip
 
+# What Autobahn keeps per connection (its options copied from the factory, then its
+# state), held in slots of websocket.connection's class instead of an instance dict of
+# over 100 entries (3.3 KB per WebSocket). A slot hides a class attribute of the same
+# name, so none of these may be one in Autobahn's classes (checked below). Autobahn's
+# write queue and UTF-8 validator are not here: the connection makes them on first use.
+AUTOBAHN_SLOTS = tuple(
+    dict.fromkeys((
+        *WebSocketServerProtocol.CONFIG_ATTRS,
+        "is_open", "is_closed", "_transport_details", "_perMessageCompress",
+        "trackedTimings", "trafficStats", "state", "send_state", "data", "triggered",
+        "wasMaxFramePayloadSizeExceeded", "wasMaxMessagePayloadSizeExceeded", "closedByMe",
+        "failedByMe", "droppedByMe", "wasClean", "wasNotCleanReason",
+        "wasServerConnectionDropTimeout", "wasOpenHandshakeTimeout",
+        "wasCloseHandshakeTimeout", "wasServingFlashSocketPolicyFile", "localCloseCode",
+        "localCloseReason", "remoteCloseCode", "remoteCloseReason",
+        "openHandshakeTimeoutCall", "closeHandshakeTimeoutCall", "autoPingTimeoutCall",
+        "autoPingPending", "autoPingPendingCall", "autoPingPendingSeq", "autoPingPendingSent",
+        # the opening handshake
+        "http_request_data", "http_status_line", "http_headers", "http_request_uri",
+        "http_request_path", "http_request_params", "http_request_host",
+        "websocket_version", "websocket_protocols", "websocket_origin",
+        "websocket_extensions", "_wskey", "websocket_protocol_in_use",
+        "websocket_extensions_in_use", "http_response_data",
+        # reading frames and messages
+        "inside_message", "current_frame", "current_frame_masker", "control_frame_data",
+        "frame_length", "frame_data", "_isMessageCompressed",
+        "utf8validateIncomingCurrentMessage", "utf8validateLast", "message_is_binary",
+        "message_data", "message_data_total_length",
+    ))
+)  # fmt: skip
+# What Autobahn's server reads only while it answers the opening handshake.
+HANDSHAKE_STATE = (
+    "http_request_data", "http_status_line", "http_headers", "http_request_uri",
+    "http_request_path", "http_request_params", "http_request_host", "websocket_protocols",
+    "websocket_origin", "websocket_extensions", "_wskey", "http_response_data",
+)  # fmt: skip
+
 
 def check_autobahn_internals(protocol: type[Any] = WebSocketServerProtocol) -> None:
     """Raise ``ConfigError`` naming what changed if Autobahn no longer has those members."""
@@ -54,6 +91,11 @@ def check_autobahn_internals(protocol: type[Any] = WebSocketServerProtocol) -> N
     assigned = _names_in_code(protocol)
     problems += [
         f"attribute {a} is no longer used" for a in _PRIVATE_ATTRIBUTES if a not in assigned
+    ]
+    problems += [
+        f"{a} is now a class attribute, which asgid's slot of that name would hide"
+        for a in AUTOBAHN_SLOTS
+        if any(a in vars(klass) for klass in protocol.__mro__)
     ]
     if problems:
         from importlib.metadata import version

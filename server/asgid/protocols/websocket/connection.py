@@ -20,10 +20,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
 from autobahn.websocket.protocol import WebSocketProtocol
+from autobahn.websocket.utf8validator import Utf8Validator
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import connectionDone
 
@@ -36,6 +38,8 @@ from asgid.protocols.io.direct_write import DirectWriter
 from asgid.protocols.io.kernel_buffer import limit_unsent
 from asgid.protocols.io.write_flow import WriteFlow
 from asgid.protocols.websocket.autobahn import (
+    AUTOBAHN_SLOTS,
+    HANDSHAKE_STATE,
     autobahn_factory,
     close_frame_failure,
     header_text,
@@ -95,6 +99,12 @@ def open_websocket(
 class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[misc]
     """One WebSocket: Autobahn does the protocol, a ``WebSocketCycle`` the ASGI side."""
 
+    __slots__ = (
+        *AUTOBAHN_SLOTS, "ctx", "loop", "scope", "cycle", "instance", "_writer", "_handshake",
+        "_timer", "_ping_timer", "_close_timer", "_ping_payload", "_started", "_accepted",
+        "_refused", "_handshake_paused", "_inbox_paused", "_admitted", "_message_bytes",
+        "_fast_limit", "_send_queue", "_utf8validator",
+    )  # fmt: skip
     # set by makeConnection: a TCP/TLS transport, or a ``StreamTransport`` over HTTP/2
     transport: Transport
     protocol_name = "websocket"
@@ -136,6 +146,8 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self._admitted = False  # counted in ctx.hooks until the handshake is answered
         self._message_bytes = 0
         self._fast_limit = -1  # see _plain_frame_limit
+        self._send_queue: deque[Any] | None = None
+        self._utf8validator: Any = None
 
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
@@ -146,6 +158,10 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             setattr(self, name, getattr(factory, name))
         super().connectionMade()
         self._fast_limit = self._plain_frame_limit()
+        # Made on first use instead (see send_queue, utf8validator): most connections never
+        # queue a write, and plain frames need no incremental validator.
+        self._send_queue = None
+        self._utf8validator = None
         self.ctx.track(self)
         self.transport.registerProducer(self, True)
 
@@ -170,7 +186,8 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         hooks = self.ctx.hooks
         limit = self._fast_limit
         start = 0
-        while (read := read_message(data, start, limit)) is not None:
+        size = len(data)
+        while start < size and (read := read_message(data, start, limit)) is not None:
             message, end = read
             if cycle is not None:
                 if type(message) is str:
@@ -218,7 +235,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         # Autobahn's sendData formats debug-log arguments on every write; the plain case
         # needs none of its queueing.
-        if sync or chopsize or self.send_queue:
+        if sync or chopsize or self._send_queue:
             super().sendData(data, sync, chopsize)
         else:
             self._writer.write(data)
@@ -240,6 +257,30 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             self.ctx.config.websocket_max_message_bytes,
         )
         return min([MAX_FAST_LENGTH, *(n for n in limits if n > 0)])
+
+    @property
+    def send_queue(self) -> deque[Any]:
+        """Autobahn's queue for chopped or synchronous writes, which asgid never makes."""
+        queue = self._send_queue
+        if queue is None:
+            queue = self._send_queue = deque()
+        return queue
+
+    @send_queue.setter
+    def send_queue(self, queue: deque[Any]) -> None:
+        self._send_queue = queue
+
+    @property
+    def utf8validator(self) -> Any:
+        """Autobahn's incremental UTF-8 validator, for text that is not in plain frames."""
+        validator = self._utf8validator
+        if validator is None:
+            validator = self._utf8validator = Utf8Validator()  # type: ignore[no-untyped-call]
+        return validator
+
+    @utf8validator.setter
+    def utf8validator(self, validator: Any) -> None:
+        self._utf8validator = validator
 
     # -- Autobahn callbacks ------------------------------------------------------------------------
     def onConnect(self, request: Any) -> Deferred[Any]:  # type: ignore[override]
@@ -340,6 +381,9 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             extra.setdefault(name.decode("ascii"), []).append(header_text(value))
         self._accepted = True
         handshake.callback((subprotocol, extra))  # Autobahn writes 101 and opens
+        if self.state == _OPEN:
+            for field in HANDSHAKE_STATE:  # about 1.5 KB, never read again
+                setattr(self, field, None)
         if self._admitted:
             self._handshake_over(101)
         if self.ctx.access_log is not None:
@@ -394,7 +438,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
 
     def _send_frame(self, opcode: int, payload: bytes, rsv: int) -> bool:
         """One data frame; True if Twisted holds part of it (the socket did not take all)."""
-        if self.send_queue:  # Autobahn's own queue goes first
+        if self._send_queue:  # Autobahn's own queue goes first (not made here: see send_queue)
             self.sendData(data_frame(opcode, payload, rsv))
             return False
         if len(payload) < JOIN_BELOW_BYTES:

@@ -94,7 +94,13 @@ def read_message(data: bytes, start: int, limit: int) -> tuple[str | bytes, int]
     end = payload_at + length
     if length > limit or end > len(data):
         return None
-    payload = unmask(data[payload_at:end], data[payload_at - 4 : payload_at])
+    if length > _INT_UNMASK_MAX:
+        payload = unmask(data[payload_at:end], data[payload_at - 4 : payload_at])
+    else:  # unmask's small case, without a call
+        key = data[payload_at - 4 : payload_at] * (length // 4 + 1)
+        payload = (
+            int.from_bytes(data[payload_at:end], "little") ^ int.from_bytes(key[:length], "little")
+        ).to_bytes(length, "little")
     if first == _BINARY:
         return payload, end
     try:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pytest
 from asgid.protocols.io.direct_write import DirectWriter
 from asgid.protocols.io.kernel_buffer import UNSENT_BYTES, limit_unsent
+from asgid.protocols.io.write_flow import WriteFlow
 from twisted.internet import tcp
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.protocol import Factory, Protocol
@@ -156,6 +157,32 @@ def test_no_parts_written_after_lose_connection(pair):
     assert pair.drain() == b"before"
 
 
+class _Flow(WriteFlow):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+
+def test_held_rest_goes_out_whole_and_in_order(pair):
+    payload = bytes(range(256)) * 4096  # 1 MiB: more than both socket buffers hold
+    rest = pair.writer.write_parts([b"head-", payload], hold=True)
+    assert rest and not pair.transport._tempDataLen  # held here, not handed to Twisted
+    flow = _Flow(pair.loop)
+    pair.transport.registerProducer(flow, True)
+    sending = pair.loop.create_task(pair.writer.send_rest(rest, flow))
+    assert pair.read_available(len(payload) + 5) == b"head-" + payload
+    pair.run()
+    assert sending.done() and sending.exception() is None
+
+
+def test_held_rest_is_dropped_once_the_connection_is_gone(pair):
+    rest = pair.writer.write_parts([bytes(1 << 20)], hold=True)
+    assert rest
+    pair.transport.abortConnection()
+    pair.run()
+    flow = _Flow(pair.loop)
+    pair.loop.run_until_complete(pair.writer.send_rest(rest, flow))  # returns, raises nothing
+
+
 def test_nothing_written_after_abort(pair):
     pair.writer.write(b"before")
     pair.transport.abortConnection()
@@ -186,10 +213,11 @@ def test_write_reports_whether_twisted_holds_bytes(pair):
     assert pair.writer.holds()
 
 
-def test_write_parts_reports_whether_twisted_holds_bytes(pair):
-    assert pair.writer.write_parts([b"HEAD", b"small"]) is False
-    assert pair.writer.write_parts([b"HEAD", bytes(1 << 20)]) is True
-    assert pair.writer.write_parts([b"TAIL", b"!"]) is True  # behind what Twisted holds
+def test_holds_after_write_parts_the_socket_did_not_take(pair):
+    pair.writer.write_parts([b"HEAD", b"small"])
+    assert not pair.writer.holds()
+    pair.writer.write_parts([b"HEAD", bytes(1 << 20)])
+    assert pair.writer.holds()
 
 
 def test_write_parts_holds_the_callers_body_not_a_copy(pair):
@@ -200,7 +228,8 @@ def test_write_parts_holds_the_callers_body_not_a_copy(pair):
         except BlockingIOError:
             break
     body = bytes(100_000)
-    assert pair.writer.write_parts([b"HEAD", body]) is True
+    pair.writer.write_parts([b"HEAD", body])
+    assert pair.writer.holds()
     assert any(chunk is body for chunk in pair.transport._tempDataBuffer)
 
 

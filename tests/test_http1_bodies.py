@@ -19,6 +19,7 @@ import time
 import pytest
 from asgid.protocols.http1.protocol import BODY_READ_BYTES, HIGH_WATER
 
+from tests.apps.http import PATTERN
 from tests.support.raw import RawClient
 from tests.support.server import AsgidProcess
 
@@ -122,6 +123,39 @@ def test_big_echo_to_a_slow_reader_arrives_whole(server):
         sock.close()
 
 
+def _pattern(size: int) -> bytes:
+    return (PATTERN * (size // len(PATTERN) + 1))[:size]
+
+
+@pytest.mark.parametrize("length", ["", "1"], ids=["chunked", "content-length"])
+@pytest.mark.parametrize("chunk", [MIB, 9 * MIB])  # the second is more than a socket holds
+def test_big_streamed_chunks_reach_a_slow_reader_whole(server, length, chunk):
+    """Each chunk the socket takes only part of waits in the app's send() until the rest
+    went out; the bytes arrive in order, and the connection goes on."""
+    size = 2 * chunk + 5
+    path = f"/pattern?size={size}&chunk={chunk}&length={length}"
+    with RawClient(server.port, timeout=30) as client:
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+        client.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+        time.sleep(0.05)  # not reading yet: the server's socket fills, its sends go partial
+        response = client.read_response()
+        assert response.body == _pattern(size)
+        client.send(b"GET /after HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.read_response().body == b"/after"
+
+
+@pytest.mark.parametrize("chunk", [20 * 1024, 300 * 1024, 3 * MIB])
+def test_big_streamed_chunks_arrive_in_order(server, chunk):
+    size = 3 * MIB + 1
+    with RawClient(server.port, timeout=30) as client:
+        for length in ("", "1"):
+            client.send(
+                b"GET /pattern?size=%d&chunk=%d&length=%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                % (size, chunk, length.encode())
+            )
+            assert client.read_response().body == _pattern(size)
+
+
 def test_slow_app_gets_bounded_messages(server):
     """Reading pauses while the app has not taken what is buffered: no message is bigger
     than the high-water mark plus one read, however fast the client sends."""
@@ -134,3 +168,19 @@ def test_slow_app_gets_bounded_messages(server):
         result = json.loads(client.read_response().body)
     assert result["bytes"] == total
     assert result["biggest"] <= HIGH_WATER + BODY_READ_BYTES
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["same-read", "later-read"])
+def test_head_after_a_big_body_is_still_checked(server, together):
+    """The bytes kept to check a request line start where the body ended, whether the
+    next head came in the body's last read or in a later one."""
+    body = _body(300 * 1024) + b"\r\n"  # a line start before the pipelined head
+    loose = b"GET  /loose HTTP/1.1\r\nHost: x\r\n\r\n"
+    with RawClient(server.port, timeout=30) as client:
+        client.send(_post("/echo", len(body)) + body + (loose if together else b""))
+        assert client.read_response().body == body
+        if not together:
+            client.send(b"GET /fine HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.read_response().body == b"/fine"
+            client.send(loose)
+        assert client.read_response().status == 400

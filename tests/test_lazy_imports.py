@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -133,3 +135,42 @@ def test_autobahn_range_is_the_one_pyproject_names() -> None:
 )  # fmt: skip
 def test_which_endpoints_need_no_tls_stack(endpoints: tuple[str | None, ...], plain: bool) -> None:
     assert only_plain(endpoints) is plain
+
+
+# Installs the reactor without Twisted's TLS stack, then listens with reactor.listenSSL (as
+# an app sharing the reactor might) and answers one TLS client.
+_LISTEN_SSL = """
+import socket, ssl, sys, threading
+from asgid import reactor as setup
+setup.install("asyncio", tls=False)
+assert "OpenSSL" not in sys.modules and "twisted.protocols.tls" not in sys.modules
+from twisted.internet import reactor
+from twisted.internet.interfaces import IReactorSSL
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.ssl import DefaultOpenSSLContextFactory
+assert IReactorSSL.providedBy(reactor)
+class Echo(Protocol):
+    def dataReceived(self, data):
+        self.transport.write(data.upper())
+key, cert, ca = sys.argv[1:4]
+port = reactor.listenSSL(0, Factory.forProtocol(Echo), DefaultOpenSSLContextFactory(key, cert),
+                         interface="127.0.0.1")
+def client():
+    context = ssl.create_default_context(cafile=ca)
+    with socket.create_connection(("127.0.0.1", port.getHost().port)) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"hello")
+            print(tls.recv(5).decode(), flush=True)
+    reactor.callFromThread(reactor.stop)
+threading.Thread(target=client, daemon=True).start()
+reactor.run()
+"""
+
+
+def test_reactor_without_tls_stack_still_listens_with_listen_ssl(tls_files: TLSFiles) -> None:
+    files = [str(tls_files.key), str(tls_files.cert), str(tls_files.ca_pem)]
+    done = subprocess.run(
+        [sys.executable, "-c", _LISTEN_SSL, *files], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "HELLO"

@@ -100,6 +100,41 @@ async def test_keepalive_ping_pong_and_ping_timeout() -> None:
     protocol.connectionLost()
 
 
+async def test_lifetime_ends_between_pings_on_the_same_timer() -> None:
+    protocol, transport, clock = await open_socket(
+        websocket_timeout_s=50.0, ping_interval_s=20.0, ping_timeout_s=30.0
+    )
+    transport.clear()
+    peer = Peer(transport)
+    for _ in range(2):  # pings at 20 s and 40 s, both answered
+        clock.advance(20.0)
+        [(opcode, payload)] = peer.frames()
+        assert opcode == PING
+        protocol.dataReceived(frame(PONG, payload))
+    assert len(clock.getDelayedCalls()) == 1  # the next ping or the lifetime end, not both
+    clock.advance(9.9)
+    assert peer.frames() == []
+    clock.advance(0.2)  # 50 s: closed as its lifetime ends, before the ping due at 60 s
+    [(opcode, payload)] = peer.frames()
+    assert (opcode, payload[:2]) == (CLOSE, (1000).to_bytes(2, "big"))
+    protocol.connectionLost()
+
+
+async def test_lifetime_ends_while_a_pong_is_awaited() -> None:
+    protocol, transport, clock = await open_socket(
+        websocket_timeout_s=25.0, ping_interval_s=20.0, ping_timeout_s=30.0
+    )
+    transport.clear()
+    clock.advance(20.1)
+    [(opcode, _)] = Peer(transport).frames()
+    assert opcode == PING  # not answered
+    clock.advance(5.0)
+    [(opcode, payload)] = Peer(transport).frames()
+    assert (opcode, payload[:2]) == (CLOSE, (1000).to_bytes(2, "big"))
+    assert not transport.disconnecting  # closed with a Close frame, not dropped as unanswered
+    protocol.connectionLost()
+
+
 async def test_lifetime_timeout_closes_1000() -> None:
     protocol, transport, clock = await open_socket(websocket_timeout_s=60.0, ping_interval_s=0.0)
     transport.clear()

@@ -16,6 +16,7 @@ from tests.apps.basic import jsonable
 
 log = logging.getLogger("tests.app")
 CHUNK = b"x" * 65536
+PATTERN = bytes(range(251))  # a prime length: a shifted or repeated piece shows
 
 
 def _query(scope) -> dict[str, str]:
@@ -104,6 +105,21 @@ async def stream(scope, receive, send):
         await send({"type": "http.response.body", "body": piece, "more_body": True})
         sent += len(piece)
     await send({"type": "http.response.body", "body": b""})
+
+
+async def pattern(scope, receive, send):
+    """``?size=`` bytes of ``PATTERN`` in ``?chunk=``-byte body messages, under Content-Length
+    with ``?length=1``, else chunked: order and framing of big response chunks."""
+    query = _query(scope)
+    size = int(query.get("size", "1048576"))
+    chunk = int(query.get("chunk", "65536"))
+    body = (PATTERN * (size // len(PATTERN) + 1))[:size]
+    headers = [(b"content-length", str(size).encode())] if query.get("length") else []
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    for start in range(0, size, chunk):
+        more = start + chunk < size
+        piece = body[start : start + chunk]
+        await send({"type": "http.response.body", "body": piece, "more_body": more})
 
 
 async def head(scope, receive, send):
@@ -280,6 +296,7 @@ ROUTES = {
     "/echo-stream": echo_stream,
     "/count": count,
     "/stream": stream,
+    "/pattern": pattern,
     "/head": head,
     "/head-streamed": head_streamed,
     "/no-read": no_read,

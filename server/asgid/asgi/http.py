@@ -211,7 +211,8 @@ class HTTPCycle:
 
     def feed_end(self) -> None:
         self._body_complete = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def disconnect(self) -> None:
         self._disconnected = True

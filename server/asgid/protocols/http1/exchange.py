@@ -110,6 +110,7 @@ class Exchange:
     _started_at = 0.0
     _status = 0
     _size = 0
+    _rest: list[memoryview] | None = None  # what the socket did not take of a body chunk
 
     def __init__(
         self,
@@ -174,6 +175,13 @@ class Exchange:
 
     def writable(self) -> Awaitable[None] | None:
         proto = self._proto
+        rest = self._rest
+        if rest is not None:
+            # The app's send() returns once the socket took all of its chunk; nothing else
+            # writes to the connection meanwhile, since this response is under way.
+            self._rest = None
+            if not proto.closing:
+                return proto.writer.send_rest(rest, proto)
         if not proto.write_paused or proto.closing:
             return None
         return proto.wait_writable()
@@ -252,7 +260,15 @@ class Exchange:
             parts.append(b"transfer-encoding: chunked\r\n")
         elif framing is FRAMING_CLOSE:
             self.keep_alive = False  # HTTP/1.0: the body ends when the connection does
-        parts.append(self._connection_field(end))
+        # The Connection field (or none) and the head's final CRLF (RFC 9112 §9.3, §9.6).
+        proto = self._proto
+        if end and proto.parsing is self and not proto.may_discard_rest(self):
+            self.keep_alive = False  # say so now; a streamed answer is judged at its end
+        if not self.keep_alive or proto.shutting_down:
+            self.keep_alive = False
+            parts.append(b"connection: close\r\n\r\n")
+        else:
+            parts.append(b"connection: keep-alive\r\n\r\n" if self._http10 else b"\r\n")
         self._write_first(parts, body, end)
 
     def _copy_fields(self, headers: list[tuple[bytes, bytes]], parts: list[bytes]) -> bool:
@@ -275,16 +291,6 @@ class Exchange:
         parts.append(defaults.lines(server=b"server" not in names, date=b"date" not in names))
         return b"content-length" in names
 
-    def _connection_field(self, end: bool) -> bytes:
-        """The Connection field (or none) and the head's final CRLF (RFC 9112 §9.3, §9.6)."""
-        proto = self._proto
-        if end and proto.parsing is self and not proto.may_discard_rest(self):
-            self.keep_alive = False  # say so now; a streamed answer is judged at its end
-        if not self.keep_alive or proto.shutting_down:
-            self.keep_alive = False
-            return b"connection: close\r\n\r\n"
-        return b"connection: keep-alive\r\n\r\n" if self._http10 else b"\r\n"
-
     def _write_first(self, parts: list[bytes], body: bytes, end: bool) -> None:
         """Head and first body chunk in one write; the end of the response when ``end``."""
         tail = b"0\r\n\r\n" if end and self._chunked else b""
@@ -297,7 +303,9 @@ class Exchange:
                 tail = b"\r\n" + tail
             if len(body) >= UNJOINED_BODY_BYTES:
                 head = b"".join(parts)
-                self._proto.writer.write_parts([head, body, tail] if tail else [head, body])
+                self._rest = self._proto.writer.write_parts(
+                    [head, body, tail] if tail else [head, body], hold=not end
+                )
                 parts = []
             else:
                 parts.append(body)
@@ -334,13 +342,20 @@ class Exchange:
             if self._length_left >= 0:
                 data = self._count_length(data)
             self._size += len(data)
-            if self._chunked and len(data) >= UNJOINED_BODY_BYTES:
-                tail = b"\r\n0\r\n\r\n" if end else b"\r\n"
-                transport.write_parts([b"%x\r\n" % len(data), data, tail])
+            if len(data) >= UNJOINED_BODY_BYTES:
+                parts = [data]
+                if self._chunked:
+                    tail = b"\r\n0\r\n\r\n" if end else b"\r\n"
+                    parts = [b"%x\r\n" % len(data), data, tail]
+                # Not the last chunk: what the socket does not take now, the app's send()
+                # waits for (``writable``), uncopied.
+                self._rest = transport.write_parts(parts, hold=not end)
                 if end:
+                    if self._length_left > 0:
+                        self._check_length()
                     self._done()
-                    return
-            elif self._chunked:
+                return
+            if self._chunked:
                 if end:
                     transport.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
                     self._done()

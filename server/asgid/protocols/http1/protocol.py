@@ -125,6 +125,10 @@ class HTTP1Protocol(WriteFlow, Protocol):
         body_before = self.parsing.body_bytes if self.parsing is not None else 0
         try:
             self._parser.feed_data(data)
+            if not head.in_head and head.chunks:
+                # No next head began in this read: what was kept for one (the reads since
+                # the last request ended) is of no use, and after a body it is 256 KiB.
+                head.chunks = []
             if framing is not None and framing is self._framing and self.parsing is not None:
                 if not framing.read(len(data), self.parsing.body_bytes - body_before):
                     self._reject(RejectRequest(400, "Bad Request: chunk framing too long"))

@@ -14,6 +14,12 @@ Twisted's path. Whatever the socket does not take at once — a partial send, EA
 error — goes to ``transport.write``, which queues it or reports the lost connection as
 usual.
 
+A big body chunk that is not a response's last (``write_parts(..., hold=True)``) is not
+handed to Twisted at all: what the socket does not take is returned uncopied, and the
+app's ``send()`` waits while ``send_rest`` sends it whenever the socket is writable, all of
+it at once. Twisted would copy it, join it with the next chunk queued behind it and send
+128 KiB per loop turn.
+
 Once the connection was told to end — ``loseConnection``, ``loseWriteConnection`` or
 ``abortConnection`` — nothing more is written, on either path: after an abort Twisted's
 state still says "connected", and a direct send there would put bytes on the wire the
@@ -32,7 +38,14 @@ from twisted.internet import tcp, unix
 _DIRECT_TYPES = (tcp.Server, unix.Server)
 _NEEDED = (
     "socket", "dataBuffer", "_tempDataLen", "connected", "disconnecting",
-    "_writeDisconnecting", "_writeDisconnected", "_aborting",
+    "_writeDisconnecting", "_writeDisconnected", "_aborting", "producer", "producerPaused",
+    "streamingProducer",
+)  # fmt: skip
+# Flags each write reads, and the read size each read uses, that Twisted keeps as class
+# attributes until it first changes them (see ``DirectWriter.__init__``).
+_CLASS_DEFAULTS = (
+    "dataBuffer", "disconnecting", "_aborting", "_writeDisconnecting", "_writeDisconnected",
+    "bufferSize",
 )  # fmt: skip
 SENDFILE_BYTES = 4 * 1024 * 1024  # per os.sendfile call, so one huge file cannot hog the loop
 
@@ -63,6 +76,12 @@ class DirectWriter:
         self._transport = transport
         direct = type(transport) in _DIRECT_TYPES and all(hasattr(transport, a) for a in _NEEDED)
         self._socket: socket.socket | None = transport.socket if direct else None
+        if direct:
+            # The same values, as the transport's own attributes: on Python 3.11 reading a
+            # class attribute through an instance costs three reads of an instance's own,
+            # and every write reads five of these (every socket read, ``bufferSize``).
+            for name in _CLASS_DEFAULTS:
+                setattr(transport, name, getattr(transport, name))
 
     def write(self, data: bytes) -> bool:
         """Send ``data``; True when Twisted holds bytes afterwards (see ``holds``)."""
@@ -71,7 +90,12 @@ class DirectWriter:
         if sock is None:
             transport.write(data)
             return False
-        if _told_to_end(transport):
+        if (  # _told_to_end, without a call on the path of every response
+            transport.disconnecting
+            or transport._aborting
+            or transport._writeDisconnecting
+            or transport._writeDisconnected
+        ):
             return False  # told to end: a write now is one the caller asked never to send
         if transport.dataBuffer or transport._tempDataLen or not transport.connected:
             transport.write(data)  # behind what Twisted holds (or gone: Twisted drops it)
@@ -84,7 +108,7 @@ class DirectWriter:
             return self.holds()
         if sent < len(data):
             transport.write(memoryview(data)[sent:].tobytes())
-            return self.holds()
+            return True
         return False
 
     def holds(self) -> bool:
@@ -105,35 +129,84 @@ class DirectWriter:
         self._transport.producerPaused = True
         flow.pauseProducing()
 
-    def write_parts(self, parts: list[bytes]) -> bool:
+    def write_parts(self, parts: list[bytes], hold: bool = False) -> list[memoryview] | None:
         """Write ``parts`` in order without joining them: one ``sendmsg`` on the direct path,
-        so a big body is not copied into a head-and-body string first. Only what the
-        socket did not take is handed to Twisted (a partly sent part as a copy of its rest,
-        the others as the caller's own objects). True when Twisted holds bytes afterwards."""
+        so a big body is not copied into a head-and-body string first.
+
+        What the socket does not take is handed to Twisted (a partly sent part as a copy of
+        its rest); with ``hold`` it is returned instead, uncopied, and the caller finishes
+        it with ``send_rest`` before anything else is written. None when nothing is left.
+        """
         transport = self._transport
         sock = self._socket
         if sock is None:
             transport.writeSequence(parts)
-            return False
+            return None
         if _told_to_end(transport):
-            return False
+            return None
         if transport.dataBuffer or transport._tempDataLen or not transport.connected:
             transport.writeSequence(parts)
-            return self.holds()
+            return None
         try:
             sent = sock.sendmsg(parts)
+        except BlockingIOError:
+            sent = 0
         except OSError:
-            transport.writeSequence(parts)
-            return self.holds()
+            transport.writeSequence(parts)  # Twisted notices the broken connection
+            return None
         for index, part in enumerate(parts):
             if sent < len(part):
-                rest = parts[index:]
+                if hold:
+                    rest = [memoryview(p) for p in parts[index:]]
+                    rest[0] = rest[0][sent:]
+                    return rest
+                queued = parts[index:]
                 if sent:
-                    rest[0] = memoryview(part)[sent:].tobytes()
-                transport.writeSequence(rest)
-                return self.holds()
+                    queued[0] = memoryview(part)[sent:].tobytes()
+                self._queue_rest(queued)
+                return None
             sent -= len(part)
-        return False
+        return None
+
+    async def send_rest(self, rest: list[memoryview], flow: Pausable) -> None:
+        """Send what ``write_parts(..., hold=True)`` left, as the socket takes it: each time
+        it is writable again, all that is left in one ``sendmsg`` (no copy, and none of
+        Twisted's 128 KiB-per-loop-turn sends)."""
+        sock = self._socket
+        transport = self._transport
+        assert sock is not None
+        while rest:
+            # Lost or told to end, before or while waiting: the rest has nowhere to go.
+            if not transport.connected or _told_to_end(transport):
+                return
+            await self._drained(flow)  # the socket was full a moment ago
+            if not transport.connected or _told_to_end(transport):
+                return
+            try:
+                sent = sock.sendmsg(rest)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return  # the connection broke; Twisted notices it on its next read
+            while sent:
+                first = rest[0]
+                if sent < len(first):
+                    rest[0] = first[sent:]
+                    break
+                sent -= len(first)
+                del rest[0]
+
+    def _queue_rest(self, rest: list[bytes]) -> None:
+        """Queue what the full socket did not take, and pause the producer until Twisted
+        has sent it (as Twisted does once its own buffer is full): the producer's next
+        write then goes straight to the socket again, instead of being queued behind, joined
+        with what is there and sent 128 KiB per loop turn."""
+        transport = self._transport
+        transport.writeSequence(rest)
+        producer = transport.producer
+        if producer is not None and transport.streamingProducer and not transport.producerPaused:
+            transport.producerPaused = True
+            producer.pauseProducing()
 
     @property
     def can_send_file(self) -> bool:

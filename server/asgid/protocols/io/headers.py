@@ -29,6 +29,11 @@ class DateHeader:
             self._refresh(now)
         return self._line
 
+    @property
+    def second(self) -> int:
+        """The second (``int(time.time())``) the current value is for."""
+        return self._second
+
     def _refresh(self, now: int) -> None:
         self._second = now
         self._value = formatdate(now, usegmt=True).encode("ascii")
@@ -42,16 +47,22 @@ class DefaultFields:
     """``server`` (``--server-header``) and ``date``: what every response carries unless its
     app set them (RFC 9110 §6.6.1, §10.2.4). One per server, for both HTTP versions."""
 
-    __slots__ = ("_server", "_server_line")
+    __slots__ = ("_server", "_server_line", "_both", "_both_second")
 
     def __init__(self, server_header: bytes | None) -> None:
         self._server = server_header
         self._server_line = b"server: %s\r\n" % server_header if server_header is not None else b""
+        self._both = b""  # server and date lines, as of the second _both_second
+        self._both_second = -1
 
     def lines(self, *, server: bool = True, date: bool = True) -> bytes:
         """The fields asked for, as HTTP/1.1 header lines."""
         if server and date:
-            return self._server_line + date_header.line()
+            # Nearly every response: both lines as one string, made once a second.
+            if int(time.time()) != self._both_second:
+                self._both = self._server_line + date_header.line()
+                self._both_second = date_header.second
+            return self._both
         return (self._server_line if server else b"") + (date_header.line() if date else b"")
 
     def fields(self, *, server: bool = True, date: bool = True) -> list[tuple[bytes, bytes]]:

@@ -3,7 +3,8 @@
 Theory of operation: a wire parsed the upgrade request; ``open_websocket`` re-checks
 the raw head (see ``websocket.handshake``) and builds a ``WebSocketConnection``, which the
 wire installs on its transport and gives the head exactly as received, so Autobahn does the
-handshake and all framing (RFC 6455). Autobahn's ``onConnect`` returns a Deferred that
+handshake and the framing (RFC 6455), except plain frames between messages, which
+``frames.read_message`` reads as Autobahn would. Autobahn's ``onConnect`` returns a Deferred that
 fires when the app answers (``websocket.accept``), or the connection is refused with a
 plain HTTP response (close before accept: 403; a denial response; no answer in time).
 Reading is paused while the app decides, and again whenever the cycle's inbox is full;
@@ -12,12 +13,16 @@ a client that reads nothing costs at most one unsent message in user space, and
 ``io.kernel_buffer`` bounds what the kernel holds for it.
 
 The hot path avoids Autobahn's conveniences that cost per message: its per-read and
-per-write debug-log argument formatting and the Deferred it fires per message.
+per-write debug-log argument formatting, the Deferred it fires per message and, for a
+plain frame, its parser. Memory per idle WebSocket: Autobahn's state is in slots
+(``autobahn.AUTOBAHN_SLOTS``), its write queue and UTF-8 validator are made on first use,
+its handshake state is let go once open, and one timer serves keepalive and lifetime.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections import deque
@@ -101,7 +106,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
 
     __slots__ = (
         *AUTOBAHN_SLOTS, "ctx", "loop", "scope", "cycle", "instance", "_writer", "_handshake",
-        "_timer", "_ping_timer", "_close_timer", "_ping_payload", "_started", "_accepted",
+        "_timer", "_lifetime_end", "_close_timer", "_ping_payload", "_started", "_accepted",
         "_refused", "_handshake_paused", "_inbox_paused", "_admitted", "_message_bytes",
         "_fast_limit", "_send_queue", "_utf8validator",
     )  # fmt: skip
@@ -134,8 +139,9 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self.cycle: WebSocketCycle | None = None
         self.instance: WebSocketInstance | None = None
         self._handshake: Deferred[Any] | None = None
-        self._timer: IDelayedCall | None = None  # connect timeout, then lifetime
-        self._ping_timer: IDelayedCall | None = None  # next ping, then its pong deadline
+        # the connect timeout; once open, the next ping, its pong deadline or the lifetime end
+        self._timer: IDelayedCall | None = None
+        self._lifetime_end = math.inf  # reactor seconds (--websocket_timeout)
         self._close_timer: IDelayedCall | None = None  # our Close awaits the peer's
         self._ping_payload: bytes | None = None
         self._started = time.monotonic()
@@ -203,10 +209,9 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         super().connectionLost(reason)
         self.ctx.forget(self)
         self._cancel_timer()
-        for timer in (self._ping_timer, self._close_timer):
-            if timer is not None and timer.active():
-                timer.cancel()
-        self._ping_timer = self._close_timer = None
+        if self._close_timer is not None and self._close_timer.active():
+            self._close_timer.cancel()
+        self._close_timer = None
         self._wake_writer()
         # Autobahn resolves is_closed with the connection itself: a Deferred held by the
         # connection whose result is the connection, a cycle per WebSocket. Nothing waits
@@ -391,7 +396,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self._resume(handshake=True)
         timeout = self.ctx.config.websocket_timeout_s
         if timeout is not None and timeout >= 0:
-            self._set_timer(timeout, self._on_lifetime_timeout)
+            self._lifetime_end = self.ctx.reactor.seconds() + timeout
         self._schedule_ping()
         if self.ctx.shutting_down:
             self.close(1001, b"server shutting down")
@@ -443,7 +448,8 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             return False
         if len(payload) < JOIN_BELOW_BYTES:
             return self._writer.write(data_frame(opcode, payload, rsv))
-        return self._writer.write_parts([frame_head(opcode, len(payload), rsv), payload])
+        self._writer.write_parts([frame_head(opcode, len(payload), rsv), payload])
+        return self._writer.holds()
 
     def close(self, code: int, reason: bytes) -> None:
         if self.state == _OPEN:
@@ -508,35 +514,44 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             )
             self.deny(503, [], b"Service Unavailable: the application did not answer", True)
 
-    # -- keepalive (--ping-interval / --ping-timeout) ---------------------------------------------
+    # -- keepalive (--ping-interval / --ping-timeout), lifetime (--websocket_timeout) ----------
     # Autobahn's own auto-ping runs on a batched timer that rounds delays down to whole
-    # seconds; these are exact, one timer per connection.
+    # seconds; these are exact. An open WebSocket holds one timer (each is about 400 bytes):
+    # its next ping or pong deadline, or the end of its lifetime when that comes first.
+    def _schedule(self, seconds: float, action: Any) -> None:
+        """``action`` in ``seconds`` (inf: never), unless the lifetime ends before."""
+        left = self._lifetime_end - self.ctx.reactor.seconds()
+        if left <= seconds and left < math.inf:
+            self._set_timer(max(left, 0.0), self._on_lifetime_timeout)
+        elif seconds < math.inf:
+            self._set_timer(seconds, action)
+        else:
+            self._cancel_timer()
+
     def _schedule_ping(self) -> None:
-        interval = self.ctx.config.ping_interval_s
-        if interval > 0 and self.state == _OPEN:
-            self._ping_timer = self.ctx.reactor.callLater(interval, self._send_keepalive)
+        if self.state == _OPEN:
+            interval = self.ctx.config.ping_interval_s
+            self._schedule(interval if interval > 0 else math.inf, self._send_keepalive)
 
     def _send_keepalive(self) -> None:
-        self._ping_timer = None
+        self._timer = None
         if self.state != _OPEN:
             return
         self._ping_payload = os.urandom(8)
         self.sendPing(self._ping_payload)
         timeout = self.ctx.config.ping_timeout_s
         if timeout > 0:
-            self._ping_timer = self.ctx.reactor.callLater(timeout, self._on_ping_timeout)
+            self._schedule(timeout, self._on_ping_timeout)
         else:
             self._schedule_ping()
 
     def onPong(self, payload: bytes) -> None:
         if self._ping_payload is not None and payload == self._ping_payload:
             self._ping_payload = None
-            if self._ping_timer is not None and self._ping_timer.active():
-                self._ping_timer.cancel()
-            self._schedule_ping()
+            self._schedule_ping()  # in place of the pong deadline
 
     def _on_ping_timeout(self) -> None:
-        self._ping_timer = None
+        self._timer = None
         logger.info("dropping a WebSocket whose peer did not answer a ping in time")
         self.wasNotCleanReason = "ping timeout"
         self.dropConnection(abort=True)

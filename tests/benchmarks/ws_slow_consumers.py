@@ -5,7 +5,8 @@ echo rate (``--websocket-send-timeout`` drops the stuck ones). Issue #13.
     .venv/bin/python tests/benchmarks/ws_slow_consumers.py [--stuck 1000] [--seconds 90]
 
 ``--healthy`` connections echo 32-byte messages for the whole run, counted per
-``--window``. Alone for ``--probe`` seconds first; then ``--stuck`` connections open
+``--window`` (the first window, while they connect, is left out). Alone for ``--probe``
+seconds first; then ``--stuck`` connections open
 ``/paced`` (from a thread, while the echo goes on) and never read; once the server has
 dropped them all (or ``--seconds`` after the first one opened), the healthy ones echo
 alone again for ``--probe`` seconds. The server runs on CPU 0, this script on CPU 1.
@@ -134,7 +135,9 @@ async def run(server: AsgidProcess, args: argparse.Namespace) -> list[Window]:
             await asyncio.sleep(args.window)
             now = time.monotonic()
             dropped = server.output.count(DROPPED)
-            if opened_at is None:
+            if not windows:
+                phase = "connecting"  # the healthy ones connect: not counted
+            elif opened_at is None:
                 phase = "alone"
             elif opening or not stuck.done.is_set():
                 phase = "opening"  # for some of this window at least
@@ -183,6 +186,11 @@ def summary(windows: list[Window], args: argparse.Namespace) -> dict[str, Any]:
         seconds = sum(w.seconds for w in chosen)
         return sum(w.round_trips for w in chosen) / seconds if seconds else 0.0
 
+    def per_cpu_second(phase: str) -> float:
+        chosen = [w for w in windows if w.phase == phase]
+        cpu = sum(w.server_cpu * w.seconds for w in chosen)
+        return sum(w.round_trips for w in chosen) / cpu if cpu else 0.0
+
     loaded = [w.rate for w in windows if w.phase in ("opening", "held")]
     alone = [w for w in windows if w.phase == "alone"]
     after = [w for w in windows if w.phase == "after"]
@@ -196,6 +204,10 @@ def summary(windows: list[Window], args: argparse.Namespace) -> dict[str, Any]:
         "echo_loaded_lowest_window": min(loaded, default=0.0),
         "echo_loaded_median_window": statistics.median(loaded) if loaded else 0.0,
         "echo_after": rate("after"),
+        # What a round trip costs the server, whatever share of a CPU the machine gave it.
+        "echo_per_server_cpu_s_alone": per_cpu_second("alone"),
+        "echo_per_server_cpu_s_held": per_cpu_second("held"),
+        "echo_per_server_cpu_s_after": per_cpu_second("after"),
         "rss_before_mib": alone[-1].rss_mib if alone else 0.0,
         "rss_peak_mib": max(w.rss_mib for w in windows),
         "rss_after_mib": after[-1].rss_mib if after else windows[-1].rss_mib,
@@ -221,6 +233,12 @@ def report(found: dict[str, Any]) -> None:
         found["echo_held"], found["echo_held"] / alone * 100, found["window_s"],
         found["echo_loaded_lowest_window"], found["echo_loaded_median_window"],
         found["echo_after"], found["echo_after"] / alone * 100,
+    )  # fmt: skip
+    logger.info(
+        "healthy echo round trips per second of server CPU (the machine's load aside): "
+        "%.0f alone, %.0f while the stuck connections were held, %.0f after",
+        found["echo_per_server_cpu_s_alone"], found["echo_per_server_cpu_s_held"],
+        found["echo_per_server_cpu_s_after"],
     )  # fmt: skip
     per_stuck = (found["rss_peak_mib"] - found["rss_before_mib"]) * 1024 / max(found["stuck"], 1)
     logger.info(

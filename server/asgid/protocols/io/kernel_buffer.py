@@ -7,8 +7,9 @@ is not in the process's RSS, but the kernel counts all TCP sockets of the machin
 against ``net.ipv4.tcp_mem``; past it, every socket is short of buffers, healthy ones
 included (issue #13: with 1,000 WebSockets that never read, the echo rate of the healthy
 ones collapsed). With ``TCP_NOTSENT_LOWAT`` the socket takes no more once ``UNSENT_BYTES``
-wait unsent, and reports itself writable only below that; bytes in flight are still
-bounded by the peer's receive window, so a fast reader's throughput is unchanged.
+wait unsent, and reports itself writable only below that. Bytes in flight are not
+counted (the peer's receive window bounds them), so a reader that keeps up is limited
+only by how soon the event loop refills the 128 KiB.
 """
 
 from __future__ import annotations

@@ -11,8 +11,11 @@ import psutil
 import pytest
 from asgid.protocols.http2.guard import FloodDetected, FloodGuard
 from asgid.protocols.io.penalties import FORGET_S, MAX_ADDRESSES, Penalties
+from asgid.protocols.switcher import not_tls
 from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, PingFrame, SettingsFrame
+from OpenSSL import SSL
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 
 from tests.attacks import attacks
 from tests.support.h2frames import PREFACE, RawH2
@@ -179,3 +182,40 @@ def test_flood_budgets_are_spent_from_frame_headers_before_h2_parses():
     guard.count_frames(PREFACE + _frames(HeadersFrame(1, data=b"x"), *continuations))
     with pytest.raises(FloodDetected, match="CONTINUATION"):
         guard.count_frames(_frames(ContinuationFrame(1, data=b"x")))
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_garbage_for_a_client_hello_makes_the_address_wait(asgid, tls_files, loop):
+    """Bytes that are no TLS count as a flood: the next TLS connection from that address is
+    not read until the wait ends; one established before is served as ever."""
+    server = asgid(
+        "tests.apps.h2:app", "--loop", loop, "--access-log", "/dev/null",
+        "--flood-penalty-max", "48",  # the first wait: 3 s
+        endpoints=["tcp:0:interface=127.0.0.1", tls_files.endpoint()],
+    )  # fmt: skip
+    tls_port = int(server.addresses[1].rsplit(":", 1)[1])
+    with httpx.Client(http1=False, http2=True, verify=tls_files.client_context()) as client:
+        url = f"https://localhost:{tls_port}/"
+        assert client.get(url).status_code == 200
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as garbage:
+            garbage.sendall(b"\x16\x09" + b"x" * 1000)  # a record of no TLS version
+            assert attacks._closed(garbage) in ("closed", "reset")
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=5) as held:
+            held.sendall(attacks._client_hello())
+            for _ in range(2):  # two round trips: the loop has run past the accept
+                assert client.get(url).status_code == 200
+            held.setblocking(False)
+            with pytest.raises(BlockingIOError):  # no ServerHello yet
+                held.recv(1, socket.MSG_PEEK)
+            held.settimeout(30)
+            assert held.recv(5)[:1] == b"\x16"  # then the handshake goes on
+
+
+def test_only_bytes_that_are_no_tls_count_as_a_flood():
+    def lost(reason: str) -> Failure:
+        return Failure(SSL.Error([("SSL routines", "", reason)]))
+
+    assert not_tls(lost("wrong version number"))
+    assert not not_tls(lost("tlsv1 alert unknown ca"))  # the client does not trust us
+    assert not not_tls(lost("http request"))  # plain HTTP to the TLS port
+    assert not not_tls(Failure(ConnectionResetError()))

@@ -296,3 +296,25 @@ def test_plain_tcp_with_escaped_ipv6_interface_and_backlog(asgid):
     assert server.addresses[0].startswith("tcp:[::1]:")
     port = int(server.addresses[0].rsplit(":", 1)[1])
     assert httpx.get(f"http://[::1]:{port}/").text == "ok"
+
+
+@pytest.mark.parametrize(
+    "description",
+    ["tcp6:8001", "TCP6:8001:interface=\\:\\:1", "tcp6:x", "tcp6:8001:colour=blue",
+     "systemd:domain=INET:index=x", "haproxy:tcp6:80", "haproxy:nope:1", "stdio:", "nope:1"],
+)  # fmt: skip
+def test_twisted_kinds_without_the_plugin_scan_parse_as_twisted_does(description):
+    """Twisted's own plugin kinds skip its plugin scan: same endpoint or same error as
+    ``serverFromString``; an unknown kind still reaches ``serverFromString``."""
+    from asgid.endpoints import server_from_string
+    from twisted.internet.endpoints import serverFromString
+    from twisted.internet.testing import MemoryReactor
+
+    def outcome(parse):
+        try:
+            endpoint = parse(MemoryReactor(), description)
+        except Exception as exc:  # the error is what is compared
+            return type(exc), str(exc)
+        return type(endpoint), sorted(k for k in vars(endpoint) if k != "_reactor")
+
+    assert outcome(server_from_string) == outcome(serverFromString)

@@ -10,7 +10,8 @@ import sys
 from collections.abc import MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from asgid.cli_options import apply_environment, build_parser
+from asgid.cli_env import apply_environment
+from asgid.cli_options import build_parser
 from asgid.config import Config
 from asgid.errors import AppImportError, ConfigError
 

@@ -1,4 +1,4 @@
-"""Every command-line flag (Daphne's names first), its help, and ``ASGID_*`` defaults."""
+"""Every command-line flag (Daphne's names first), its group and its help."""
 
 from __future__ import annotations
 
@@ -7,43 +7,21 @@ from collections.abc import Callable
 from typing import Any
 
 from asgid import __version__
+from asgid.cli_env import ENV_PREFIX
+from asgid.cli_values import (
+    as_argument,
+    parse_csv,
+    parse_size,
+    seconds_or_forever,
+    seconds_or_none,
+)
 from asgid.config import MIB
-from asgid.errors import ConfigError
 from asgid.tls_options import (
     DEFAULT_CIPHERS,
     DEFAULT_MIN_VERSION,
     parse_cert_reqs,
     parse_min_version,
 )
-
-ENV_PREFIX = "ASGID_"
-
-
-def _seconds_or_none(text: str) -> float | None:
-    value = float(text)
-    return None if value < 0 else value
-
-
-FOREVER_S = 365 * 86400.0
-
-
-def _seconds_or_forever(text: str) -> float:
-    """Daphne's -1 ("no limit") for timeouts that ``Config`` keeps as a number of seconds."""
-    value = float(text)
-    return FOREVER_S if value < 0 else value
-
-
-def _size(text: str) -> int:
-    """Bytes, with an optional k/m/g suffix (powers of 1024)."""
-    units = {"k": 1024, "m": MIB, "g": 1024 * MIB}
-    text = text.strip().lower().removesuffix("b").removesuffix("i")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
-
-
-def _csv(text: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentParser:
@@ -110,7 +88,7 @@ def _http_options(add: Callable[..., Any]) -> None:
     add(
         "-t",
         "--http-timeout",
-        type=_seconds_or_none,
+        type=seconds_or_none,
         default=None,
         help="answer 503 if the app has not responded within this many seconds (default none)",
     )
@@ -147,7 +125,7 @@ def _proxy_options(add: Callable[..., Any]) -> None:
     add("--proxy-headers-port", help="header that holds the client port (default X-Forwarded-Port)")
     add(
         "--forwarded-allow-ips",
-        type=_csv,
+        type=parse_csv,
         default=None,
         help="comma-separated proxies trusted for proxy headers (IPs, networks, unix, *)",
     )
@@ -198,13 +176,13 @@ def _limit_options(add: Callable[..., Any]) -> None:
     )
     add(
         "--limit-request-header-bytes",
-        type=_size,
+        type=parse_size,
         default=65536,
         help="largest total size of request header fields (default 64k; larger: 431)",
     )
     add(
         "--max-request-body",
-        type=_size,
+        type=parse_size,
         default=0,
         help="largest request body in bytes, k/m/g suffixes allowed "
         "(default 0: no limit; larger: 413)",
@@ -232,7 +210,7 @@ def _websocket_options(add: Callable[..., Any]) -> None:
         "--websocket_timeout",
         "--websocket-timeout",
         dest="websocket_timeout",
-        type=_seconds_or_none,
+        type=seconds_or_none,
         default=86400.0,
         help="longest WebSocket lifetime in seconds, -1 for none (default 86400)",
     )
@@ -240,7 +218,7 @@ def _websocket_options(add: Callable[..., Any]) -> None:
         "--websocket_connect_timeout",
         "--websocket-connect-timeout",
         dest="websocket_connect_timeout",
-        type=_seconds_or_forever,
+        type=seconds_or_forever,
         default=5.0,
         help="seconds the app has to accept a WebSocket, -1 for no limit (default 5)",
     )
@@ -271,20 +249,20 @@ def _websocket_protocol_options(add: Callable[..., Any]) -> None:
     """WebSocket size limits and what the handshake negotiates."""
     add(
         "--websocket-max-message-size",
-        type=_size,
+        type=parse_size,
         default=MIB,
         help="largest WebSocket message in bytes, 0 for no limit (default 1 MiB)",
     )
     add(
         "--websocket-max-frame-size",
-        type=_size,
+        type=parse_size,
         default=MIB,
         help="largest WebSocket frame in bytes, 0 for no limit (default 1 MiB)",
     )
     add(
         "--ws-protocol",
         action="append",
-        type=_csv,
+        type=parse_csv,
         dest="ws_protocols",
         default=[],
         help="WebSocket subprotocol the server accepts; repeatable or comma-separated",
@@ -386,18 +364,6 @@ def _reload_options(add: Callable[..., Any]) -> None:
     )
 
 
-def _as_argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """argparse reports only ArgumentTypeError/ValueError as usage errors, not ConfigError."""
-
-    def convert(text: str) -> Any:
-        try:
-            return parse(text)
-        except ConfigError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    return convert
-
-
 def _tls_options(add: Callable[..., Any]) -> None:
     """TLS for the -b/-p listener (uvicorn's names); https: endpoints take the same settings."""
     add("--ssl-certfile", help="certificate (PEM, leaf first, then intermediates): -b/-p speak TLS")
@@ -409,7 +375,7 @@ def _tls_options(add: Callable[..., Any]) -> None:
     add("--ssl-ca-certs", help="CA certificates (PEM) that sign accepted client certificates")
     add(
         "--ssl-cert-reqs",
-        type=_as_argument(parse_cert_reqs),
+        type=as_argument(parse_cert_reqs),
         default="none",
         help="client certificates: none, optional or required (uvicorn's 0, 1, 2 too; "
         "default none)",
@@ -417,7 +383,7 @@ def _tls_options(add: Callable[..., Any]) -> None:
     add("--ssl-ciphers", default=DEFAULT_CIPHERS, help="OpenSSL cipher list for TLS 1.2")
     add(
         "--ssl-min-version",
-        type=_as_argument(parse_min_version),
+        type=as_argument(parse_min_version),
         default=DEFAULT_MIN_VERSION,
         help="lowest TLS version accepted: 1.2 (default) or 1.3",
     )
@@ -428,36 +394,3 @@ def _tls_options(add: Callable[..., Any]) -> None:
         help="seconds between checks of the certificate files' modification times; a change "
         "reloads them (default: reload on SIGHUP only)",
     )
-
-
-def apply_environment(parser: argparse.ArgumentParser, environ: dict[str, str]) -> None:
-    """``ASGID_<OPTION>`` supplies an option's default, so the command line still wins."""
-    for action in parser._actions:
-        if not action.option_strings or action.dest in ("help", "version"):
-            continue
-        long_names = [s for s in action.option_strings if s.startswith("--")]
-        names = {action.dest.upper()} | {s[2:].replace("-", "_").upper() for s in long_names}
-        raw = next(
-            (environ[ENV_PREFIX + n] for n in sorted(names) if ENV_PREFIX + n in environ), None
-        )
-        if raw is None:
-            continue
-        try:
-            value = _env_value(action, raw)
-        except argparse.ArgumentTypeError as exc:  # the parser's own words say what to give
-            parser.error(f"environment variable for {long_names[0]}: {exc}")
-        except (TypeError, ValueError):
-            parser.error(f"environment variable for {long_names[0]} has an invalid value {raw!r}")
-        parser.set_defaults(**{action.dest: value})
-
-
-def _env_value(action: argparse.Action, raw: str) -> Any:
-    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-        truthy = raw.strip().lower() in ("1", "true", "yes", "on")
-        return truthy if isinstance(action, argparse._StoreTrueAction) else not truthy
-    if isinstance(action, argparse._AppendAction):
-        return [action.type(item) if callable(action.type) else item for item in raw.split()]
-    value = action.type(raw) if callable(action.type) else raw
-    if action.choices is not None and value not in action.choices:
-        raise ValueError(raw)
-    return value

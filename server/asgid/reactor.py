@@ -102,9 +102,11 @@ def _direct_dispatch_reactor_class(socket_errors: bool = False) -> type[Any]:
     (see the uvloop reactor below).
     """
     from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+    from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
     from twisted.internet.posixbase import _NO_FILEDESC
 
     check_reactor_internals(AsyncioSelectorReactor)
+    tcp_server = _plain_tcp_server()
 
     class DirectDispatchReactor(AsyncioSelectorReactor):
         def addReader(self, reader: Any) -> None:
@@ -136,7 +138,20 @@ def _direct_dispatch_reactor_class(socket_errors: bool = False) -> type[Any]:
                     self._disconnectSelectable(selectable, _NO_FILEDESC, read)  # type: ignore[no-untyped-call]
                     return
                 try:
-                    why = selectable.doRead() if read else selectable.doWrite()
+                    if not read:
+                        why = selectable.doWrite()
+                    elif type(selectable) is not tcp_server:
+                        why = selectable.doRead()
+                    else:
+                        # tcp.Connection.doRead without its two calls per read.
+                        try:
+                            data = selectable.socket.recv(selectable.bufferSize)
+                        except OSError as exc:
+                            why = None if exc.args[0] == errno.EWOULDBLOCK else CONNECTION_LOST
+                        else:
+                            why = None if data else CONNECTION_DONE
+                            if data:
+                                selectable.protocol.dataReceived(data)
                 except Exception as exc:
                     why = exc
                     logger.exception("unexpected error handling an event on %r", selectable)
@@ -157,6 +172,25 @@ def _direct_dispatch_reactor_class(socket_errors: bool = False) -> type[Any]:
             """End a connection whose socket has an error pending (the uvloop reactor)."""
 
     return DirectDispatchReactor
+
+
+def _plain_tcp_server() -> type[Any] | None:
+    """Twisted's TCP server transport, if its read is still the one ``_dispatch`` does in
+    its place (``recv(bufferSize)``, then ``protocol.dataReceived``); else None, and every
+    read goes through ``doRead``."""
+    from twisted.internet import tcp
+
+    reads = getattr(tcp.Connection.doRead, "__code__", None)
+    received = getattr(getattr(tcp.Connection, "_dataReceived", None), "__code__", None)
+    if (
+        tcp.Server.doRead is not tcp.Connection.doRead
+        or reads is None
+        or received is None
+        or not {"recv", "bufferSize", "_dataReceived"} <= set(reads.co_names)
+        or not {"protocol", "dataReceived"} <= set(received.co_names)
+    ):
+        return None
+    return tcp.Server
 
 
 def _uvloop_reactor_class() -> type[Any]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sys
 
+from tests.apps.ws import echo  # stdlib imports only: the module list stays the server's
+
 
 async def app(scope, receive, send):
     if scope["type"] == "http":
@@ -16,12 +18,5 @@ async def app(scope, receive, send):
         body = json.dumps(names).encode()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})
-    elif scope["type"] == "websocket":
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.connect":
-                await send({"type": "websocket.accept"})
-            elif message["type"] == "websocket.receive":
-                await send({"type": "websocket.send", "text": message.get("text") or ""})
-            else:
-                return
+    else:
+        await echo(scope, receive, send)

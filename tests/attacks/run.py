@@ -48,6 +48,7 @@ class Row:
     # attacker: with both clients on CPU 1, they tell whether the client side was the limit.
     legit_cpu: tuple[float, float] = (0.0, 0.0)
     attacker_cpu: float = 0.0
+    cost_ms: float = 0.0  # server CPU per attacker connection, measured alone
 
 
 class Sampler(threading.Thread):
@@ -126,12 +127,50 @@ def run_attack(
     return row
 
 
+def server_cost(
+    attack: Callable[[int], Outcome], over_tls: bool, tls: TLSFiles, seconds: float = 3.0
+) -> float:
+    """Server CPU milliseconds per attacker connection: attacker connections one after
+    another (up to 50, or ``seconds``) against a server of their own with nothing else to
+    do and the flood penalty off (it would only make them wait). CPU time, not a rate: it
+    holds steady on a busy machine."""
+    server = _start_server(tls, "--flood-penalty-max", "0")
+    try:
+        _pin(server.proc.pid)
+        port = _tls_port(server) if over_tls else server.port
+        attack(port)  # the first connection pays for imports and warm-up
+        process = psutil.Process(server.proc.pid)
+        before, done, started = process.cpu_times(), 0, time.monotonic()
+        while done < 50 and time.monotonic() - started < seconds:
+            attack(port)
+            done += 1
+        after = process.cpu_times()
+    finally:
+        server.stop()
+    cpu_s: float = after.user + after.system - before.user - before.system
+    return cpu_s * 1000 / done
+
+
+def _start_server(tls: TLSFiles, *args: str) -> AsgidProcess:
+    server = AsgidProcess(
+        "tests.apps.h2:app",
+        "--access-log", "/dev/null", *args,
+        endpoints=["tcp:0:interface=127.0.0.1:backlog=1024", tls.endpoint()],
+    )  # fmt: skip
+    return server
+
+
+def _tls_port(server: AsgidProcess) -> int:
+    return int(server.addresses[1].rsplit(":", 1)[1])
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| attack | attacker cut off by | work before cut-off (first connection) "
         "| attacker connections | server RSS peak | server CPU "
+        "| server CPU per attacker connection (alone) "
         "| legit req/s unattacked, attacked (share) |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         first = row.outcomes[0] if row.outcomes else Outcome("n/a", "n/a")
@@ -139,7 +178,7 @@ def table(rows: list[Row]) -> str:
         share = row.legit_rps / row.baseline_rps * 100 if row.baseline_rps else 0.0
         lines.append(
             f"| {row.name} | {'; '.join(endings)} | {first.work} | {len(row.outcomes)} "
-            f"| {row.rss_mb:.0f} MB | {row.cpu_percent:.0f}% "
+            f"| {row.rss_mb:.0f} MB | {row.cpu_percent:.0f}% | {row.cost_ms:.1f} ms "
             f"| {row.baseline_rps:.0f}, {row.legit_rps:.0f} ({share:.0f}%) |"
         )
     return "\n".join(lines)
@@ -169,17 +208,14 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             # A new server for each attack: what one attack leaves behind (the attacker's
             # address remembered as flooding, a grown heap) does not colour the next row.
-            server = AsgidProcess(
-                "tests.apps.h2:app",
-                "--access-log", "/dev/null",
-                endpoints=["tcp:0:interface=127.0.0.1:backlog=1024", tls.endpoint()],
-            )  # fmt: skip
+            server = _start_server(tls)
             try:
                 _pin(server.proc.pid)
-                port = int(server.addresses[1].rsplit(":", 1)[1]) if over_tls else server.port
+                port = _tls_port(server) if over_tls else server.port
                 row = run_attack(server, name, attack, port, args.seconds)
             finally:
                 server.stop()
+            row.cost_ms = server_cost(attack, over_tls, tls)
             rows.append(row)
             logger.info(
                 "%s: %s; CPU of the legit client %.0f%% unattacked, %.0f%% attacked; "

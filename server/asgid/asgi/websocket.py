@@ -25,7 +25,8 @@ from collections import deque
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
-from asgid.asgi.http import ClientDisconnected, validate_headers
+from asgid.asgi.headers import validate_headers
+from asgid.asgi.http import ClientDisconnected
 from asgid.errors import ProtocolError, UnexpectedMessage
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.interfaces import IProtocolNegotiationFactory
+from twisted.internet.interfaces import IProtocolNegotiationFactory, ISSLTransport
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from zope.interface import implementer
 
@@ -79,6 +79,8 @@ class ConnectionSwitcher(Protocol):
         if self._held is not None:
             self._held.cancel()
             self._held = None
+        if ISSLTransport.providedBy(self.transport) and not_tls(reason):
+            self.ctx.penalties.flooded(peer_host(self.transport))
         # Let go of the inner protocol, whose own references lead back here.
         inner, self.inner = self.inner, None
         vars(self).pop("dataReceived", None)
@@ -158,6 +160,22 @@ class ConnectionSwitcher(Protocol):
             self.transport.loseConnection()
             return
         self.replace(opened, head + rest)
+
+
+def not_tls(reason: Failure) -> bool:
+    """Did TLS give up on bytes that were no TLS at all (garbage where a ClientHello
+    belongs)? A client that ends the handshake with an alert (it does not trust our
+    certificate, say) or speaks plain HTTP to the TLS port is only mistaken."""
+    from OpenSSL import SSL  # loaded already: the connection spoke TLS
+
+    error = reason.value
+    if not isinstance(error, SSL.Error) or not error.args:
+        return False
+    details = error.args[0]
+    if not isinstance(details, list) or not details:
+        return False
+    text = " ".join(str(part) for detail in details for part in detail)
+    return "alert" not in text and "http request" not in text
 
 
 def _upgrade_token(request: Request) -> bytes:

@@ -23,7 +23,7 @@ from django.core.management.commands.runserver import Command as DjangoRunserver
 from django.db import connections  # type: ignore[import-untyped]
 
 from asgid import __version__, django_runner
-from asgid.cli_options import _size as parse_size
+from asgid.cli_values import parse_size
 from asgid.config import MIB, Config
 from asgid.errors import ConfigError
 

@@ -224,11 +224,12 @@ class Exchange:
             if not self._proto.closing:
                 self._write_body(event.data, event.end_stream)  # type: ignore[union-attr]
         elif kind is StreamClosed:
-            if event.stalled:  # type: ignore[union-attr]
+            _, complete, stalled = event  # type: ignore[misc]
+            if stalled:
                 # --send-timeout: the client reads nothing, so nothing queued would go out.
                 self.keep_alive = False
                 self._proto.abort()
-            elif not event.complete and not self._proto.closing:  # type: ignore[union-attr]
+            elif not complete and not self._proto.closing:
                 # The app died mid-response: closing is the only honest signal left.
                 self.keep_alive = False
                 self._proto.close()

@@ -30,7 +30,7 @@ from zope.interface import implementer
 
 from asgid.asgi.instance import HTTPInstance
 from asgid.asgi.scope import ConnectionInfo
-from asgid.events import EarlyHints, Request, Response
+from asgid.events import Request, Response
 from asgid.protocols.http2.errors import (
     error_code,
     goaway,
@@ -284,41 +284,6 @@ class H2Protocol(Protocol):
             self._response_done(stream)
         elif stream.pending:
             self.flow.pump(stream)
-        self.flush()
-
-    def send_early_hints(self, stream: H2Stream, event: EarlyHints) -> None:
-        """RFC 8297 over HTTP/2: an interim HEADERS frame with ``:status 103``, stream open."""
-        if self.closed:
-            return
-        headers = [(b":status", b"103"), *((n.lower(), v) for n, v in event.headers)]
-        try:
-            self.h2.send_headers(stream.stream_id, headers, end_stream=False)
-        except H2Error as exc:
-            logger.debug("103 Early Hints on stream %d not possible: %s", stream.stream_id, exc)
-            return
-        self.flush()
-
-    def push(self, stream: H2Stream, path: str, headers: list[tuple[bytes, bytes]]) -> None:
-        """Server push (RFC 9113 §8.4): PUSH_PROMISE, then serve the promised GET like a request."""
-        h2 = self.h2
-        if self.closed or self.goaway_sent or not h2.remote_settings.enable_push:
-            return
-        assert stream.cycle is not None
-        scope = stream.cycle.scope
-        authority = next((value for name, value in scope["headers"] if name == b"host"), b"")
-        target = path.encode("utf-8")
-        promised = h2.get_next_available_stream_id()
-        pseudo = [(b":method", b"GET"), (b":path", target), (b":scheme", scope["scheme"].encode())]
-        try:
-            h2.push_stream(
-                stream.stream_id, promised, [*pseudo, (b":authority", authority), *headers]
-            )
-        except H2Error as exc:
-            logger.debug("push of %s not possible: %s", path, exc)
-            return
-        raw_path, _, query = target.partition(b"?")
-        request = Request(promised, "2", b"GET", raw_path, query, list(headers), authority)
-        self.open_stream(request, ended=True)
         self.flush()
 
     def pump(self, stream: H2Stream) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from h2.errors import ErrorCodes
 
 from asgid.events import Body, EarlyHints, Response, ResponseEvent, StreamClosed, Trailers
+from asgid.protocols.http2.push import PushOwner, push, send_early_hints
 from asgid.protocols.io.requests import client_gone, log_access
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 NO_BODY_STATUS = frozenset({204, 304})
 
 
-class StreamOwner(Protocol):
+class StreamOwner(PushOwner, Protocol):
     """What a stream uses of its ``H2Protocol``, declared here so as not to import it."""
 
     ctx: ServerContext
@@ -37,9 +38,7 @@ class StreamOwner(Protocol):
     write_paused: bool  # the transport's write buffer is full
 
     def send_response(self, stream: H2Stream, event: Response) -> None: ...
-    def send_early_hints(self, stream: H2Stream, event: EarlyHints) -> None: ...
     def pump(self, stream: H2Stream) -> None: ...
-    def push(self, stream: H2Stream, path: str, headers: list[tuple[bytes, bytes]]) -> None: ...
     def acknowledge(self, stream: H2Stream, nbytes: int) -> None: ...
     def cancel_stream(self, stream: H2Stream, code: int = ...) -> None: ...
 
@@ -123,7 +122,7 @@ class H2Stream:
         elif kind is EarlyHints:
             assert isinstance(event, EarlyHints)
             if not self.headers_sent:
-                self._proto.send_early_hints(self, event)
+                send_early_hints(self._proto, self.stream_id, event)
         else:
             assert isinstance(event, StreamClosed)
             if event.stalled:
@@ -146,7 +145,8 @@ class H2Stream:
         return self._waiter
 
     def push(self, path: str, headers: list[tuple[bytes, bytes]]) -> None:
-        self._proto.push(self, path, headers)
+        assert self.cycle is not None  # a push comes from the app of this stream's cycle
+        push(self._proto, self.stream_id, self.cycle.scope, path, headers)
 
     # -- used by H2Protocol ----------------------------------------------------------------
     def queue(self, data: bytes, end: bool) -> None:

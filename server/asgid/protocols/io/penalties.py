@@ -1,10 +1,11 @@
 """Addresses just cut off for flooding, and how long their next connections wait to be read.
 
-A flooding client that is cut off (GOAWAY ENHANCE_YOUR_CALM) usually reconnects at once,
-and every new connection costs an accept, a TLS or HTTP/2 set-up and a read before its
-budgets can trip again. After a flood from an address, a new connection from that address
-is accepted but not read until ``wait`` has passed since the cut-off: the attacker waits
-instead of costing the server (and, on one machine, the other clients) a connection's work.
+A flooding client that is cut off (GOAWAY ENHANCE_YOUR_CALM, or TLS given bytes that are
+no TLS) usually reconnects at once, and every new connection costs an accept, a TLS or
+HTTP/2 set-up and a read before its budgets can trip again. After a flood from an address,
+a new connection from that address is accepted but not read until the wait has passed
+since the cut-off: the attacker waits instead of costing the server (and, on one machine,
+the other clients) a connection's work.
 
 Bounded on every side, because a legitimate client may share the address (NAT, a local
 probe, a TCP load balancer without the PROXY protocol):

@@ -48,17 +48,34 @@ def valid_host(value: bytes) -> bool:
     return True
 
 
+# What follows a method on a request line as llhttp reads it: spaces, target, spaces, version.
+_AFTER_METHOD = re.compile(rb"( +)([^ \r\n]+)( +)HTTP/")
+
+
 def loose_request_line(data: bytes, method: bytes, target: bytes) -> bool:
     """Whether the request line for ``method``/``target`` in ``data`` has more than one
     space between its parts (RFC 9112 §3: exactly one SP). ``data`` holds the head's
-    bytes, possibly with earlier or later bytes of the connection around it."""
+    bytes, possibly with earlier or later bytes of the connection around it.
+
+    The line is looked for anywhere, not only at a line start: after a Content-Length
+    body that does not end in a newline, a pipelined head starts mid-line. A loose copy
+    of this very line elsewhere (in an earlier body) is refused too: no client needs it.
+    """
     if data.find(b"  ") < 0:
         # The usual case: one scan, no further work. (``find``: on Python 3.11 ``in`` on
         # bytes first tries the needle as an int and raises and clears a TypeError.)
         return False
-    for needle in (method + b"  ", method + b" " + target + b"  "):
-        if data.startswith(needle) or b"\n" + needle in data:
+    needle = method + b" "
+    at = data.find(needle)
+    while at >= 0:
+        found = _AFTER_METHOD.match(data, at + len(method))
+        if (
+            found is not None
+            and found.group(2) == target
+            and (len(found.group(1)) > 1 or len(found.group(3)) > 1)
+        ):
             return True
+        at = data.find(needle, at + 1)
     return False
 
 
@@ -81,6 +98,16 @@ def request_line_start(received: bytes, method: bytes) -> int:
         return line + 1
     found = received.find(method + b" ", floor)
     return found if found >= 0 else floor
+
+
+def after_head(received: bytes, method: bytes, target: bytes) -> int:
+    """How many bytes of ``received`` follow the end of the head whose request line is
+    ``method``/``target`` (not fewer: an earlier copy of that line only moves its end up).
+
+    For a chunked body's first read, which may also hold earlier pipelined requests."""
+    start = received.find(method + b" " + target + b" HTTP/")
+    end = received.find(b"\r\n\r\n", max(start, 0))
+    return len(received) - end - 4 if end >= 0 else 0
 
 
 class ChunkFraming:

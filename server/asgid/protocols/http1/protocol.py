@@ -26,8 +26,9 @@ from asgid.asgi.scope import ConnectionInfo
 from asgid.events import Request
 from asgid.protocols.http1.errors import RejectRequest, error_response, reject_from_parser
 from asgid.protocols.http1.exchange import Exchange
-from asgid.protocols.http1.head import ChunkFraming, request_line_start
+from asgid.protocols.http1.head import ChunkFraming, after_head, request_line_start
 from asgid.protocols.http1.reader import HeadReader
+from asgid.protocols.http1.skipped_body import body_parser
 from asgid.protocols.io.closing import close, linger
 from asgid.protocols.io.connection_info import connection_info
 from asgid.protocols.io.deadline import Deadline
@@ -100,6 +101,10 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self.parsing: Exchange | None = None  # the request whose body is being read
         self._upgrade_request: Request | None = None
         self._framing: ChunkFraming | None = None  # the chunked body being read, if any
+        self._framing_tail = 0  # bytes after its head in the read where that body began
+        # An upgrade request served as plain HTTP whose body llhttp skipped, and whether
+        # that body is chunked.
+        self._skipped_body: tuple[Exchange, bool] | None = None
         self._big_reads = False  # reads are BODY_READ_BYTES while a body is read
         self._data = b""
 
@@ -129,14 +134,21 @@ class HTTP1Protocol(WriteFlow, Protocol):
                 # No next head began in this read: what was kept for one (the reads since
                 # the last request ended) is of no use, and after a body it is 256 KiB.
                 head.chunks = []
-            if framing is not None and framing is self._framing and self.parsing is not None:
-                if not framing.read(len(data), self.parsing.body_bytes - body_before):
+            if self._framing is not None and self.parsing is not None:
+                if framing is self._framing:
+                    size, body = len(data), self.parsing.body_bytes - body_before
+                else:
+                    # The body began in this read, after the head and whatever came before
+                    # it (a read after a big body is BODY_READ_BYTES).
+                    size, body = self._framing_tail, self.parsing.body_bytes
+                if not self._framing.read(size, body):
                     self._reject(RejectRequest(400, "Bad Request: chunk framing too long"))
                     return
             if head.in_head and self._deadline.kind != "headers":
                 self._deadline.arm("headers", self.config.timeout_request_headers_s)
+            return
         except httptools.HttpParserUpgrade as exc:
-            self._upgrade(data, exc.args[0])
+            offset = exc.args[0]
         except httptools.HttpParserCallbackError as exc:
             if self._input_done and self._rejection is None:
                 return
@@ -145,12 +157,18 @@ class HTTP1Protocol(WriteFlow, Protocol):
                 logger.error("unexpected error while reading a request", exc_info=error)
                 error = RejectRequest(500, "Internal Server Error")
             self._reject(error)
+            return
         except httptools.HttpParserError as exc:
             if self._input_done:
                 # e.g. llhttp's "Data after Connection: close": the request before it is
                 # still owed its response, and nothing after it will be read.
                 return
             self._reject(reject_from_parser(exc))
+            return
+        # Outside the handler: the rest of the read is fed to a new parser, and an error
+        # raised while an exception is handled would get that one as its context instead
+        # of the RejectRequest the checks raised.
+        self._upgrade(data, offset)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         if self._linger is not None and self._linger.active():
@@ -181,18 +199,31 @@ class HTTP1Protocol(WriteFlow, Protocol):
     def on_headers_complete(self) -> None:
         parser = self._parser
         request, chunked = self._head.request(parser.get_http_version(), self._data)
-        self._framing = ChunkFraming() if chunked else None
+        if chunked:
+            self._framing = ChunkFraming()
+            chunks = self._head.chunks or (self._data,)
+            received = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            self._framing_tail = after_head(received, request.method, self._head.url)
+        else:
+            self._framing = None
         if self._deadline.kind == "headers":
             self._deadline.kind = ""
-        if (
-            parser.should_upgrade()
-            and self._upgrades is not None
-            and self._upgrades.wants_upgrade(request)
-        ):
+        upgrade = parser.should_upgrade()
+        if upgrade and self._upgrades is not None and self._upgrades.wants_upgrade(request):
             self._upgrade_request = request
             return
         self._head.chunks = None
         self._new_exchange(request, parser.should_keep_alive())
+        if upgrade:
+            self._refuse_upgrade()
+
+    def _refuse_upgrade(self) -> None:
+        """An upgrade request served as plain HTTP: llhttp skipped its body, which
+        ``_upgrade`` reads as this request's body (``skipped_body``)."""
+        exchange = self.parsing
+        if exchange is not None and (exchange.declared_length or self._framing is not None):
+            self._skipped_body = (exchange, self._framing is not None)
+            self.parsing = None  # llhttp ends the message now; the body is not over
 
     def on_body(self, body: bytes) -> None:
         exchange = self.parsing
@@ -405,6 +436,8 @@ class HTTP1Protocol(WriteFlow, Protocol):
             # follows with a fresh parser (llhttp stops for good at an upgrade).
             self._new_parser()
             self._head.chunks = []
+            if self._skipped_body is not None:
+                self._read_skipped_body(*self._skipped_body)
             if offset < len(data):
                 self.dataReceived(data[offset:])
             return
@@ -419,6 +452,23 @@ class HTTP1Protocol(WriteFlow, Protocol):
                 self._pause_reading()
             return
         self._switch(request, head, rest)
+
+    def _read_skipped_body(self, exchange: Exchange, chunked: bool) -> None:
+        """Read on with a parser for the skipped body alone; the connection ends after it."""
+        self._skipped_body = None
+        self._parser = body_parser(
+            self.on_body,
+            self.on_chunk_header,
+            self.on_message_complete,
+            chunked=chunked,
+            length=exchange.declared_length,
+        )
+        self._head.chunks = None
+        self.parsing = exchange
+        exchange.keep_alive = False
+        if chunked:
+            self._framing = ChunkFraming()
+            self._framing_tail = 0
 
     def _switch(self, request: Request, head: bytes, rest: bytes) -> None:
         upgrades = self._upgrades

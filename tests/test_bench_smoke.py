@@ -35,6 +35,9 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         for row in rows:
             values = row["values"]["asgid"]
             assert values and all(value > 0 for value in values), (bench, row["title"], values)
+    slow = json.loads((tmp_path / "ws_slow.json").read_text())
+    assert slow["dropped"] == slow["stuck"]  # each never-reading client was let go
+    assert slow["echo_alone"] > 0 and slow["echo_after"] > 0  # healthy ones echoed
     for image in ("bench-http.png", "bench-bodies.png", "bench-h2-ws.png"):
         assert (tmp_path / "img" / image).read_bytes().startswith(b"\x89PNG")
     assert "| HTTP/1.1 hello, wrk -t1 -c50 | requests/s |" in done.stdout

@@ -10,10 +10,13 @@ from dataclasses import dataclass
 
 import pytest
 from asgid.protocols.io.direct_write import DirectWriter
+from asgid.protocols.io.kernel_buffer import UNSENT_BYTES, limit_unsent
 from asgid.protocols.io.write_flow import WriteFlow
 from twisted.internet import tcp
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.ssl import optionsForClientTLS
+from twisted.protocols.tls import TLSMemoryBIOFactory
 
 SMALL = 4096  # socket buffers: a few writes fill them
 
@@ -202,6 +205,61 @@ def test_nothing_written_after_lose_write_connection(pair):
     pair.client.sendall(b"still read")  # the read side stays open
     pair.transport.abortConnection()
     assert b"after" not in pair.drain()
+
+
+def test_write_reports_whether_twisted_holds_bytes(pair):
+    assert pair.writer.write(b"small") is False
+    assert pair.writer.write(bytes(1 << 20)) is True  # more than both socket buffers
+    assert pair.writer.holds()
+
+
+def test_holds_after_write_parts_the_socket_did_not_take(pair):
+    pair.writer.write_parts([b"HEAD", b"small"])
+    assert not pair.writer.holds()
+    pair.writer.write_parts([b"HEAD", bytes(1 << 20)])
+    assert pair.writer.holds()
+
+
+def test_write_parts_holds_the_callers_body_not_a_copy(pair):
+    sock = pair.transport.socket
+    while True:  # fill the socket: the next send takes nothing
+        try:
+            sock.send(b"f" * SMALL)
+        except BlockingIOError:
+            break
+    body = bytes(100_000)
+    pair.writer.write_parts([b"HEAD", body])
+    assert pair.writer.holds()
+    assert any(chunk is body for chunk in pair.transport._tempDataBuffer)
+
+
+def test_hold_waits_until_twisted_has_handed_everything_over(pair):
+    class Flow:
+        paused = resumed = False
+
+        def pauseProducing(self) -> None:
+            self.paused = True
+
+        def resumeProducing(self) -> None:
+            self.resumed = True
+
+    flow = Flow()
+    pair.transport.registerProducer(flow, True)
+    pair.writer.write(bytes(1 << 20))
+    pair.writer.hold(flow)
+    assert flow.paused and not flow.resumed
+    pair.read_available(1 << 20)  # the client reads: Twisted's queue drains
+    assert flow.resumed and not pair.writer.holds()
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_NOTSENT_LOWAT"), reason="Linux/macOS option")
+def test_kernel_bound_is_set_on_the_socket_under_tls(pair):
+    options = optionsForClientTLS("localhost")  # which side does not matter here
+    tls = TLSMemoryBIOFactory(options, True, Factory.forProtocol(Protocol)).buildProtocol(None)
+    tls.makeConnection(pair.transport)
+    assert limit_unsent(tls)
+    lowat = pair.transport.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT)
+    assert lowat == UNSENT_BYTES
 
 
 def test_other_transports_keep_twisteds_path():

@@ -47,3 +47,30 @@ async def paced(scope, receive, send):
     except OSError:
         pass
     watcher.cancel()
+
+
+async def flood(scope, receive, send):
+    """``/echo``: echo every message. Anything else: 64 KiB messages as fast as send()
+    returns; logs (``tests.app``, WARNING) each send that has to wait, with the client's
+    port and the payload bytes of the sends that returned before it."""
+    if scope["type"] != "websocket":
+        return
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    if scope["path"] == "/echo":
+        while (message := await receive())["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": message.get("text") or ""})
+        return
+    watcher = asyncio.ensure_future(receive())
+    port, sent = scope["client"][1], 0
+    try:
+        while not watcher.done():
+            sending = asyncio.ensure_future(send({"type": "websocket.send", "bytes": MESSAGE}))
+            await asyncio.sleep(0)  # a send that need not wait is done after one step
+            if not sending.done():
+                log.warning("client %d: a send waits after %d bytes sent", port, sent)
+            await sending
+            sent += len(MESSAGE)
+    except OSError:
+        pass
+    watcher.cancel()

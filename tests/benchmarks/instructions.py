@@ -8,7 +8,8 @@ busy machine. Each server runs under ``valgrind --tool=callgrind`` (about 50 tim
 so the counts, not the rates, are the result). After a warm-up the counters are zeroed,
 then one keep-alive connection makes ``--requests`` ``GET /`` requests (``h2load --h1
 -c 1``) and, on a new server, one WebSocket makes as many 32-byte text echoes (the
-``websockets`` client); the counters are dumped and divided by the count.
+``websockets`` client), and on a third a tenth as many WebSockets are opened, echo once
+and close; the counters are dumped and divided by the count.
 """
 
 from __future__ import annotations
@@ -113,11 +114,22 @@ def websocket_echoes(server: Callgrind, count: int) -> None:
                 raise RuntimeError("the echo differs from what was sent")
 
 
+def websocket_opens(server: Callgrind, count: int) -> None:
+    for _ in range(count):
+        with connect(server.url("ws"), compression=None, open_timeout=120) as ws:
+            ws.send(MESSAGE)
+            if ws.recv() != MESSAGE:
+                raise RuntimeError("the echo differs from what was sent")
+
+
+WORKLOADS = {"http": http_requests, "ws": websocket_echoes, "ws-open": websocket_opens}
+
+
 def measure(name: str, work: str, count: int, out_dir: Path) -> float:
-    run = http_requests if work == "http" else websocket_echoes
+    run = WORKLOADS[work]
     server = Callgrind(name, out_dir)
     try:
-        run(server, WARM_UP)
+        run(server, min(WARM_UP, count))
         server.zero()
         run(server, count)
         return server.count() / count
@@ -129,12 +141,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests and echoes counted")
     parser.add_argument("--servers", nargs="+", default=["asgid"], help="asgid, uvicorn, ...")
+    parser.add_argument("--work", nargs="+", default=list(WORKLOADS), help=" ".join(WORKLOADS))
     args = parser.parse_args()
     setup_logging()
     with tempfile.TemporaryDirectory(prefix="callgrind-") as tmp:
         for name in args.servers:
-            for work, unit in (("http", "request"), ("ws", "32-byte echo")):
-                per = measure(name, work, args.requests, Path(tmp))
+            for work, unit, count in (
+                ("http", "request", args.requests),
+                ("ws", "32-byte echo", args.requests),
+                ("ws-open", "WebSocket opened, one echo, closed", args.requests // 10),
+            ):
+                if work not in args.work:
+                    continue
+                per = measure(name, work, count, Path(tmp))
                 logger.info("%-10s %7.1fk instructions per %s", name, per / 1000, unit)
 
 

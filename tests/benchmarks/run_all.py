@@ -6,9 +6,10 @@
 The full run measures every server (peers come from ``tests/benchmarks/.venv-peers``,
 created on first use), writes ``results/*.json``, the PNGs in docs/img and the
 ``## Servers`` section of docs/benchmarks.md (layer_bench.py writes ``## Channel layer``),
-and prints the tables. ``--smoke`` runs each workload against asgid alone for a second or
-so, writes its results and plots under ``--out`` and leaves docs/ alone: it proves the
-harness still works, not how fast anything is.
+and prints the tables; ws_slow_consumers.py prints its figures (docs/security.md quotes
+them) and writes ``results/ws_slow.json``. ``--smoke`` runs each workload against asgid
+alone for a second or so, writes its results and plots under ``--out`` and leaves docs/
+alone: it proves the harness still works, not how fast anything is.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ FULL: list[list[str]] = [
     ["http_bench.py"],
     ["h2_bench.py"],
     ["ws_bench.py"],
+    ["ws_slow_consumers.py"],
     ["layer_bench.py"],
     ["ops_bench.py"],
 ]
@@ -44,6 +46,8 @@ def smoke(out: Path) -> list[list[str]]:
         ["h2_bench.py", "--servers", "asgid", "--rounds", "1", "--duration", "1", *where],
         ["ws_bench.py", "--servers", "asgid", "--rounds", "1", "--connections", "5",
          "--round-trips", "50", "--idle", "20", *where],
+        ["ws_slow_consumers.py", "--stuck", "20", "--healthy", "2", "--probe", "1",
+         "--window", "0.5", "--seconds", "30", "--send-timeout", "1", *where],
         ["layer_bench.py", "--quick", "--no-write"],
     ]  # fmt: skip
 

@@ -83,30 +83,51 @@ class DirectWriter:
             for name in _CLASS_DEFAULTS:
                 setattr(transport, name, getattr(transport, name))
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes) -> bool:
+        """Send ``data``; True when Twisted holds bytes afterwards (see ``holds``)."""
         transport = self._transport
         sock = self._socket
         if sock is None:
             transport.write(data)
-            return
+            return False
         if (  # _told_to_end, without a call on the path of every response
             transport.disconnecting
             or transport._aborting
             or transport._writeDisconnecting
             or transport._writeDisconnected
         ):
-            return  # told to end: a write now is one the caller asked never to send
+            return False  # told to end: a write now is one the caller asked never to send
         if transport.dataBuffer or transport._tempDataLen or not transport.connected:
             transport.write(data)  # behind what Twisted holds (or gone: Twisted drops it)
-            return
+            return self.holds()
         try:
             sent = sock.send(data)
         except OSError:
             # EAGAIN, or a broken connection: Twisted's path queues it or notices the loss.
             transport.write(data)
-            return
+            return self.holds()
         if sent < len(data):
             transport.write(memoryview(data)[sent:].tobytes())
+            return True
+        return False
+
+    def holds(self) -> bool:
+        """Whether Twisted holds bytes for this connection that the socket did not take.
+
+        Plain TCP and unix sockets only; other transports answer False, and their
+        producer is paused by Twisted once its buffer is over 64 KiB.
+        """
+        transport = self._transport
+        return self._socket is not None and bool(transport.dataBuffer or transport._tempDataLen)
+
+    def hold(self, flow: Pausable) -> None:
+        """Pause ``flow`` until Twisted has handed everything it holds to the kernel.
+
+        Twisted's write loop calls a paused producer's ``resumeProducing`` once its buffer
+        is empty; so ``flow.wait_writable()`` resolves then (or when the connection is lost).
+        """
+        self._transport.producerPaused = True
+        flow.pauseProducing()
 
     def write_parts(self, parts: list[bytes], hold: bool = False) -> list[memoryview] | None:
         """Write ``parts`` in order without joining them: one ``sendmsg`` on the direct path,
@@ -226,8 +247,6 @@ class DirectWriter:
     async def _drained(self, flow: Pausable) -> None:
         """Wait until the socket takes bytes again: Twisted's write loop calls the paused
         producer's ``resumeProducing`` once its buffer is empty and the socket writable."""
-        transport = self._transport
-        transport.producerPaused = True
-        flow.pauseProducing()
-        transport.startWriting()
+        self.hold(flow)
+        self._transport.startWriting()
         await flow.wait_writable()

@@ -35,6 +35,8 @@ _PRIVATE_ATTRIBUTES = (
     "data", "current_frame", "inside_message", "applyMask", "utf8validateIncoming",
     "logOctets", "logFrames", "trackTimings", "autoPingInterval", "maxFramePayloadSize",
     "maxMessagePayloadSize",
+    # the options copied from the factory to each connection (connection.connectionMade)
+    "CONFIG_ATTRS",
 )  # fmt: skip
 
 # What Autobahn keeps per connection (its options copied from the factory, then its

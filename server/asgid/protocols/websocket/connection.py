@@ -8,7 +8,9 @@ handshake and the framing (RFC 6455), except plain frames between messages, whic
 fires when the app answers (``websocket.accept``), or the connection is refused with a
 plain HTTP response (close before accept: 403; a denial response; no answer in time).
 Reading is paused while the app decides, and again whenever the cycle's inbox is full;
-``websocket.send`` waits while the transport's write buffer is full (IPushProducer).
+``websocket.send`` waits until the socket has taken its message whole (IPushProducer):
+a client that reads nothing costs at most one unsent message in user space, and
+``io.kernel_buffer`` bounds what the kernel holds for it.
 
 The hot path avoids Autobahn's conveniences that cost per message: its per-read and
 per-write debug-log argument formatting, the Deferred it fires per message and, for a
@@ -38,6 +40,7 @@ from asgid.asgi.scope import build_websocket_scope
 from asgid.asgi.websocket import WebSocketCycle
 from asgid.events import Response
 from asgid.protocols.io.direct_write import DirectWriter
+from asgid.protocols.io.kernel_buffer import limit_unsent
 from asgid.protocols.io.write_flow import WriteFlow
 from asgid.protocols.websocket.autobahn import (
     AUTOBAHN_SLOTS,
@@ -46,7 +49,12 @@ from asgid.protocols.websocket.autobahn import (
     close_frame_failure,
     header_text,
 )
-from asgid.protocols.websocket.frames import MAX_FAST_LENGTH, data_frame, read_message
+from asgid.protocols.websocket.frames import (
+    MAX_FAST_LENGTH,
+    data_frame,
+    frame_head,
+    read_message,
+)
 from asgid.protocols.websocket.handshake import head_problem, http_response_head
 
 if TYPE_CHECKING:
@@ -66,6 +74,8 @@ _OPEN = WebSocketServerProtocol.STATE_OPEN
 _CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
 _CLOSING = WebSocketServerProtocol.STATE_CLOSING
 CLOSE_HANDSHAKE_S = 3.0  # how long our Close waits for the peer's before TCP is closed
+_AUTOBAHN_OPTIONS = tuple(WebSocketServerProtocol.CONFIG_ATTRS)
+JOIN_BELOW_BYTES = 8192  # smaller payloads are copied behind their frame header: one send()
 
 
 def open_websocket(
@@ -103,8 +113,13 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
     # set by makeConnection: a TCP/TLS transport, or a ``StreamTransport`` over HTTP/2
     transport: Transport
     protocol_name = "websocket"
-    # Autobahn's copies of its options, made by its _connectionMade, that
-    # _plain_frame_limit reads (declared only: no class attribute shadows Autobahn's)
+    # Autobahn copies each of its options from the factory onto every new connection and
+    # pretty-prints them all for a debug line, logged or not: about 0.4 ms a handshake,
+    # most of what opening one cost (issue #13: 1,000 at once stalled the other
+    # connections for seconds). connectionMade copies them itself instead.
+    CONFIG_ATTRS: list[str] = []
+    # those copies that _plain_frame_limit reads (declared only: no class attribute
+    # shadows the per-connection copy)
     applyMask: bool
     utf8validateIncoming: bool
     logOctets: bool
@@ -143,7 +158,11 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
         self._writer = DirectWriter(self.transport)
-        super().connectionMade()  # Autobahn copies its options onto the connection here
+        limit_unsent(self.transport)  # issue #13: a client that reads nothing
+        factory = self.factory
+        for name in _AUTOBAHN_OPTIONS:
+            setattr(self, name, getattr(factory, name))
+        super().connectionMade()
         self._fast_limit = self._plain_frame_limit()
         # Made on first use instead (see send_queue, utf8validator): most connections never
         # queue a write, and plain frames need no incremental validator.
@@ -404,21 +423,33 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             raise ClientDisconnected("the WebSocket is closing; cannot send")
         compress = self._perMessageCompress
         if compress is None:
-            if self._send_queue:
-                self.sendData(data_frame(2 if binary else 1, data))
-            else:
-                self._writer.write(data_frame(2 if binary else 1, data))
+            held = self._send_frame(2 if binary else 1, data, 0)
         else:
             # Autobahn's sendMessage would also apply the *incoming* size limit to what
             # the app sends; the limit is about what we accept, so frame it here.
             compress.start_compress_message()
             data = compress.compress_message_data(data) + compress.end_compress_message()
-            self.sendData(data_frame(2 if binary else 1, data, rsv=4))
+            held = self._send_frame(2 if binary else 1, data, 4)
         if self.ctx.hooks is not None:
             self.ctx.hooks.websocket_message("sent")
+        if held:
+            # Issue #13: the socket did not take it all, so this send waits until it has.
+            # A client that reads nothing then costs the rest of one message here, plus
+            # what the kernel holds (io.kernel_buffer), however fast the app sends.
+            self._writer.hold(self)
         if not self.write_paused:
             return None
         return self.wait_writable()
+
+    def _send_frame(self, opcode: int, payload: bytes, rsv: int) -> bool:
+        """One data frame; True if Twisted holds part of it (the socket did not take all)."""
+        if self._send_queue:  # Autobahn's own queue goes first (not made here: see send_queue)
+            self.sendData(data_frame(opcode, payload, rsv))
+            return False
+        if len(payload) < JOIN_BELOW_BYTES:
+            return self._writer.write(data_frame(opcode, payload, rsv))
+        self._writer.write_parts([frame_head(opcode, len(payload), rsv), payload])
+        return self._writer.holds()
 
     def close(self, code: int, reason: bytes) -> None:
         if self.state == _OPEN:

@@ -46,6 +46,16 @@ def data_frame(opcode: int, payload: bytes, rsv: int = 0) -> bytes:
     return _LENGTH_64(first, 127, length) + payload
 
 
+def frame_head(opcode: int, length: int, rsv: int = 0) -> bytes:
+    """The header ``data_frame`` puts before a payload of ``length`` bytes, on its own."""
+    first = _FIN | rsv << 4 | opcode
+    if length <= 125:
+        return bytes((first, length))
+    if length <= 0xFFFF:
+        return _LENGTH_16(first, 126, length)
+    return _LENGTH_64(first, 127, length)
+
+
 def unmask(payload: bytes, key: bytes) -> bytes:
     """``payload`` XOR the 4-byte masking ``key`` repeated (RFC 6455 §5.3)."""
     length = len(payload)

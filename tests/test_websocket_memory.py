@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from asgid.asgi.websocket import MESSAGE_OVERHEAD
 from asgid.config import Config
 from asgid.protocols.io.context import ServerContext
 from asgid.protocols.websocket.autobahn import autobahn_factory
-from asgid.protocols.websocket.connection import CLOSE_HANDSHAKE_S, WebSocketConnection
+from asgid.protocols.websocket.connection import WebSocketConnection
+from asgid.protocols.websocket.timers import CLOSE_HANDSHAKE_S
 from asgid.types import ASGIApp
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
@@ -201,6 +203,27 @@ async def test_app_that_ignores_the_disconnect_is_cancelled_on_the_reactor_clock
     for _ in range(3):
         await asyncio.sleep(0)
     assert cancelled == ["/stubborn"] and protocol.instance.task.done()
+
+
+async def test_plain_text_frames_count_their_payload_not_their_header() -> None:
+    # Read without Autobahn (plain_reader), a text message counts towards the inbox's
+    # high-water mark by its size in bytes, as Autobahn's path counts it.
+    async def unread(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await asyncio.get_running_loop().create_future()  # reads nothing more
+
+    protocol, transport, clock = await open_socket(
+        "/unread", unread, ping_interval_s=0.0, application_close_timeout_s=1.0
+    )
+    assert transport.value().startswith(b"HTTP/1.1 101 ")
+    protocol.dataReceived(frame(TEXT, b"a" * 125) + frame(TEXT, "\u00e9".encode() * 100))
+    cycle = protocol.cycle
+    assert cycle is not None
+    assert cycle._buffered == 125 + 200 + 2 * MESSAGE_OVERHEAD
+    protocol.connectionLost()
+    clock.advance(1.1)
+    await asyncio.sleep(0)
 
 
 async def test_an_open_websocket_keeps_only_what_it_uses() -> None:

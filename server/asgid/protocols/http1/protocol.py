@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any, Protocol as Interface
+from typing import TYPE_CHECKING, Any
 
 import httptools
 from twisted.internet.abstract import FileDescriptor
@@ -26,9 +26,9 @@ from asgid.asgi.scope import ConnectionInfo
 from asgid.events import Request
 from asgid.protocols.http1.errors import RejectRequest, error_response, reject_from_parser
 from asgid.protocols.http1.exchange import Exchange
-from asgid.protocols.http1.head import ChunkFraming, after_head, request_line_start
+from asgid.protocols.http1.handoff import Handoffs, Upgrades
+from asgid.protocols.http1.head import ChunkFraming, after_head
 from asgid.protocols.http1.reader import HeadReader
-from asgid.protocols.http1.skipped_body import body_parser
 from asgid.protocols.io.closing import close, linger
 from asgid.protocols.io.connection_info import connection_info
 from asgid.protocols.io.deadline import Deadline
@@ -55,19 +55,7 @@ HEAD_READ_BYTES = 64 * 1024
 BODY_READ_BYTES = 256 * 1024
 
 
-class Upgrades(Interface):
-    """What the connection's switcher offers HTTP/1.1 (``protocols.switcher``)."""
-
-    def wants_upgrade(self, request: Request) -> bool:
-        """Whether ``request`` (which asks to upgrade) is one the server takes over."""
-
-    def switch_protocol(
-        self, request: Request, head: bytes, rest: bytes, conn: ConnectionInfo | None
-    ) -> None:
-        """Take the connection over; HTTP/1.1 has detached itself already."""
-
-
-class HTTP1Protocol(WriteFlow, Protocol):
+class HTTP1Protocol(WriteFlow, Handoffs, Protocol):
     """One HTTP/1.x connection."""
 
     transport: Transport  # set by makeConnection
@@ -216,14 +204,6 @@ class HTTP1Protocol(WriteFlow, Protocol):
         self._new_exchange(request, parser.should_keep_alive())
         if upgrade:
             self._refuse_upgrade()
-
-    def _refuse_upgrade(self) -> None:
-        """An upgrade request served as plain HTTP: llhttp skipped its body, which
-        ``_upgrade`` reads as this request's body (``skipped_body``)."""
-        exchange = self.parsing
-        if exchange is not None and (exchange.declared_length or self._framing is not None):
-            self._skipped_body = (exchange, self._framing is not None)
-            self.parsing = None  # llhttp ends the message now; the body is not over
 
     def on_body(self, body: bytes) -> None:
         exchange = self.parsing
@@ -427,55 +407,6 @@ class HTTP1Protocol(WriteFlow, Protocol):
             self.transport.abortConnection()
         else:
             self._linger = close(self.transport, self.ctx.reactor)
-
-    # -- hand-offs ----------------------------------------------------------------------------
-    def _upgrade(self, data: bytes, offset: int) -> None:
-        request, self._upgrade_request = self._upgrade_request, None
-        if request is None:
-            # An upgrade we do not speak was served as plain HTTP; go on parsing what
-            # follows with a fresh parser (llhttp stops for good at an upgrade).
-            self._new_parser()
-            self._head.chunks = []
-            if self._skipped_body is not None:
-                self._read_skipped_body(*self._skipped_body)
-            if offset < len(data):
-                self.dataReceived(data[offset:])
-            return
-        chunks = self._head.chunks or [data]
-        received = b"".join(chunks[:-1]) + data[:offset]
-        # The head starts at its request line; earlier bytes belong to pipelined requests.
-        head = received[request_line_start(received, request.method) :]
-        rest = data[offset:]
-        if self._exchanges:
-            self._deferred_upgrade = (request, head, rest)
-            if not self._read_paused:
-                self._pause_reading()
-            return
-        self._switch(request, head, rest)
-
-    def _read_skipped_body(self, exchange: Exchange, chunked: bool) -> None:
-        """Read on with a parser for the skipped body alone; the connection ends after it."""
-        self._skipped_body = None
-        self._parser = body_parser(
-            self.on_body,
-            self.on_chunk_header,
-            self.on_message_complete,
-            chunked=chunked,
-            length=exchange.declared_length,
-        )
-        self._head.chunks = None
-        self.parsing = exchange
-        exchange.keep_alive = False
-        if chunked:
-            self._framing = ChunkFraming()
-            self._framing_tail = 0
-
-    def _switch(self, request: Request, head: bytes, rest: bytes) -> None:
-        upgrades = self._upgrades
-        assert upgrades is not None  # _upgrade_request is set only when it exists
-        self._deferred_upgrade = None
-        self.detach()
-        upgrades.switch_protocol(request, head, rest, self._conn)
 
     def detach(self) -> None:
         """Stop serving this transport because another protocol takes it over (an upgrade,

@@ -31,7 +31,7 @@ _PRIVATE_ATTRIBUTES = (
     "message_data_total_length", "failedByMe", "closedByMe", "wasClean",
     "wasCloseHandshakeTimeout", "wasNotCleanReason", "state", "is_open", "is_closed",
     # the parser's state between frames, and the options a plain frame's reading depends
-    # on (connection._read_plain_messages, _plain_frame_limit)
+    # on (plain_reader)
     "data", "current_frame", "inside_message", "applyMask", "utf8validateIncoming",
     "logOctets", "logFrames", "trackTimings", "autoPingInterval", "maxFramePayloadSize",
     "maxMessagePayloadSize",
@@ -144,7 +144,7 @@ def _build_factory(config: Config, reactor: Any) -> Any:
         openHandshakeTimeout=0,
         # Autobahn schedules this on txaio's batched timer, whose whole-second buckets can
         # fire it at once and then abort (RST) before our Close frame is read; the
-        # connection runs its own exact timer instead (websocket.CLOSE_HANDSHAKE_S).
+        # connection runs its own exact timer instead (timers.CLOSE_HANDSHAKE_S).
         closeHandshakeTimeout=0,
         # Send a Close with the reason code (1002, 1007, 1009) instead of dropping TCP,
         # as RFC 6455 §7.1.7 prefers.

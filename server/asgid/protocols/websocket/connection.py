@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
@@ -49,13 +48,10 @@ from asgid.protocols.websocket.autobahn import (
     close_frame_failure,
     header_text,
 )
-from asgid.protocols.websocket.frames import (
-    MAX_FAST_LENGTH,
-    data_frame,
-    frame_head,
-    read_message,
-)
+from asgid.protocols.websocket.frames import data_frame, frame_head
 from asgid.protocols.websocket.handshake import head_problem, http_response_head
+from asgid.protocols.websocket.plain_reader import PlainReader
+from asgid.protocols.websocket.timers import Timers
 
 if TYPE_CHECKING:
     import asyncio
@@ -73,7 +69,6 @@ logger = logging.getLogger(__name__)
 _OPEN = WebSocketServerProtocol.STATE_OPEN
 _CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
 _CLOSING = WebSocketServerProtocol.STATE_CLOSING
-CLOSE_HANDSHAKE_S = 3.0  # how long our Close waits for the peer's before TCP is closed
 _AUTOBAHN_OPTIONS = tuple(WebSocketServerProtocol.CONFIG_ATTRS)
 JOIN_BELOW_BYTES = 8192  # smaller payloads are copied behind their frame header: one send()
 
@@ -101,7 +96,7 @@ def open_websocket(
 
 # Autobahn's own bases disagree on the types of ``peer`` and ``_transport_details``; mypy
 # reports it here only because this class has more than one base.
-class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[misc]
+class WebSocketConnection(WriteFlow, PlainReader, Timers, WebSocketServerProtocol):  # type: ignore[misc]
     """One WebSocket: Autobahn does the protocol, a ``WebSocketCycle`` the ASGI side."""
 
     __slots__ = (
@@ -118,16 +113,6 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
     # most of what opening one cost (issue #13: 1,000 at once stalled the other
     # connections for seconds). connectionMade copies them itself instead.
     CONFIG_ATTRS: list[str] = []
-    # those copies that _plain_frame_limit reads (declared only: no class attribute
-    # shadows the per-connection copy)
-    applyMask: bool
-    utf8validateIncoming: bool
-    logOctets: bool
-    logFrames: bool
-    trackTimings: bool
-    autoPingInterval: float
-    maxFramePayloadSize: int
-    maxMessagePayloadSize: int
 
     def __init__(self, ctx: ServerContext, scope: dict[str, Any]) -> None:
         super().__init__()
@@ -151,7 +136,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self._inbox_paused = False
         self._admitted = False  # counted in ctx.hooks until the handshake is answered
         self._message_bytes = 0
-        self._fast_limit = -1  # see _plain_frame_limit
+        self._fast_limit = -1  # see plain_reader
         self._send_queue: deque[Any] | None = None
         self._utf8validator: Any = None
 
@@ -172,7 +157,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
         self.transport.registerProducer(self, True)
 
     def dataReceived(self, data: bytes) -> None:
-        # Between messages, plain frames are read here (frames.read_message); the first
+        # Between messages, plain frames are read here (plain_reader); the first
         # byte of anything else goes to Autobahn, whose own dataReceived would also format
         # log arguments on every read.
         if self._fast_limit >= 0 and self.state == _OPEN and self.current_frame is None:
@@ -182,60 +167,16 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
                     return
         self._dataReceived(data)
 
-    def _read_plain_messages(self, data: bytes) -> bytes:
-        """Deliver the whole plain messages at the start of what is buffered; the rest."""
-        pending = self.data
-        if pending:  # the start of a frame header, left by Autobahn
-            data = pending + data
-            self.data = b""
-        cycle = self.cycle
-        hooks = self.ctx.hooks
-        limit = self._fast_limit
-        start = 0
-        size = len(data)
-        while start < size and (read := read_message(data, start, limit)) is not None:
-            message, end = read
-            if cycle is not None:
-                if type(message) is str:
-                    cycle.feed_text(message, end - start)
-                else:
-                    cycle.feed_bytes(message)  # type: ignore[arg-type]
-                if hooks is not None:
-                    hooks.websocket_message("received")
-            start = end
-        return data[start:] if start else data
-
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         super().connectionLost(reason)
         self.ctx.forget(self)
         self._cancel_timer()
-        if self._close_timer is not None and self._close_timer.active():
-            self._close_timer.cancel()
-        self._close_timer = None
+        self._cancel_close_timer()
         self._wake_writer()
         # Autobahn resolves is_closed with the connection itself: a Deferred held by the
         # connection whose result is the connection, a cycle per WebSocket. Nothing waits
         # on these once the connection is lost.
         self.is_open = self.is_closed = succeed(None)
-
-    def sendCloseFrame(
-        self, code: int | None = None, reasonUtf8: bytes | None = None, isReply: bool = False
-    ) -> None:
-        super().sendCloseFrame(code=code, reasonUtf8=reasonUtf8, isReply=isReply)
-        if self.closedByMe and self.state == _CLOSING and self._close_timer is None:
-            # RFC 6455 §7.1.1: after our Close, wait a bounded time for the peer's, then
-            # end the TCP connection with a FIN, so our Close frame is still delivered.
-            self._close_timer = self.ctx.reactor.callLater(
-                CLOSE_HANDSHAKE_S, self._on_close_handshake_timeout
-            )
-
-    def _on_close_handshake_timeout(self) -> None:
-        self._close_timer = None
-        if self.state != WebSocketServerProtocol.STATE_CLOSED:
-            self.wasClean = False
-            self.wasCloseHandshakeTimeout = True
-            self.wasNotCleanReason = "peer did not finish the closing handshake in time"
-            self.dropConnection(abort=False)
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
         # Autobahn's sendData formats debug-log arguments on every write; the plain case
@@ -244,24 +185,6 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             super().sendData(data, sync, chopsize)
         else:
             self._writer.write(data)
-
-    def _plain_frame_limit(self) -> int:
-        """The largest payload ``read_message`` takes; -1 if Autobahn must read every frame.
-
-        Autobahn's options that change how a plain frame is read (not unmasked, not
-        validated, logged, timed, auto-ping restarted) are never set by asgid; should they
-        be, Autobahn reads everything.
-        """
-        if not (self.applyMask and self.utf8validateIncoming) or (
-            self.logOctets or self.logFrames or self.trackTimings or self.autoPingInterval
-        ):
-            return -1
-        limits = (
-            self.maxFramePayloadSize,
-            self.maxMessagePayloadSize,
-            self.ctx.config.websocket_max_message_bytes,
-        )
-        return min([MAX_FAST_LENGTH, *(n for n in limits if n > 0)])
 
     @property
     def send_queue(self) -> deque[Any]:
@@ -471,7 +394,7 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
             retry = [(b"retry-after", b"1")]  # RFC 9110 §10.2.3; asgid.hooks.RETRY_AFTER_S
             self.deny(503, retry, b"Service Unavailable: too many requests in flight", True)
 
-    # -- flow control, timers ----------------------------------------------------------------------
+    # -- flow control, connect timeout -------------------------------------------------------------
     def _pause(self, *, handshake: bool = False, inbox: bool = False) -> None:
         was_paused = self._handshake_paused or self._inbox_paused
         self._handshake_paused |= handshake
@@ -495,15 +418,6 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
                 return str(offered)
         return None
 
-    def _set_timer(self, seconds: float, action: Any) -> None:
-        self._cancel_timer()
-        self._timer = self.ctx.reactor.callLater(seconds, action)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None and self._timer.active():
-            self._timer.cancel()
-        self._timer = None
-
     def _on_connect_timeout(self) -> None:
         self._timer = None
         if self.state == _CONNECTING and not self._refused:
@@ -513,52 +427,6 @@ class WebSocketConnection(WriteFlow, WebSocketServerProtocol):  # type: ignore[m
                 self.ctx.config.websocket_connect_timeout_s,
             )
             self.deny(503, [], b"Service Unavailable: the application did not answer", True)
-
-    # -- keepalive (--ping-interval / --ping-timeout), lifetime (--websocket_timeout) ----------
-    # Autobahn's own auto-ping runs on a batched timer that rounds delays down to whole
-    # seconds; these are exact. An open WebSocket holds one timer (each is about 400 bytes):
-    # its next ping or pong deadline, or the end of its lifetime when that comes first.
-    def _schedule(self, seconds: float, action: Any) -> None:
-        """``action`` in ``seconds`` (inf: never), unless the lifetime ends before."""
-        left = self._lifetime_end - self.ctx.reactor.seconds()
-        if left <= seconds and left < math.inf:
-            self._set_timer(max(left, 0.0), self._on_lifetime_timeout)
-        elif seconds < math.inf:
-            self._set_timer(seconds, action)
-        else:
-            self._cancel_timer()
-
-    def _schedule_ping(self) -> None:
-        if self.state == _OPEN:
-            interval = self.ctx.config.ping_interval_s
-            self._schedule(interval if interval > 0 else math.inf, self._send_keepalive)
-
-    def _send_keepalive(self) -> None:
-        self._timer = None
-        if self.state != _OPEN:
-            return
-        self._ping_payload = os.urandom(8)
-        self.sendPing(self._ping_payload)
-        timeout = self.ctx.config.ping_timeout_s
-        if timeout > 0:
-            self._schedule(timeout, self._on_ping_timeout)
-        else:
-            self._schedule_ping()
-
-    def onPong(self, payload: bytes) -> None:
-        if self._ping_payload is not None and payload == self._ping_payload:
-            self._ping_payload = None
-            self._schedule_ping()  # in place of the pong deadline
-
-    def _on_ping_timeout(self) -> None:
-        self._timer = None
-        logger.info("dropping a WebSocket whose peer did not answer a ping in time")
-        self.wasNotCleanReason = "ping timeout"
-        self.dropConnection(abort=True)
-
-    def _on_lifetime_timeout(self) -> None:
-        self._timer = None
-        self.close(1000, b"")  # --websocket_timeout, as Daphne closes it
 
     # -- graceful shutdown -------------------------------------------------------------------------
     def graceful_shutdown(self) -> None:

@@ -110,3 +110,11 @@ def test_fragment_is_not_part_of_the_path(server):
     scope = _scope(server.port, b"GET /scope/frag?q=1#part HTTP/1.1\r\nHost: x\r\n\r\n")
     assert scope["raw_path"] == "/scope/frag"
     assert scope["query_string"] == "q=1"
+
+
+def test_extensions_written_by_an_app_reach_no_other_request(server):
+    request = b"GET /scope HTTP/1.1\r\nHost: a\r\n\r\n"
+    first = _scope(server.port, request)["extensions"]
+    second = _scope(server.port, request)["extensions"]
+    assert first["http.response.pathsend"] == {}
+    assert second == first

@@ -41,6 +41,8 @@ async def _read_all(receive) -> bytes:
 
 async def scope_echo(scope, receive, send):
     body = json.dumps(jsonable(dict(scope))).encode()
+    for value in scope.get("extensions", {}).values():
+        value["written by"] = scope["path"]  # what a later scope must not see
     await _respond(send, body=body, headers=[(b"content-type", b"application/json")])
 
 

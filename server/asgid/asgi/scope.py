@@ -48,11 +48,6 @@ def _http_extensions(http_version: str) -> dict[str, Any]:
     return extensions
 
 
-# The server's HTTP extensions by version, copied into each scope: the copy is the
-# scope's own, the empty per-extension dicts are shared (as a connection's "tls" is).
-HTTP_EXTENSIONS = {version: _http_extensions(version) for version in ("1.0", "1.1", "2")}
-
-
 def build_http_scope(
     request: Request, conn: ConnectionInfo, config: Config, state: dict[str, Any]
 ) -> Scope:
@@ -62,8 +57,9 @@ def build_http_scope(
         client, scheme, server, root_path = conn.client, conn.scheme, conn.server, config.root_path
     # One unpacking: on Python 3.11 each field read by name costs about as much again.
     _, http_version, method, raw_path, query_string, headers, authority = request
-    template = HTTP_EXTENSIONS.get(http_version)
-    extensions = template.copy() if template is not None else _http_extensions(http_version)
+    # Built per request, inner dicts included: an app or middleware may write into them,
+    # and nothing it writes may reach another request.
+    extensions = _http_extensions(http_version)
     if conn.extensions:
         extensions.update(conn.extensions)
     if raw_path.isascii() and raw_path.find(b"%") < 0:  # not ``in``: see decode_path

@@ -29,15 +29,22 @@ async def app(scope, receive, send):
     await watcher
 
 
-async def paced(scope, receive, send):
-    """``/paced``: 64 KiB every second until the send fails; ``/echo``: echo every message."""
+async def _accepted_for_sending(scope, receive, send) -> bool:
+    """Accept a WebSocket; ``/echo`` is served here (False), any other path is the caller's."""
     if scope["type"] != "websocket":
-        return
+        return False
     assert (await receive())["type"] == "websocket.connect"
     await send({"type": "websocket.accept"})
     if scope["path"] == "/echo":
         while (message := await receive())["type"] == "websocket.receive":
             await send({"type": "websocket.send", "text": message.get("text") or ""})
+        return False
+    return True
+
+
+async def paced(scope, receive, send):
+    """``/paced``: 64 KiB every second until the send fails; ``/echo``: echo every message."""
+    if not await _accepted_for_sending(scope, receive, send):
         return
     watcher = asyncio.ensure_future(receive())
     try:
@@ -53,13 +60,7 @@ async def flood(scope, receive, send):
     """``/echo``: echo every message. Anything else: 64 KiB messages as fast as send()
     returns; logs (``tests.app``, WARNING) each send that has to wait, with the client's
     port and the payload bytes of the sends that returned before it."""
-    if scope["type"] != "websocket":
-        return
-    assert (await receive())["type"] == "websocket.connect"
-    await send({"type": "websocket.accept"})
-    if scope["path"] == "/echo":
-        while (message := await receive())["type"] == "websocket.receive":
-            await send({"type": "websocket.send", "text": message.get("text") or ""})
+    if not await _accepted_for_sending(scope, receive, send):
         return
     watcher = asyncio.ensure_future(receive())
     port, sent = scope["client"][1], 0

@@ -15,6 +15,19 @@ class SendTimedOut(Exception):
     """The client took nothing of the response for ``--send-timeout`` seconds."""
 
 
+async def sent_within(waiter: Awaitable[None], timeout_s: float) -> bool:
+    """Await ``waiter`` for at most ``timeout_s`` (0: no limit); False if it took longer."""
+    if not timeout_s:
+        await waiter
+        return True
+    try:
+        # shield: the waiter belongs to the wire, which resolves it later whatever we do.
+        await asyncio.wait_for(asyncio.shield(waiter), timeout_s)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
 async def wait_sent(waiter: Awaitable[None], timeout_s: float, scope: Scope) -> None:
     """Await ``waiter``; past ``timeout_s`` (0: no limit) log it once and raise.
 
@@ -22,13 +35,7 @@ async def wait_sent(waiter: Awaitable[None], timeout_s: float, scope: Scope) -> 
     HTTP/1.1 client that never reads, would otherwise hold the app's send() for as long
     as it keeps the connection open.
     """
-    if not timeout_s:
-        await waiter
-        return
-    try:
-        # shield: the waiter belongs to the wire, which resolves it later whatever we do.
-        await asyncio.wait_for(asyncio.shield(waiter), timeout_s)
-    except asyncio.TimeoutError:
+    if not await sent_within(waiter, timeout_s):
         logger.warning(
             "dropping a response whose client took nothing for %gs (--send-timeout): %s %s",
             timeout_s,

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from asgid.asgi.headers import validate_headers
 from asgid.asgi.http import ClientDisconnected
+from asgid.asgi.send_timeout import sent_within
 from asgid.errors import ProtocolError, UnexpectedMessage
 
 if TYPE_CHECKING:
@@ -279,23 +280,19 @@ class WebSocketCycle:
         timeout, or with pings off for the whole WebSocket lifetime (a day by default).
         """
         timeout = self._send_timeout_s
-        if not timeout:
-            await waiter
+        if await sent_within(waiter, timeout):
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(waiter), timeout)
-        except asyncio.TimeoutError:
-            if self._closed_by_peer is None:
-                logger.warning(
-                    "dropping a WebSocket whose client read nothing for %ss while the app "
-                    "was sending (--websocket-send-timeout): %s",
-                    timeout,
-                    self.scope.get("client"),
-                )
-                self._wire.abort()
-            raise ClientDisconnected(
-                f"the client read nothing for {timeout}s; the WebSocket was dropped"
-            ) from None
+        if self._closed_by_peer is None:
+            logger.warning(
+                "dropping a WebSocket whose client read nothing for %ss while the app "
+                "was sending (--websocket-send-timeout): %s",
+                timeout,
+                self.scope.get("client"),
+            )
+            self._wire.abort()
+        raise ClientDisconnected(
+            f"the client read nothing for {timeout}s; the WebSocket was dropped"
+        )
 
     def _answer_handshake(self, kind: str, message: Message) -> None:
         if kind == "websocket.accept":

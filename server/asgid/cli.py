@@ -210,31 +210,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv, environ)
     try:
-        config = config_from_args(args, environ)
-        # worker_link, not supervisor: a single process need not import the supervisor.
-        from asgid.worker_link import WORKER_METRICS_ENV, worker_endpoints
-
-        adopted = worker_endpoints(environ)
-        if adopted is not None:  # a worker of --workers: the supervisor bound the sockets
-            metrics = environ.get(WORKER_METRICS_ENV)
-            config = config.replace(endpoints=adopted, workers=1, metrics_endpoint=metrics)
+        config = _adopted_sockets(config_from_args(args, environ), environ)
     except ConfigError as exc:
         _fail(str(exc), args.verbosity, exc)
         return
     link = _worker_link(config, environ)
-    from asgid import logging as asgid_logging
-    from asgid.log_formats import AccessTemplate
-
     try:
-        if config.access_log_format:
-            AccessTemplate(config.access_log_format)  # a typo fails now, not per request
-        asgid_logging.configure(
-            config.verbosity,
-            config.access_log,
-            config.log_fmt,
-            log_format=config.log_format,
-            log_config=config.log_config,
-        )
+        _configure_logging(config)
     except ConfigError as exc:
         _fail(str(exc), config.verbosity, exc)
         return
@@ -246,6 +228,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         logger.warning("interrupted while starting")
         status = EXIT_INTERRUPTED
     sys.exit(status)
+
+
+def _adopted_sockets(config: Config, environ: dict[str, str]) -> Config:
+    """A worker of --workers serves the sockets its supervisor bound (and its metrics one)."""
+    # worker_link, not supervisor: a single process need not import the supervisor.
+    from asgid.worker_link import WORKER_METRICS_ENV, worker_endpoints
+
+    adopted = worker_endpoints(environ)
+    if adopted is None:
+        return config
+    metrics = environ.get(WORKER_METRICS_ENV)
+    return config.replace(endpoints=adopted, workers=1, metrics_endpoint=metrics)
+
+
+def _configure_logging(config: Config) -> None:
+    """Logging as the flags say; a bad access-log template fails now, not per request."""
+    from asgid import logging as asgid_logging
+    from asgid.log_formats import AccessTemplate
+
+    if config.access_log_format:
+        AccessTemplate(config.access_log_format)
+    asgid_logging.configure(
+        config.verbosity,
+        config.access_log,
+        config.log_fmt,
+        log_format=config.log_format,
+        log_config=config.log_config,
+    )
 
 
 def _worker_link(config: Config, environ: dict[str, str]) -> WorkerLink | None:

@@ -10,9 +10,8 @@ from collections.abc import Iterator
 
 import httptools
 import pytest
-from asgid.asgi.http import ClientDisconnected
 from asgid.asgi.websocket import INBOX_HIGH_WATER, WebSocketCycle
-from asgid.errors import ProtocolError, UnexpectedMessage
+from asgid.errors import ClientDisconnected, ProtocolError, UnexpectedMessage
 from asgid.protocols.websocket.handshake import head_problem
 from autobahn.websocket.protocol import parseHttpHeader
 from hypothesis import given, settings, strategies as st

@@ -7,6 +7,9 @@ AsgidError
 ├── LifespanFailure      the app reported ``lifespan.startup.failed`` (or raised)
 └── ProtocolError        the ASGI app broke the message protocol
     └── UnexpectedMessage    a message of the wrong type or order ("expected X, got Y")
+
+OSError
+└── ClientDisconnected   raised to the app by ``send()`` once its client is gone
 """
 
 from __future__ import annotations
@@ -39,3 +42,7 @@ class UnexpectedMessage(ProtocolError):
         super().__init__(f"expected {expected}, got {got!r}")
         self.expected = expected
         self.got = got
+
+
+class ClientDisconnected(OSError):
+    """Raised by ``send()`` once the client is gone (ASGI spec 2.4 asks for an OSError)."""

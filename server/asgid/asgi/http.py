@@ -19,13 +19,13 @@ import enum
 from collections.abc import Awaitable
 from typing import NoReturn, Protocol
 
-from asgid.asgi.files import FILE_MESSAGES, FileSpan, open_file
+from asgid.asgi.files import FILE_MESSAGES
 from asgid.asgi.headers import validate_headers
+from asgid.asgi.http_extensions import HTTPExtensions
 from asgid.asgi.send_timeout import SendTimedOut, wait_sent
-from asgid.errors import ProtocolError, UnexpectedMessage
+from asgid.errors import ClientDisconnected, ProtocolError, UnexpectedMessage
 from asgid.events import (
     Body,
-    EarlyHints,
     Headers,
     Response,
     ResponseEvent,
@@ -34,10 +34,6 @@ from asgid.events import (
     new_event,
 )
 from asgid.types import Message, Scope
-
-
-class ClientDisconnected(OSError):
-    """Raised by ``send()`` once the client is gone (ASGI spec 2.4 asks for an OSError)."""
 
 
 class HTTPWire(Protocol):
@@ -91,8 +87,9 @@ TRAILERS = CycleState.TRAILERS
 DONE = CycleState.DONE
 
 
-class HTTPCycle:
-    """The ASGI side of one HTTP request/response exchange."""
+class HTTPCycle(HTTPExtensions):
+    """The ASGI side of one HTTP request/response exchange (the extensions' messages:
+    ``http_extensions``)."""
 
     # Defaults of what a plain response never reads live on the class; what it reads is
     # set in __init__ (on Python 3.11 reading a class default through an instance costs
@@ -103,6 +100,7 @@ class HTTPCycle:
     _status = 0
     _send_timeout_s = 0.0  # --send-timeout; 0: a send may wait for the client forever
     _pending_trailers: Headers | None = None  # http.response.trailers with more_trailers
+    _wire: HTTPWire
 
     def __init__(
         self,
@@ -315,74 +313,6 @@ class HTTPCycle:
         self._wire.send_event(StreamClosed(self.stream_id, complete=False, stalled=True))
         self.disconnect()
         raise ClientDisconnected(str(exc)) from None
-
-    async def _file_message(self, kind: str, message: Message) -> None:
-        """pathsend/zerocopysend: the file straight to the kernel where the wire can, else
-        its chunks as body messages, with backpressure either way."""
-        span, more = open_file(kind, message)
-        try:
-            if getattr(self._wire, "can_send_file", False):
-                await self._send_file(span, more)
-            else:
-                await self._send_file_chunks(span, more)
-        finally:
-            span.close()
-
-    async def _send_file(self, span: FileSpan, more: bool) -> None:
-        waiter = self._body_message({"body": b"", "more_body": True})  # the head goes first
-        if waiter is not None:
-            await self._wait_sent(waiter)
-        if span.count and not self._disconnected:
-            send_file = self._wire.send_file  # type: ignore[attr-defined]
-            try:
-                await send_file(self.stream_id, span.fd, span.offset, span.count)
-            except SendTimedOut as exc:  # the wire waits for the socket itself
-                self._stalled(exc)
-        if self._disconnected:
-            raise ClientDisconnected("the client closed the connection")
-        if not more:
-            self._body_message({"body": b"", "more_body": False})
-
-    async def _send_file_chunks(self, span: FileSpan, more: bool) -> None:
-        chunks = span.chunks()
-        chunk = next(chunks, b"")
-        while True:
-            following = next(chunks, None) if chunk else None
-            last = following is None
-            waiter = self._body_message({"body": chunk, "more_body": more or not last})
-            if waiter is not None:
-                await self._wait_sent(waiter)
-            if following is None:
-                return
-            if self._disconnected:
-                raise ClientDisconnected("the client closed the connection")  # stop reading
-            chunk = following
-
-    def _push(self, message: Message) -> None:
-        """``http.response.push``: only wires that can push (HTTP/2) act on it."""
-        path = message.get("path")
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ProtocolError(f"http.response.push 'path' must start with '/', got {path!r}")
-        push = getattr(self._wire, "push", None)
-        if push is not None:
-            push(path, validate_headers(message.get("headers", ())))
-
-    def _early_hint(self, message: Message) -> None:
-        """``http.response.early_hint``: ``links`` become ``link`` fields of a 103 response.
-
-        The wire decides whether it can send one (not to HTTP/1.0 clients, RFC 8297 §3).
-        """
-        links = message.get("links")
-        if not isinstance(links, (list, tuple)) or not all(
-            isinstance(link, bytes) for link in links
-        ):
-            raise ProtocolError(
-                "http.response.early_hint 'links' must be a list of byte strings such as "
-                f"b'</style.css>; rel=preload; as=style', got {links!r:.80}"
-            )
-        if links:
-            headers = validate_headers((b"link", link) for link in links)
-            self._wire.send_event(EarlyHints(self.stream_id, headers))
 
     def _trailers_message(self, message: Message) -> Awaitable[None] | None:
         headers = validate_headers(message.get("headers", ()))

@@ -7,8 +7,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from asgid.asgi.http import DONE, ClientDisconnected, HTTPCycle
-from asgid.errors import ProtocolError
+from asgid.asgi.http import DONE, HTTPCycle
+from asgid.errors import ClientDisconnected, ProtocolError
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall, IReactorTime

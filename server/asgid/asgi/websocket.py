@@ -26,9 +26,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Protocol
 
 from asgid.asgi.headers import validate_headers
-from asgid.asgi.http import ClientDisconnected
 from asgid.asgi.send_timeout import sent_within
-from asgid.errors import ProtocolError, UnexpectedMessage
+from asgid.errors import ClientDisconnected, ProtocolError, UnexpectedMessage
 
 if TYPE_CHECKING:
     from asgid.events import Headers

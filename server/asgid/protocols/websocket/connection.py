@@ -33,10 +33,10 @@ from autobahn.websocket.utf8validator import Utf8Validator
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import connectionDone
 
-from asgid.asgi.http import ClientDisconnected
 from asgid.asgi.instance import WebSocketInstance
 from asgid.asgi.scope import build_websocket_scope
 from asgid.asgi.websocket import WebSocketCycle
+from asgid.errors import ClientDisconnected
 from asgid.events import Response
 from asgid.protocols.io.direct_write import DirectWriter
 from asgid.protocols.io.kernel_buffer import limit_unsent

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from autobahn.twisted.websocket import WebSocketServerProtocol
 
-from asgid.asgi.http import ClientDisconnected
+from asgid.errors import ClientDisconnected
 from asgid.protocols.websocket.autobahn import HANDSHAKE_STATE, header_text
 from asgid.protocols.websocket.handshake import http_response_head
 

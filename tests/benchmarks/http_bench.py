@@ -18,11 +18,11 @@ side: one ``curl`` download from each server in turn (the order reversed every o
 pass), a first pass thrown away as a warm-up, then ``--tries`` passes; a server's figure
 is the median of its tries. A 100 MiB transfer lasts about 20 ms at 5 GB/s, so the load
 that other processes put on the two CPUs changes from one transfer to the next: when each
-server ran its downloads alone, in its own second, the same code measured 0.4x to 1.3x
-uvicorn from round to round. Alternating puts every server under the same moments' load,
-and the median ignores the few transfers a burst of other work slowed or a quiet moment
-sped up (the best of many is the luckiest 20 ms of each server, and swings as much): the
-per-round ratio then stays within about 10%.
+server ran its downloads alone, in its own second, keeping the best of 3, the same code
+measured 0.4x to 2.5x uvicorn from round to round. Alternating puts every server under the
+same moments' load, and the median ignores the few transfers a burst of other work slowed
+or a quiet moment sped up (the best of many is the luckiest 20 ms of each server and
+swings almost as much): the per-round ratio then mostly stays within 10 to 25%.
 
 Results go to ``results/http.json``; ``report.py`` turns them into tables and plots.
 """

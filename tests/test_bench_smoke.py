@@ -41,3 +41,25 @@ def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     for image in ("bench-http.png", "bench-bodies.png", "bench-h2-ws.png"):
         assert (tmp_path / "img" / image).read_bytes().startswith(b"\x89PNG")
     assert "| HTTP/1.1 hello, wrk -t1 -c50 | requests/s |" in done.stdout
+
+
+def test_harness_brings_asgid_bytecode_up_to_date() -> None:
+    # A source newer than its bytecode (an edit since `make venv`): the harness must leave
+    # bytecode Python accepts for every asgid module (source timestamp and size match).
+    import importlib.util
+    import os
+    import struct
+
+    sys.path.insert(0, str(REPO / "tests" / "benchmarks"))
+    try:
+        import _peers
+    finally:
+        sys.path.pop(0)
+    os.utime(REPO / "server" / "asgid" / "errors.py")  # "edited" now; the content stays
+    _peers.asgid_bytecode.cache_clear()
+    _peers.server_command("asgid", 8000)  # the harness compiles before its first asgid
+    for path in [*(REPO / "server").rglob("*.py"), *(REPO / "channel_layers").rglob("*.py")]:
+        header = Path(importlib.util.cache_from_source(str(path))).read_bytes()[:16]
+        flags, mtime, size = struct.unpack("<III", header[4:16])
+        stat = path.stat()
+        assert (flags, mtime, size) == (0, int(stat.st_mtime) & 0xFFFFFFFF, stat.st_size), path

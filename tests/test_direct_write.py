@@ -281,6 +281,27 @@ def test_kernel_bound_is_set_on_the_socket_under_tls(pair):
     assert lowat == UNSENT_BYTES
 
 
+def test_unix_socket_transport_takes_the_direct_path():
+    from twisted.internet import unix
+
+    loop = asyncio.new_event_loop()
+    server_side, client = socket.socketpair()
+    server_side.setblocking(False)
+    protocol = Protocol()
+    port = _Port()
+    transport = unix.Server(server_side, protocol, "", port, 1, AsyncioSelectorReactor(loop))
+    protocol.makeConnection(transport)
+    try:
+        DirectWriter(transport).write(b"hello")
+        assert not transport._tempDataLen and not transport.dataBuffer
+        assert client.recv(5) == b"hello"
+    finally:
+        transport.abortConnection()
+        loop.run_until_complete(asyncio.sleep(0.01))
+        client.close()
+        loop.close()
+
+
 def test_other_transports_keep_twisteds_path():
     class Recorder:
         def __init__(self) -> None:

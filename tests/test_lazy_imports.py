@@ -179,7 +179,11 @@ def test_reactor_without_tls_stack_still_listens_with_listen_ssl(tls_files: TLSF
 # What a plain tcp: server needs neither for start-up nor for its first requests.
 UNUSED_AT_START = {
     "twisted.internet.endpoints",  # tcp: goes straight to reactor.listenTCP
-    "http.cookiejar",  # twisted.python.compat's import of it stays lazy (lazy_stdlib.py)
+    "http.cookiejar",  # twisted.python.compat's import of it stays lazy (lazy_modules.py)
+    "twisted.internet.process",  # lazy too: only spawnProcess and SIGCHLD handling call it
+    "pty",
+    "twisted.internet.unix",  # lazy: only unix sockets call it
+    "twisted.internet.udp",  # lazy: only listenUDP calls it
     "urllib.request",
     "http.client",
     "email.parser",
@@ -187,7 +191,7 @@ UNUSED_AT_START = {
 }
 
 
-def test_plain_tcp_server_runs_neither_endpoint_module_nor_cookiejar(server: AsgidProcess) -> None:
+def test_plain_tcp_server_runs_none_of_the_unused_modules(server: AsgidProcess) -> None:
     assert imported(server.url + "/?all") & UNUSED_AT_START == set()
 
 
@@ -195,7 +199,7 @@ def test_deferred_cookiejar_loads_on_first_use() -> None:
     # A fresh interpreter: the lazy entry must be made before Twisted is imported.
     check = (
         "import sys\n"
-        "from asgid.lazy_stdlib import defer_unused_imports\n"
+        "from asgid.lazy_modules import defer_unused_imports\n"
         "defer_unused_imports()\n"
         "import twisted.internet.defer\n"
         "assert 'urllib.request' not in sys.modules\n"
@@ -204,6 +208,70 @@ def test_deferred_cookiejar_loads_on_first_use() -> None:
         "assert http.cookiejar.CookieJar is CookieJar and len(CookieJar()) == 0\n"
     )
     subprocess.run([sys.executable, "-c", check], check=True)
+
+
+# The reactor as asgid installs it, then each deferred Twisted module through the reactor
+# method that needs it: a child process reaped, a UDP datagram echoed, a UNIX socket served.
+_DEFERRED_TWISTED = """
+import os, socket, sys, tempfile
+from asgid.lazy_modules import defer_unused_imports
+defer_unused_imports()
+from asgid import reactor as setup
+setup.install("asyncio", tls=False)
+from twisted.internet import reactor
+from twisted.internet.protocol import ClientFactory, DatagramProtocol, Factory, Protocol
+from twisted.internet.protocol import ProcessProtocol
+from tests.apps.modules import _has_run
+names = ("twisted.internet.process", "twisted.internet.unix", "twisted.internet.udp")
+assert not any(_has_run(sys.modules[name]) for name in names), "ran at import"
+results = []
+class Child(ProcessProtocol):
+    def outReceived(self, data):
+        results.append(data.strip().decode())
+    def processEnded(self, reason):
+        results.append(f"exit {reason.value.exitCode}")
+        udp()
+def udp():
+    class Echo(DatagramProtocol):
+        def datagramReceived(self, data, address):
+            results.append(data.decode())
+            unix()
+    port = reactor.listenUDP(0, Echo(), interface="127.0.0.1")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+        client.sendto(b"datagram", ("127.0.0.1", port.getHost().port))
+def unix():
+    class Hello(Protocol):
+        def connectionMade(self):
+            self.transport.write(b"unix")
+            self.transport.loseConnection()
+    class Reader(Protocol):
+        def dataReceived(self, data):
+            results.append(data.decode())
+            reactor.stop()
+    path = os.path.join(tempfile.mkdtemp(), "s")
+    reactor.listenUNIX(path, Factory.forProtocol(Hello))
+    reactor.connectUNIX(path, ClientFactory.forProtocol(Reader))
+reactor.callWhenRunning(
+    reactor.spawnProcess, Child(), sys.executable, [sys.executable, "-c", "print('child')"],
+    env=None,
+)
+reactor.callLater(30, reactor.stop)
+reactor.run()
+assert all(_has_run(sys.modules[name]) for name in names)
+print(" ".join(results))
+"""
+
+
+def test_deferred_twisted_modules_load_on_first_use() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _DEFERRED_TWISTED],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["child", "exit", "0", "datagram", "unix"]
 
 
 @pytest.mark.parametrize("seconds", [0, 784111777, 951782400, 1795904549.9, 4102444799])

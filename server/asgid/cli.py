@@ -202,7 +202,7 @@ def parse_args(argv: Sequence[str] | None, environ: dict[str, str]) -> argparse.
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from asgid.lazy_stdlib import defer_unused_imports
+    from asgid.lazy_modules import defer_unused_imports
 
     defer_unused_imports()  # before anything imports Twisted
     name_systemd_sockets(os.environ)

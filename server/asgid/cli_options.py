@@ -45,6 +45,7 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
     _proxy_options(p.add_argument)
     _lifecycle_options(p.add_argument)
     _limit_options(p.add_argument)
+    _http2_options(p.add_argument)
     _websocket_options(p.add_argument)
     _websocket_protocol_options(p.add_argument)
     _app_options(p.add_argument)
@@ -161,7 +162,7 @@ def _lifecycle_options(add: Callable[..., Any]) -> None:
 
 
 def _limit_options(add: Callable[..., Any]) -> None:
-    """Beyond Daphne: request size limits and HTTP/2."""
+    """Beyond Daphne: request size limits."""
     add(
         "--limit-request-line",
         type=int,
@@ -187,6 +188,10 @@ def _limit_options(add: Callable[..., Any]) -> None:
         help="largest request body in bytes, k/m/g suffixes allowed "
         "(default 0: no limit; larger: 413)",
     )
+
+
+def _http2_options(add: Callable[..., Any]) -> None:
+    """Beyond Daphne: HTTP/2, and how long an address cut off for flooding waits."""
     add("--http2", dest="http2", action="store_true", default=True, help="speak HTTP/2 (default)")
     add("--no-http2", dest="http2", action="store_false", help="HTTP/1.1 only")
     add(

@@ -22,15 +22,18 @@ import asyncio
 import json
 import logging
 import os
-import random
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from asgid.errors import ConfigError
 from asgid.heartbeat import Heartbeat
 from asgid.systemd import CONNECTIONS_FIELD, RECYCLE_FIELD, REQUESTS_FIELD, notify
+
+if TYPE_CHECKING:
+    import random
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,8 @@ def request_budget(limit: int, jitter: int, rng: random.Random | None = None) ->
     """
     if limit <= 0:
         return 0
+    import random  # only a worker with a budget draws; a single process never loads it
+
     spread = (rng or random.Random()).randint(-jitter, jitter) if jitter > 0 else 0
     return max(1, limit + spread)
 

@@ -2,7 +2,7 @@
 
 ``GET /`` answers the top-level names in ``sys.modules`` as a JSON list (``GET /?all``:
 every module name), so a test can see what a real server process loaded for the traffic
-it served so far. A module entered lazily (``asgid/lazy_stdlib.py``) but not yet run is
+it served so far. A module entered lazily (``asgid/lazy_modules.py``) but not yet run is
 left out.
 """
 

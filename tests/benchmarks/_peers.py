@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -63,10 +64,23 @@ def asgid_bin() -> str:
     return str(Path(sys.executable).with_name("asgid"))
 
 
+@cache
+def asgid_bytecode() -> None:
+    """Bring asgid's bytecode up to date before any figure is taken.
+
+    The editable install keeps asgid's modules as source, and with PYTHONDONTWRITEBYTECODE
+    set no process writes their bytecode: without this, a source edit since ``make venv``
+    would add the compilation of every changed module to each start-up and request figure.
+    """
+    sources = [str(REPO / "server"), str(REPO / "channel_layers")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *sources], check=True)
+
+
 def server_command(name: str, port: int, tls: tuple[str, str] | None = None) -> list[str]:
     """How each server is started: one process, uvloop where it offers it, no access log."""
     host = "127.0.0.1"
     if name == "asgid":
+        asgid_bytecode()
         kind = f"ssl:{port}:privateKey={tls[1]}:certKey={tls[0]}" if tls else f"tcp:{port}"
         return [asgid_bin(), "-e", f"{kind}:interface={host}", "-v", "0", APP]
     if name == "uvicorn":

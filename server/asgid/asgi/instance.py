@@ -8,12 +8,12 @@ import time
 from typing import TYPE_CHECKING, Protocol
 
 from asgid.asgi.http import DONE, ClientDisconnected, HTTPCycle
-from asgid.asgi.websocket import WebSocketCycle
 from asgid.errors import ProtocolError
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+    from asgid.asgi.websocket import WebSocketCycle  # an HTTP-only process never loads it
     from asgid.hooks import RequestHooks
     from asgid.types import ASGIApp
 

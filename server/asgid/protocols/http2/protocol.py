@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from h2.config import H2Configuration
 from h2.errors import ErrorCodes
 from h2.events import StreamReset
 from h2.exceptions import H2Error
@@ -44,9 +43,9 @@ from asgid.protocols.http2.handlers import DISPATCH
 from asgid.protocols.http2.headers import response_headers
 from asgid.protocols.http2.setup import (
     H2C_SWITCHING,
-    BoundedH2Connection,
     h2c_settings,
     h2c_stream_request,
+    new_connection,
     start_connection,
 )
 from asgid.protocols.http2.stream import H2Stream
@@ -92,18 +91,7 @@ class H2Protocol(Protocol):
         self.config = ctx.config
         self.loop: asyncio.AbstractEventLoop = ctx.loop
         # per connection
-        self.h2: H2Connection = BoundedH2Connection(
-            H2Configuration(
-                client_side=False,
-                header_encoding=None,
-                # Checked by the handlers (headers.malformed): a stream error, not h2's
-                # connection error (RFC 9113 §8.1.1).
-                validate_inbound_headers=False,
-                normalize_inbound_headers=False,
-                validate_outbound_headers=False,
-                normalize_outbound_headers=False,
-            )
-        )
+        self.h2: H2Connection = new_connection()
         self.flow = FlowScheduler(self.h2, on_complete=self._response_done, on_gone=self.gone)
         self.guard = FloodGuard(ctx.reactor)
         self.streams: dict[int, H2Stream] = {}

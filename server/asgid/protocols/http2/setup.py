@@ -1,9 +1,10 @@
-"""HTTP/2 connection start-up: our SETTINGS and connection window, and h2c's stream 1."""
+"""HTTP/2 connection start-up: h2's state, our SETTINGS and connection window, h2c's stream 1."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from h2.config import H2Configuration
 from h2.connection import AllowedStreamIDs, H2Connection
 from h2.settings import SettingCodes, Settings
 from h2.stream import H2Stream as H2StreamState
@@ -70,6 +71,22 @@ class LocalSettings(Settings):
     @max_concurrent_streams.setter
     def max_concurrent_streams(self, value: int) -> None:
         self[SettingCodes.MAX_CONCURRENT_STREAMS] = value
+
+
+def new_connection() -> BoundedH2Connection:
+    """h2's state for one server-side connection, with bytes for header names and values."""
+    return BoundedH2Connection(
+        H2Configuration(
+            client_side=False,
+            header_encoding=None,
+            # Checked by the handlers (headers.malformed): a stream error, not h2's
+            # connection error (RFC 9113 §8.1.1).
+            validate_inbound_headers=False,
+            normalize_inbound_headers=False,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+        )
+    )
 
 
 CONNECTION_WINDOW_STREAMS = 16  # connection window = this many stream windows

@@ -37,7 +37,6 @@ from typing import Any, Protocol
 
 from twisted.internet import tcp, unix
 
-_DIRECT_TYPES = (tcp.Server, unix.Server)
 _NEEDED = (
     "socket", "dataBuffer", "_tempDataLen", "connected", "disconnecting",
     "_writeDisconnecting", "_writeDisconnected", "_aborting", "producer", "producerPaused",
@@ -65,6 +64,15 @@ class Refillable(Pausable, Protocol):
     def refill_from(self, send: Callable[[], bool]) -> None: ...
 
 
+def _direct_type(kind: type) -> bool:
+    """A plain TCP or unix-socket server transport class."""
+    # twisted.internet.unix stays a lazy module until a unix socket is used (lazy_modules.py):
+    # reading unix.Server runs it, so it is read only for a class that module defined.
+    if kind is tcp.Server:
+        return True
+    return kind.__module__ == "twisted.internet.unix" and kind is unix.Server
+
+
 def _told_to_end(transport: Any) -> bool:
     """loseConnection, loseWriteConnection or abortConnection was called."""
     return bool(
@@ -82,7 +90,7 @@ class DirectWriter:
 
     def __init__(self, transport: Any) -> None:
         self._transport = transport
-        direct = type(transport) in _DIRECT_TYPES and all(hasattr(transport, a) for a in _NEEDED)
+        direct = _direct_type(type(transport)) and all(hasattr(transport, a) for a in _NEEDED)
         self._socket: socket.socket | None = transport.socket if direct else None
         if direct:
             # The same values, as the transport's own attributes: on Python 3.11 reading a

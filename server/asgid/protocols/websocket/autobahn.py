@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from asgid.config import Config
     from asgid.protocols.io.context import ServerContext
 
-# Autobahn members below its public API that websocket.connection reads, sets or overrides,
-# with the parameters it passes. pyproject.toml bounds autobahn to the versions tested; this
-# check catches an install outside that range at start-up instead of on the wire.
+# Autobahn members below its public API that websocket.connection (with the classes mixed
+# into it) reads, sets or overrides, with the parameters it passes. pyproject.toml bounds
+# autobahn to the versions tested; this check catches an install outside that range at
+# start-up instead of on the wire.
 _PRIVATE_METHODS = {
     "_dataReceived": ("data",),
     "_fail_connection": ("code", "reason"),

@@ -6,11 +6,11 @@ wire installs on its transport and gives the head exactly as received, so Autoba
 handshake and the framing (RFC 6455), except plain frames between messages, which
 ``frames.read_message`` reads as Autobahn would. Autobahn's ``onConnect`` returns a Deferred that
 fires when the app answers (``websocket.accept``), or the connection is refused with a
-plain HTTP response (close before accept: 403; a denial response; no answer in time).
-Reading is paused while the app decides, and again whenever the cycle's inbox is full;
-``websocket.send`` waits until the socket has taken its message whole (IPushProducer):
-a client that reads nothing costs at most one unsent message in user space, and
-``io.kernel_buffer`` bounds what the kernel holds for it.
+plain HTTP response (close before accept: 403; a denial response; no answer in time), both
+in ``opening``. Reading is paused while the app decides, and again whenever the cycle's
+inbox is full; ``websocket.send`` waits until the socket has taken its message whole
+(IPushProducer): a client that reads nothing costs at most one unsent message in user
+space, and ``io.kernel_buffer`` bounds what the kernel holds for it.
 
 The hot path avoids Autobahn's conveniences that cost per message: its per-read and
 per-write debug-log argument formatting, the Deferred it fires per message and, for a
@@ -41,15 +41,10 @@ from asgid.events import Response
 from asgid.protocols.io.direct_write import DirectWriter
 from asgid.protocols.io.kernel_buffer import limit_unsent
 from asgid.protocols.io.write_flow import WriteFlow
-from asgid.protocols.websocket.autobahn import (
-    AUTOBAHN_SLOTS,
-    HANDSHAKE_STATE,
-    autobahn_factory,
-    close_frame_failure,
-    header_text,
-)
+from asgid.protocols.websocket.autobahn import AUTOBAHN_SLOTS, autobahn_factory, close_frame_failure
 from asgid.protocols.websocket.frames import data_frame, frame_head
-from asgid.protocols.websocket.handshake import head_problem, http_response_head
+from asgid.protocols.websocket.handshake import head_problem
+from asgid.protocols.websocket.opening import Opening
 from asgid.protocols.websocket.plain_reader import PlainReader
 from asgid.protocols.websocket.timers import Timers
 
@@ -60,14 +55,13 @@ if TYPE_CHECKING:
     from twisted.python.failure import Failure
 
     from asgid.asgi.scope import ConnectionInfo
-    from asgid.events import Headers, Request
+    from asgid.events import Request
     from asgid.protocols.io.context import ServerContext
     from asgid.protocols.io.transport import Transport
 
 logger = logging.getLogger(__name__)
 
 _OPEN = WebSocketServerProtocol.STATE_OPEN
-_CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
 _CLOSING = WebSocketServerProtocol.STATE_CLOSING
 _AUTOBAHN_OPTIONS = tuple(WebSocketServerProtocol.CONFIG_ATTRS)
 JOIN_BELOW_BYTES = 8192  # smaller payloads are copied behind their frame header: one send()
@@ -96,7 +90,7 @@ def open_websocket(
 
 # Autobahn's own bases disagree on the types of ``peer`` and ``_transport_details``; mypy
 # reports it here only because this class has more than one base.
-class WebSocketConnection(WriteFlow, PlainReader, Timers, WebSocketServerProtocol):  # type: ignore[misc]
+class WebSocketConnection(WriteFlow, PlainReader, Timers, Opening, WebSocketServerProtocol):  # type: ignore[misc]
     """One WebSocket: Autobahn does the protocol, a ``WebSocketCycle`` the ASGI side."""
 
     __slots__ = (
@@ -296,51 +290,7 @@ class WebSocketConnection(WriteFlow, PlainReader, Timers, WebSocketServerProtoco
                 "WSDISCONNECT", self.scope, time.monotonic() - self._started
             )
 
-    # -- WebSocketWire: called by the cycle --------------------------------------------------------
-    def accept(self, subprotocol: str | None, headers: Headers) -> None:
-        handshake, self._handshake = self._handshake, None
-        if handshake is None or self.state != _CONNECTING:
-            raise ClientDisconnected("the WebSocket handshake is over; cannot accept")
-        self._cancel_timer()
-        if subprotocol is None:
-            subprotocol = self._default_subprotocol()
-        extra: dict[str, list[str]] = {}
-        for name, value in headers:
-            extra.setdefault(name.decode("ascii"), []).append(header_text(value))
-        self._accepted = True
-        handshake.callback((subprotocol, extra))  # Autobahn writes 101 and opens
-        if self.state == _OPEN:
-            for field in HANDSHAKE_STATE:  # about 1.5 KB, never read again
-                setattr(self, field, None)
-        if self._admitted:
-            self._handshake_over(101)
-        if self.ctx.access_log is not None:
-            self.ctx.access_log.websocket("WSCONNECT", self.scope, None)
-        self._resume(handshake=True)
-        timeout = self.ctx.config.websocket_timeout_s
-        if timeout is not None and timeout >= 0:
-            self._lifetime_end = self.ctx.reactor.seconds() + timeout
-        self._schedule_ping()
-        if self.ctx.shutting_down:
-            self.close(1001, b"server shutting down")
-
-    def deny(self, status: int, headers: Headers, body: bytes, end: bool) -> None:
-        if self.state == _CONNECTING and not self._refused:
-            self._refused = True
-            self._handshake = None
-            self._cancel_timer()
-            length = len(body) if end else None
-            server = self.ctx.config.server_header
-            self.transport.write(http_response_head(status, headers, server, length) + body)
-            if self._admitted:
-                self._handshake_over(status)
-            if self.ctx.access_log is not None:
-                self.ctx.access_log.websocket("WSREJECT", self.scope, None)
-        elif self._refused and body:
-            self.transport.write(body)
-        if end:
-            self.dropConnection(abort=False)
-
+    # -- WebSocketWire: called by the cycle (accept and deny: opening.py) -------------------------
     def send_message(self, data: bytes, binary: bool) -> asyncio.Future[None] | None:
         if self.state != _OPEN:
             raise ClientDisconnected("the WebSocket is closing; cannot send")
@@ -384,16 +334,6 @@ class WebSocketConnection(WriteFlow, PlainReader, Timers, WebSocketServerProtoco
     def resume_reading(self) -> None:
         self._resume(inbox=True)
 
-    def _handshake_over(self, status: int) -> None:
-        self._admitted = False
-        if self.ctx.hooks is not None:
-            self.ctx.hooks.handshake_done(status, time.monotonic() - self._started)
-
-    def _refuse_over_limit(self) -> None:
-        if self.state == _CONNECTING and not self._refused:
-            retry = [(b"retry-after", b"1")]  # RFC 9110 §10.2.3; asgid.hooks.RETRY_AFTER_S
-            self.deny(503, retry, b"Service Unavailable: too many requests in flight", True)
-
     # -- flow control, connect timeout -------------------------------------------------------------
     def _pause(self, *, handshake: bool = False, inbox: bool = False) -> None:
         was_paused = self._handshake_paused or self._inbox_paused
@@ -410,23 +350,6 @@ class WebSocketConnection(WriteFlow, PlainReader, Timers, WebSocketServerProtoco
             self._inbox_paused = False
         if was_paused and not (self._handshake_paused or self._inbox_paused):
             self.transport.resumeProducing()
-
-    def _default_subprotocol(self) -> str | None:
-        """``--ws-protocol``: the first subprotocol the client offered that the server lists."""
-        for offered in self.scope["subprotocols"]:
-            if offered in self.ctx.config.ws_protocols:
-                return str(offered)
-        return None
-
-    def _on_connect_timeout(self) -> None:
-        self._timer = None
-        if self.state == _CONNECTING and not self._refused:
-            logger.warning(
-                "application did not answer the WebSocket handshake for %s within %ss",
-                self.scope["path"],
-                self.ctx.config.websocket_connect_timeout_s,
-            )
-            self.deny(503, [], b"Service Unavailable: the application did not answer", True)
 
     # -- graceful shutdown -------------------------------------------------------------------------
     def graceful_shutdown(self) -> None:

@@ -9,7 +9,9 @@ so the counts, not the rates, are the result). After a warm-up the counters are 
 then one keep-alive connection makes ``--requests`` ``GET /`` requests (``h2load --h1
 -c 1``) and, on a new server, one WebSocket makes as many 32-byte text echoes (the
 ``websockets`` client), and on a third a tenth as many WebSockets are opened, echo once
-and close; the counters are dumped and divided by the count.
+and close; the counters are dumped and divided by the count. ``--work startup`` counts
+the instructions from the process start to its first ``200`` (dumped right after it, no
+warm-up, nothing divided): the start-up figure that does not depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -137,15 +139,29 @@ def measure(name: str, work: str, count: int, out_dir: Path) -> float:
         server.stop()
 
 
+def startup_instructions(name: str, out_dir: Path) -> int:
+    """From exec to the first 200 (the readiness poll's request), in one process."""
+    server = Callgrind(name, out_dir)
+    try:
+        return server.count()
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests and echoes counted")
     parser.add_argument("--servers", nargs="+", default=["asgid"], help="asgid, uvicorn, ...")
-    parser.add_argument("--work", nargs="+", default=list(WORKLOADS), help=" ".join(WORKLOADS))
+    parser.add_argument(
+        "--work", nargs="+", default=list(WORKLOADS), help=" ".join([*WORKLOADS, "startup"])
+    )
     args = parser.parse_args()
     setup_logging()
     with tempfile.TemporaryDirectory(prefix="callgrind-") as tmp:
         for name in args.servers:
+            if "startup" in args.work:
+                count = startup_instructions(name, Path(tmp))
+                logger.info("%-10s %7.1fM instructions to the first 200", name, count / 1e6)
             for work, unit, count in (
                 ("http", "request", args.requests),
                 ("ws", "32-byte echo", args.requests),

@@ -168,10 +168,29 @@ def test_held_rest_goes_out_whole_and_in_order(pair):
     assert rest and not pair.transport._tempDataLen  # held here, not handed to Twisted
     flow = _Flow(pair.loop)
     pair.transport.registerProducer(flow, True)
-    sending = pair.loop.create_task(pair.writer.send_rest(rest, flow))
+    sent = pair.writer.send_rest(rest, flow)
+    assert sent is not None and flow.write_paused
     assert pair.read_available(len(payload) + 5) == b"head-" + payload
     pair.run()
-    assert sending.done() and sending.exception() is None
+    assert not flow.write_paused and not rest  # sent from the write loop, no task involved
+    pair.loop.run_until_complete(sent)
+
+
+def test_held_rest_wakes_the_sender_only_once_all_of_it_is_sent(pair):
+    payload = bytes(range(256)) * 4096
+    rest = pair.writer.write_parts([payload], hold=True)
+    assert rest
+    flow = _Flow(pair.loop)
+    pair.transport.registerProducer(flow, True)
+    sent = pair.writer.send_rest(rest, flow)
+    assert sent is not None
+    received = pair.client.recv(SMALL)  # room for a little more, far from all of it
+    assert received
+    pair.run()
+    assert not sent.done() and flow.write_paused and rest  # the socket filled up again
+    received += pair.read_available(len(payload) - len(received))
+    pair.run()
+    assert sent.done() and received == payload
 
 
 def test_held_rest_is_dropped_once_the_connection_is_gone(pair):
@@ -180,7 +199,7 @@ def test_held_rest_is_dropped_once_the_connection_is_gone(pair):
     pair.transport.abortConnection()
     pair.run()
     flow = _Flow(pair.loop)
-    pair.loop.run_until_complete(pair.writer.send_rest(rest, flow))  # returns, raises nothing
+    assert pair.writer.send_rest(rest, flow) is None  # nothing to wait for, nothing raised
 
 
 def test_nothing_written_after_abort(pair):

@@ -16,15 +16,34 @@ class SendTimedOut(Exception):
 
 
 async def sent_within(waiter: Awaitable[None], timeout_s: float) -> bool:
-    """Await ``waiter`` for at most ``timeout_s`` (0: no limit); False if it took longer."""
+    """Await ``waiter`` for at most ``timeout_s`` (0: no limit); False if it took longer.
+
+    The waiter belongs to the wire, which resolves it later whatever happens here, so it is
+    never cancelled. One callback and one timer stand in for ``wait_for(shield(...))``: that
+    pair wakes the sender three loop turns after the wire resolved the waiter, this two, and
+    a streamed body waits here each time the socket is full.
+    """
     if not timeout_s:
         await waiter
         return True
-    try:
-        # shield: the waiter belongs to the wire, which resolves it later whatever we do.
-        await asyncio.wait_for(asyncio.shield(waiter), timeout_s)
-    except asyncio.TimeoutError:
-        return False
+    future = asyncio.ensure_future(waiter)
+    if not future.done():
+        loop = future.get_loop()
+        outcome: asyncio.Future[bool] = loop.create_future()
+
+        def settle(_: object = None, sent: bool = True) -> None:
+            if not outcome.done():
+                outcome.set_result(sent)
+
+        future.add_done_callback(settle)
+        timer = loop.call_later(timeout_s, settle, None, False)
+        try:
+            if not await outcome:
+                return False
+        finally:
+            timer.cancel()
+            future.remove_done_callback(settle)
+    future.result()  # the waiter's own exception or cancellation, as awaiting it would raise
     return True
 
 

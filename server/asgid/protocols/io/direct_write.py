@@ -17,8 +17,9 @@ usual.
 A big body chunk that is not a response's last (``write_parts(..., hold=True)``) is not
 handed to Twisted at all: what the socket does not take is returned uncopied, and the
 app's ``send()`` waits while ``send_rest`` sends it whenever the socket is writable, all of
-it at once. Twisted would copy it, join it with the next chunk queued behind it and send
-128 KiB per loop turn.
+it at once, from the loop turn that found the socket writable (``WriteFlow.refill_from``).
+Twisted would copy it, join it with the next chunk queued behind it and send 128 KiB per
+loop turn.
 
 Once the connection was told to end — ``loseConnection``, ``loseWriteConnection`` or
 ``abortConnection`` — nothing more is written, on either path: after an abort Twisted's
@@ -30,7 +31,8 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Protocol
 
 from twisted.internet import tcp, unix
@@ -54,6 +56,12 @@ class Pausable(Protocol):
 
     def pauseProducing(self) -> None: ...
     def wait_writable(self) -> Awaitable[None]: ...
+
+
+class Refillable(Pausable, Protocol):
+    """A ``WriteFlow``: it also sends held bytes itself when the socket is writable."""
+
+    def refill_from(self, send: Callable[[], bool]) -> None: ...
 
 
 def _direct_type(kind: type) -> bool:
@@ -176,33 +184,47 @@ class DirectWriter:
             sent -= len(part)
         return None
 
-    async def send_rest(self, rest: list[memoryview], flow: Pausable) -> None:
-        """Send what ``write_parts(..., hold=True)`` left, as the socket takes it: each time
-        it is writable again, all that is left in one ``sendmsg`` (no copy, and none of
-        Twisted's 128 KiB-per-loop-turn sends)."""
-        sock = self._socket
+    def send_rest(self, rest: list[memoryview], flow: Refillable) -> Awaitable[None] | None:
+        """Send what ``write_parts(..., hold=True)`` left, as the socket takes it; what to
+        await until all of it is in the kernel (None when it has nowhere to go).
+
+        Each time Twisted finds the socket writable, ``flow.resumeProducing`` sends all that
+        is left in one ``sendmsg`` (no copy, none of Twisted's 128 KiB-per-loop-turn sends)
+        before anything else runs, and wakes the waiter only once nothing is left.
+        """
         transport = self._transport
-        assert sock is not None
-        while rest:
-            # Lost or told to end, before or while waiting: the rest has nowhere to go.
-            if not transport.connected or _told_to_end(transport):
-                return
-            await self._drained(flow)  # the socket was full a moment ago
-            if not transport.connected or _told_to_end(transport):
-                return
-            try:
-                sent = sock.sendmsg(rest)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return  # the connection broke; Twisted notices it on its next read
-            while sent:
-                first = rest[0]
-                if sent < len(first):
-                    rest[0] = first[sent:]
-                    break
-                sent -= len(first)
-                del rest[0]
+        if not transport.connected or _told_to_end(transport):
+            return None  # lost or told to end: the rest has nowhere to go
+        flow.refill_from(partial(self._send_held, rest))
+        self.hold(flow)
+        transport.startWriting()  # the socket was full a moment ago
+        return flow.wait_writable()
+
+    def _send_held(self, rest: list[memoryview]) -> bool:
+        """One ``sendmsg`` of ``rest`` (consumed in place); False while bytes are left, with
+        the flow paused again until the socket is writable."""
+        transport = self._transport
+        sock = self._socket
+        if sock is None or not transport.connected or _told_to_end(transport):
+            return True
+        try:
+            sent = sock.sendmsg(rest)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            return True  # the connection broke; Twisted notices it on its next read
+        while sent:
+            first = rest[0]
+            if sent < len(first):
+                rest[0] = first[sent:]
+                break
+            sent -= len(first)
+            del rest[0]
+        if not rest:
+            return True
+        transport.producerPaused = True  # Twisted cleared it before resumeProducing
+        transport.startWriting()
+        return False
 
     def _queue_rest(self, rest: list[bytes]) -> None:
         """Queue what the full socket did not take, and pause the producer until Twisted

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from asgid.protocols.io.context import ServerContext
     from asgid.protocols.io.transport import Transport
 
-logger = logging.getLogger(__name__)
+# One logger for a WebSocket connection's messages, whichever part of it logs them.
+logger = logging.getLogger("asgid.protocols.websocket.connection")
 
 _CONNECTING = WebSocketServerProtocol.STATE_CONNECTING
 _OPEN = WebSocketServerProtocol.STATE_OPEN

@@ -14,7 +14,6 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Protocol
 
 from asgid.asgi.instance import HTTPInstance
-from asgid.asgi.send_timeout import wait_sent
 from asgid.events import (
     Body,
     EarlyHints,
@@ -24,6 +23,7 @@ from asgid.events import (
     StreamClosed,
     Trailers,
 )
+from asgid.protocols.http1.file_body import FileBody, FileConnection
 from asgid.protocols.http1.head import (
     FRAMING_CHUNKED,
     FRAMING_CLOSE,
@@ -37,10 +37,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from asgid.asgi.scope import ConnectionInfo
-    from asgid.config import Config
     from asgid.protocols.io.context import ServerContext
-    from asgid.protocols.io.direct_write import DirectWriter
-    from asgid.types import Scope
 
 logger = logging.getLogger(__name__)
 
@@ -59,48 +56,24 @@ def status_line(status: int) -> bytes:
     return line if line is not None else b"HTTP/1.1 %d \r\n" % status
 
 
-class Connection(Protocol):
+class Connection(FileConnection, Protocol):
     """What an exchange uses of its ``HTTP1Protocol``, declared here so as not to import it."""
 
     ctx: ServerContext
-    config: Config
     loop: asyncio.AbstractEventLoop
-    writer: DirectWriter
-    closing: bool
     shutting_down: bool
     write_paused: bool
     parsing: Exchange | None  # the exchange whose request body is being read
 
-    def wait_writable(self) -> Awaitable[None]: ...
-    def pauseProducing(self) -> None: ...
     def refill_from(self, send: Callable[[], bool]) -> None: ...
     def body_wanted(self, exchange: Exchange) -> None: ...
     def may_discard_rest(self, exchange: Exchange) -> bool: ...
     def response_done(self, exchange: Exchange) -> None: ...
-    def close(self) -> None: ...
     def abort(self) -> None: ...
 
 
-class _StallLimited:
-    """The connection's write flow for a file send, each wait bounded by --send-timeout
-    (``SendTimedOut`` reaches the cycle, which drops the connection)."""
-
-    __slots__ = ("_proto", "_scope")
-
-    def __init__(self, proto: Connection, scope: Scope) -> None:
-        self._proto = proto
-        self._scope = scope
-
-    def pauseProducing(self) -> None:
-        self._proto.pauseProducing()
-
-    async def wait_writable(self) -> None:
-        proto = self._proto
-        await wait_sent(proto.wait_writable(), proto.config.send_timeout_s, self._scope)
-
-
-class Exchange:
-    """Per-request wire state kept beside the ASGI cycle."""
+class Exchange(FileBody):
+    """Per-request wire state kept beside the ASGI cycle (file bodies: ``file_body``)."""
 
     # Defaults of what a plain response never reads live on the class; what it reads is
     # set in __init__ (on Python 3.11 reading a class default through an instance costs
@@ -112,6 +85,7 @@ class Exchange:
     _status = 0
     _size = 0
     _rest: list[memoryview] | None = None  # what the socket did not take of a body chunk
+    _proto: Connection
 
     def __init__(
         self,
@@ -186,35 +160,6 @@ class Exchange:
         if not proto.write_paused or proto.closing:
             return None
         return proto.wait_writable()
-
-    @property
-    def can_send_file(self) -> bool:
-        """File bodies go to the kernel with ``os.sendfile`` (plain TCP, not TLS)."""
-        return self._proto.writer.can_send_file
-
-    async def send_file(self, stream_id: int, fd: int, offset: int, count: int) -> None:
-        """Body bytes straight from a file, after the head (``http.response.pathsend``)."""
-        proto = self._proto
-        if self._bodiless or proto.closing:
-            return
-        if self._length_left >= 0:
-            count = self._allow(count)
-        if count <= 0:
-            return
-        writer = proto.writer
-        if self._chunked:
-            writer.write(b"%x\r\n" % count)
-        sent = await writer.send_file(fd, offset, count, _StallLimited(proto, self.cycle.scope))
-        self._size += sent
-        if sent < count:
-            if not proto.closing:
-                # The file was shorter than its span: the framing promised more bytes.
-                logger.error("file body ended %d bytes early; closing the connection", count - sent)
-                self.keep_alive = False
-                proto.close()
-            return
-        if self._chunked:
-            writer.write(b"\r\n")
 
     def send_event(self, event: ResponseEvent) -> None:
         kind = type(event)

@@ -24,12 +24,13 @@ from twisted.internet.protocol import Protocol
 
 from asgid.asgi.scope import ConnectionInfo
 from asgid.events import Request
-from asgid.protocols.http1.errors import RejectRequest, error_response, reject_from_parser
+from asgid.protocols.http1.errors import RejectRequest
 from asgid.protocols.http1.exchange import Exchange
 from asgid.protocols.http1.handoff import Handoffs, Upgrades
 from asgid.protocols.http1.head import ChunkFraming, after_head
 from asgid.protocols.http1.reader import HeadReader
-from asgid.protocols.io.closing import close, linger
+from asgid.protocols.http1.rejection import Rejections
+from asgid.protocols.io.closing import close
 from asgid.protocols.io.connection_info import connection_info
 from asgid.protocols.io.deadline import Deadline
 from asgid.protocols.io.direct_write import DirectWriter
@@ -55,7 +56,7 @@ HEAD_READ_BYTES = 64 * 1024
 BODY_READ_BYTES = 256 * 1024
 
 
-class HTTP1Protocol(WriteFlow, Handoffs, Protocol):
+class HTTP1Protocol(WriteFlow, Handoffs, Rejections, Protocol):
     """One HTTP/1.x connection."""
 
     transport: Transport  # set by makeConnection
@@ -137,21 +138,8 @@ class HTTP1Protocol(WriteFlow, Handoffs, Protocol):
             return
         except httptools.HttpParserUpgrade as exc:
             offset = exc.args[0]
-        except httptools.HttpParserCallbackError as exc:
-            if self._input_done and self._rejection is None:
-                return
-            error = exc.__context__
-            if not isinstance(error, RejectRequest):
-                logger.error("unexpected error while reading a request", exc_info=error)
-                error = RejectRequest(500, "Internal Server Error")
-            self._reject(error)
-            return
-        except httptools.HttpParserError as exc:
-            if self._input_done:
-                # e.g. llhttp's "Data after Connection: close": the request before it is
-                # still owed its response, and nothing after it will be read.
-                return
-            self._reject(reject_from_parser(exc))
+        except httptools.HttpParserError as exc:  # a callback's error included
+            self._parse_failed(exc)
             return
         # Outside the handler: the rest of the read is fed to a new parser, and an error
         # raised while an exception is handled would get that one as its context instead
@@ -352,47 +340,6 @@ class HTTP1Protocol(WriteFlow, Handoffs, Protocol):
             else:
                 logger.info("dropping a connection whose request head did not arrive in time")
                 self._reject(RejectRequest(408, "Request Timeout"))
-
-    def _reject(self, error: RejectRequest) -> None:
-        if self.closing:
-            return
-        parsing, self.parsing = self.parsing, None
-        self._input_done = True
-        self._head.in_head = False
-        if parsing is not None and parsing.discard_body:
-            self._close()  # its response is out already; a second answer would be unasked for
-            return
-        exchanges = self._exchanges
-        if parsing is not None and len(exchanges) > 1 and exchanges[-1] is parsing:
-            exchanges.pop()  # a pipelined request that never started: the error answers it
-        if exchanges and exchanges[0] is not parsing:
-            # Earlier pipelined requests are owed their responses first (RFC 9112 §9.3.2).
-            self._rejection = error
-            return
-        self._send_rejection(error)
-
-    def _send_rejection(self, error: RejectRequest) -> None:
-        self._rejection = None
-        if not self._exchanges or not self._exchanges[0].cycle.response_started:
-            logger.info("rejected a request: %s %s", error.status, error.reason)
-            if self.ctx.hooks is not None:
-                self.ctx.hooks.rejected(error.status)
-            self.writer.write(error_response(error, self.config.server_header))
-        self._linger_close()
-
-    def _linger_close(self) -> None:
-        """Close after an error answer without losing it to a TCP reset (``io.closing``)."""
-        if self.closing:
-            return
-        timer = linger(self.transport, self.ctx.reactor)
-        if timer is None:
-            self._close()  # TLS and wrapped transports have no half-close of their own
-            return
-        self._linger = timer
-        self.closing = True  # dataReceived drops what still arrives
-        self._deadline.cancel()
-        if self._read_paused:
-            self._resume_reading()
 
     def close(self) -> None:
         """End the connection once what is written has gone out (e.g. a response cut short)."""

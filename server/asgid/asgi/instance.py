@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from asgid.types import ASGIApp
 
 logger = logging.getLogger("asgid.app")
+Task = asyncio.Task
+TASK_NAME = "asgid-http"
 
 
 class _Instance:
@@ -76,7 +78,13 @@ class HTTPInstance(_Instance):
         timeout_s = host.http_timeout_s
         if timeout_s is not None:
             self._timer = host.reactor.callLater(timeout_s, self._on_http_timeout)
-        self.task = host.loop.create_task(self._run(host.app))
+        loop = host.loop
+        if loop.get_task_factory() is None:
+            # What create_task does without a factory, less its wrapper, and named once
+            # here: on Python 3.11 an unnamed task formats a "Task-<n>" name for itself.
+            self.task = Task(self._run(host.app), loop=loop, name=TASK_NAME)
+        else:
+            self.task = loop.create_task(self._run(host.app))
 
     async def _refuse(self) -> None:
         """Over --limit-concurrency: 503 at once instead of queueing without bound."""

@@ -59,7 +59,16 @@ def build_http_scope(
     _, http_version, method, raw_path, query_string, headers, authority = request
     # Built per request, inner dicts included: an app or middleware may write into them,
     # and nothing it writes may reach another request.
-    extensions = _http_extensions(http_version)
+    if http_version == "1.1":
+        # _http_extensions("1.1") without the call: the version of nearly every request.
+        extensions: dict[str, Any] = {
+            "http.response.trailers": {},
+            "http.response.pathsend": {},
+            "http.response.zerocopysend": {},
+            "http.response.early_hint": {},
+        }
+    else:
+        extensions = _http_extensions(http_version)
     if conn.extensions:
         extensions.update(conn.extensions)
     if raw_path.isascii() and raw_path.find(b"%") < 0:  # not ``in``: see decode_path

@@ -25,11 +25,11 @@ from asgid.events import (
 )
 from asgid.protocols.http1.file_body import FileBody, FileConnection
 from asgid.protocols.http1.head import (
+    FRAMING_APP_LENGTH,
     FRAMING_CHUNKED,
     FRAMING_CLOSE,
     FRAMING_LENGTH,
     FRAMING_NONE,
-    response_framing,
 )
 from asgid.protocols.io.requests import client_gone, log_access, new_cycle
 
@@ -192,9 +192,15 @@ class Exchange(FileBody):
         self._status = status
         parts = [STATUS_LINES.get(status) or status_line(status)]
         app_length = self._copy_fields(headers, parts)
-        framing = response_framing(
-            status, head=self._head, http10=self._http10, app_length=app_length, whole=end
-        )
+        # The framing (RFC 9112 §6), decided in place: this runs for every response.
+        if self._head or status < 200 or status == 204 or status == 304:
+            framing = FRAMING_NONE  # RFC 9110 §6.4.1
+        elif app_length:
+            framing = FRAMING_APP_LENGTH
+        elif end:
+            framing = FRAMING_LENGTH  # the whole body is known
+        else:
+            framing = FRAMING_CLOSE if self._http10 else FRAMING_CHUNKED
         if framing is FRAMING_NONE:
             self._bodiless = True
             self._length_left = -1  # RFC 9110 §9.3.2: HEAD gets the GET length, never a body

@@ -34,17 +34,17 @@ OWS = b" \t"  # optional whitespace around a field value (RFC 9110 §5.6.3)
 
 # A server sees the same few Host values again and again; one that matched is remembered
 # (up to a bound, so a client sending invented names cannot grow it).
-_HOSTS_SEEN: set[bytes] = set()
-_HOSTS_SEEN_MAX = 256
+HOSTS_SEEN: set[bytes] = set()
+HOSTS_SEEN_MAX = 256
 
 
 def valid_host(value: bytes) -> bool:
-    if value in _HOSTS_SEEN:
+    if value in HOSTS_SEEN:
         return True
     if _HOST.fullmatch(value) is None:
         return False
-    if len(_HOSTS_SEEN) < _HOSTS_SEEN_MAX:
-        _HOSTS_SEEN.add(value)
+    if len(HOSTS_SEEN) < HOSTS_SEEN_MAX:
+        HOSTS_SEEN.add(value)
     return True
 
 
@@ -168,7 +168,7 @@ def check_head(version: str, watched: Headers | None) -> bool:
     for name, value in watched or ():
         if name == b"host":
             hosts += 1
-            if value not in _HOSTS_SEEN and not valid_host(value):
+            if value not in HOSTS_SEEN and not valid_host(value):
                 raise RejectRequest(400, "Bad Request: invalid Host header field")
         elif name == b"transfer-encoding":
             if value.lower() != b"chunked":
@@ -201,17 +201,3 @@ FRAMING_APP_LENGTH = Framing.APP_LENGTH
 FRAMING_LENGTH = Framing.LENGTH
 FRAMING_CHUNKED = Framing.CHUNKED
 FRAMING_CLOSE = Framing.CLOSE
-
-
-def response_framing(
-    status: int, *, head: bool, http10: bool, app_length: bool, whole: bool
-) -> Framing:
-    """The framing of a response: ``app_length`` when the app set Content-Length, ``whole``
-    when its first body message was also its last."""
-    if head or status < 200 or status == 204 or status == 304:
-        return FRAMING_NONE
-    if app_length:
-        return FRAMING_APP_LENGTH
-    if whole:
-        return FRAMING_LENGTH
-    return FRAMING_CLOSE if http10 else FRAMING_CHUNKED

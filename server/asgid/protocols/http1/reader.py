@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from asgid.events import Request, new_event
 from asgid.protocols.http1.errors import RejectRequest
 from asgid.protocols.http1.head import (
+    HOSTS_SEEN,
     OWS,
     check_head,
     check_head_size,
@@ -133,7 +134,18 @@ class HeadReader:
                 max_bytes=self._max_header_bytes,
                 bytes_read=bytes_read,
             )
-        chunked = check_head(version, self.watched)
+        watched = self.watched
+        if (
+            # Nearly every head: HTTP/1.1 whose only watched field is a Host seen before.
+            version == "1.1"
+            and watched is not None
+            and len(watched) == 1
+            and watched[0][0] == b"host"
+            and watched[0][1] in HOSTS_SEEN
+        ):
+            chunked = False
+        else:
+            chunked = check_head(version, watched)
         chunks = self.chunks or (last_read,)
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if raw.find(b"  ") >= 0 and loose_request_line(raw, self.method, url):

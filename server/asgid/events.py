@@ -59,7 +59,8 @@ class Trailers(NamedTuple):
 
 
 class StreamClosed(NamedTuple):
-    """The app instance is over; ``complete`` is False when its response was cut short.
+    """The app instance is over and its response was cut short (``complete`` False), or
+    its client stopped reading (``stalled``); a complete response sends no such event.
 
     ``stalled``: the client took nothing for ``--send-timeout``; drop what is still queued
     for it (RST_STREAM CANCEL, or an aborted HTTP/1.1 connection) instead of flushing it.

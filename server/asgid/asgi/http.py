@@ -352,4 +352,6 @@ class HTTPCycle(HTTPExtensions):
         complete = self.state is DONE or self.respond_error(500, b"Internal Server Error")
         self.state = DONE
         wire, self._wire = self._wire, FINISHED_WIRE
-        wire.send_event(new_event(StreamClosed, (self.stream_id, complete, False)))
+        if not complete:
+            # A complete response needs nothing more of its wire: no event, one per request.
+            wire.send_event(new_event(StreamClosed, (self.stream_id, False, False)))

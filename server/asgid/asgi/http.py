@@ -226,7 +226,19 @@ class HTTPCycle(HTTPExtensions):
         state = self.state
         # The two messages of nearly every response come first, without further dispatch.
         if kind == "http.response.start" and state is AWAITING_START:
-            self._start(message)
+            # The start message, checked in place (one call less per request).
+            status = message.get("status")
+            if type(status) is not int or not 100 <= status <= 999:
+                raise ProtocolError(f"http.response.start 'status' must be an int, got {status!r}")
+            self._status = status
+            headers = message.get("headers", ())
+            if headers:
+                self._headers = validate_headers(headers)
+            elif type(headers) is not list and type(headers) is not tuple:
+                validate_headers(headers)  # raises, naming what was sent
+            if message.get("trailers"):
+                self._trailers = True
+            self.state = STARTED
         elif kind == "http.response.body" and (state is STARTED or state is STREAMING):
             waiter = self._body_message(message)
             if waiter is not None:
@@ -260,20 +272,6 @@ class HTTPCycle(HTTPExtensions):
             self._trailers_message(message)
         else:
             raise UnexpectedMessage("no message (the response is complete)", kind)
-
-    def _start(self, message: Message) -> None:
-        status = message.get("status")
-        if type(status) is not int or not 100 <= status <= 999:
-            raise ProtocolError(f"http.response.start 'status' must be an int, got {status!r}")
-        self._status = status
-        headers = message.get("headers", ())
-        if headers:
-            self._headers = validate_headers(headers)
-        elif type(headers) is not list and type(headers) is not tuple:
-            validate_headers(headers)  # raises, naming what was sent
-        if message.get("trailers"):
-            self._trailers = True
-        self.state = STARTED
 
     def _body_message(self, message: Message) -> Awaitable[None] | None:
         body = message.get("body", b"")

@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Protocol
 
+from asgid.asgi.http import HTTPCycle
 from asgid.asgi.instance import HTTPInstance
+from asgid.asgi.scope import build_http_scope
 from asgid.events import (
     Body,
     EarlyHints,
@@ -31,7 +33,7 @@ from asgid.protocols.http1.head import (
     FRAMING_LENGTH,
     FRAMING_NONE,
 )
-from asgid.protocols.io.requests import client_gone, log_access, new_cycle
+from asgid.protocols.io.requests import client_gone, log_access
 
 if TYPE_CHECKING:
     import asyncio
@@ -48,6 +50,10 @@ FRAMING_HEADERS = frozenset(
 # A body at least this big is written beside its head and chunk framing (``write_parts``)
 # instead of being copied into one string with them.
 UNJOINED_BODY_BYTES = 16 * 1024
+# An app answers with the same few body sizes again and again: the Content-Length line
+# of a size seen before is looked up instead of formatted (bounded: sizes vary without end).
+LENGTH_LINES: dict[int, bytes] = {}
+LENGTH_LINES_MAX = 1024
 STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
 
 
@@ -96,7 +102,10 @@ class Exchange(FileBody):
         watched: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         self._proto = proto
-        self.cycle = new_cycle(proto.ctx, request, conn, self)
+        # new_cycle's work without its call (HTTP/2 calls it).
+        ctx = proto.ctx
+        scope = build_http_scope(request, conn, ctx.config, ctx.state)
+        self.cycle = HTTPCycle(scope, self, 0, ctx.loop, ctx.config.send_timeout_s)  # stream 0
         self.keep_alive = keep_alive
         self.discard_body = False
         self.body_bytes = 0
@@ -207,7 +216,12 @@ class Exchange(FileBody):
             if self._head and not app_length and end and body:
                 parts.append(b"content-length: %d\r\n" % len(body))
         elif framing is FRAMING_LENGTH:
-            parts.append(b"content-length: %d\r\n" % len(body))
+            line = LENGTH_LINES.get(len(body))
+            if line is None:
+                line = b"content-length: %d\r\n" % len(body)
+                if len(LENGTH_LINES) < LENGTH_LINES_MAX:
+                    LENGTH_LINES[len(body)] = line
+            parts.append(line)
         elif framing is FRAMING_CHUNKED:
             self._chunked = True
             parts.append(b"transfer-encoding: chunked\r\n")

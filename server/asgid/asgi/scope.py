@@ -71,8 +71,10 @@ def build_http_scope(
         extensions = _http_extensions(http_version)
     if conn.extensions:
         extensions.update(conn.extensions)
-    if raw_path.isascii() and raw_path.find(b"%") < 0:  # not ``in``: see decode_path
+    if raw_path.isascii():
         path = raw_path.decode("ascii")
+        if "%" in path:  # in the decoded text: cheaper than a search of the bytes
+            path = decode_path(raw_path)
     else:
         path = decode_path(raw_path)
     return {

@@ -174,7 +174,8 @@ class HTTP1Protocol(WriteFlow, Handoffs, Rejections, Protocol):
     # on_message_begin, on_url and on_header are the HeadReader's (see __init__).
     def on_headers_complete(self) -> None:
         parser = self._parser
-        request, chunked = self._head.request(parser.get_http_version(), self._data)
+        keep_alive = parser.should_keep_alive()
+        request, chunked = self._head.request(keep_alive, parser.get_http_version, self._data)
         if chunked:
             self._framing = ChunkFraming()
             chunks = self._head.chunks or (self._data,)
@@ -189,7 +190,7 @@ class HTTP1Protocol(WriteFlow, Handoffs, Rejections, Protocol):
             self._upgrade_request = request
             return
         self._head.chunks = None
-        self._new_exchange(request, parser.should_keep_alive())
+        self._new_exchange(request, keep_alive)
         if upgrade:
             self._refuse_upgrade()
 

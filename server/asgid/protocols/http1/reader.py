@@ -27,7 +27,19 @@ if TYPE_CHECKING:
     from asgid.config import Config
 
 HEAD_SLACK = 4096  # request-line/header framing bytes allowed beyond the configured limits
-WATCHED_HEADERS = frozenset({b"host", b"expect", b"te", b"content-length", b"transfer-encoding"})
+# The fields the wire acts on; Connection and Proxy-Connection (llhttp reads both) only tell
+# ``request`` that the parser's keep-alive answer does not give the version away.
+WATCHED_HEADERS = frozenset(
+    {
+        b"host",
+        b"expect",
+        b"te",
+        b"content-length",
+        b"transfer-encoding",
+        b"connection",
+        b"proxy-connection",
+    }
+)
 OWS_LAST = (b" ", b"\t")
 
 
@@ -115,9 +127,12 @@ class HeadReader:
         self.head_bytes += nbytes
         return self.head_bytes > self._budget
 
-    def request(self, version: str, last_read: bytes) -> tuple[Request, bool]:
+    def request(
+        self, keep_alive: bool, http_version: Callable[[], str], last_read: bytes
+    ) -> tuple[Request, bool]:
         """The complete head as a ``Request``, and whether its body is chunked; raises
-        ``RejectRequest`` for what RFC 9112 forbids. ``last_read`` is the read that ended it.
+        ``RejectRequest`` for what RFC 9112 forbids. ``keep_alive`` and ``http_version``
+        are the parser's; ``last_read`` is the read that ended the head.
 
         Each check's common outcome is decided here without a call."""
         url = self.url
@@ -137,16 +152,14 @@ class HeadReader:
                 bytes_read=bytes_read,
             )
         watched = self.watched
-        if (
-            # Nearly every head: HTTP/1.1 whose only watched field is a Host seen before.
-            version == "1.1"
-            and watched is not None
-            and len(watched) == 1
-            and watched[0][0] == b"host"
-            and watched[0][1] in HOSTS_SEEN
-        ):
-            chunked = False
+        if keep_alive and watched is not None and len(watched) == 1 and watched[0][0] == b"host":
+            # Of the versions llhttp accepts (0.9, 1.0, 1.1, 2.0) only HTTP/1.1 keeps the
+            # connection without a Connection field: no need to have the parser format it.
+            version = "1.1"
+            # Nearly every head: one Host field, seen before.
+            chunked = False if watched[0][1] in HOSTS_SEEN else check_head(version, watched)
         else:
+            version = http_version()
             chunked = check_head(version, watched)
         chunks = self.chunks or (last_read,)
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -69,6 +69,22 @@ def test_http10_and_methods(server):
     assert scope["method"] == "PATCH"
 
 
+@pytest.mark.parametrize(
+    ("version", "fields"),
+    [
+        (b"1.0", b"Connection: keep-alive\r\n"),
+        (b"1.0", b"Proxy-Connection: keep-alive\r\n"),
+        (b"1.0", b""),
+        (b"1.1", b""),
+        (b"1.1", b"Connection: close\r\n"),
+    ],
+)
+def test_http_version_whatever_the_connection_fields(server, version, fields):
+    # A keep-alive head is HTTP/1.1 unless a Connection field asked for keep-alive.
+    scope = _scope(server.port, b"GET /scope HTTP/%s\r\nHost: x\r\n%s\r\n" % (version, fields))
+    assert scope["http_version"] == version.decode()
+
+
 def test_absolute_form_target(server):
     scope = _scope(server.port, b"GET http://example.com/scope?q=2 HTTP/1.1\r\nHost: x\r\n\r\n")
     assert scope["path"] == "/scope"

@@ -23,6 +23,9 @@ class ConnectionInfo:
     scheme: str  # "http" or "https"; WebSocket scopes map it to ws/wss
     trusted: bool = False  # the peer may set proxy headers
     extensions: dict[str, Any] = field(default_factory=dict)  # e.g. "tls"
+    # The HTTP scope's fields that are the same for every request on the connection, in
+    # scope order; made by its first request (copying it beats building a dict anew).
+    http_scope: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 def decode_path(raw_path: bytes) -> str:
@@ -77,22 +80,40 @@ def build_http_scope(
             path = decode_path(raw_path)
     else:
         path = decode_path(raw_path)
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.4"},
-        "http_version": http_version,
-        "method": method.decode("ascii"),
-        "scheme": scheme,
-        "path": root_path + path,
-        "raw_path": raw_path,
-        "query_string": query_string,
-        "root_path": root_path,
-        "headers": headers if authority is None else _with_host(request),
-        "client": client,
-        "server": server,
-        "state": state.copy(),
-        "extensions": extensions,
-    }
+    base = conn.http_scope
+    if base is None:
+        base = conn.http_scope = {
+            "type": "http",
+            "asgi": None,
+            "http_version": None,
+            "method": None,
+            "scheme": conn.scheme,
+            "path": None,
+            "raw_path": None,
+            "query_string": None,
+            "root_path": config.root_path,
+            "headers": None,
+            "client": conn.client,
+            "server": conn.server,
+            "state": None,
+            "extensions": None,
+        }
+    scope = base.copy()
+    scope["asgi"] = {"version": "3.0", "spec_version": "2.4"}
+    scope["http_version"] = http_version
+    scope["method"] = method.decode("ascii")
+    scope["path"] = root_path + path
+    scope["raw_path"] = raw_path
+    scope["query_string"] = query_string
+    scope["headers"] = headers if authority is None else _with_host(request)
+    scope["state"] = state.copy()
+    scope["extensions"] = extensions
+    if conn.trusted:  # what the proxy headers said
+        scope["scheme"] = scheme
+        scope["root_path"] = root_path
+        scope["client"] = client
+        scope["server"] = server
+    return scope
 
 
 def _with_host(request: Request) -> list[tuple[bytes, bytes]]:

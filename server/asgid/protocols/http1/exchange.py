@@ -283,7 +283,11 @@ class Exchange(FileBody):
         if end:
             if self._length_left > 0:
                 self._check_length()
-            self._done()
+            # _done, without its call: nearly every response ends here.
+            proto = self._proto
+            if proto.ctx.access_log is not None:
+                log_access(proto.ctx, self.cycle, self._status, self._size, self._started_at)
+            proto.response_done(self)
 
     def _framing_header(
         self, lname: bytes, value: bytes, special: list[tuple[bytes, bytes]] | None

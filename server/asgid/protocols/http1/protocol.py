@@ -291,8 +291,18 @@ class HTTP1Protocol(WriteFlow, Handoffs, Rejections, Protocol):
                 self._resume_reading()
             # Nothing waits on that rest any more: a client that stalls is an idle one.
             self._deadline.arm("idle", self.config.timeout_keep_alive_s)
-        else:
+        elif (
+            self._exchanges
+            or self._read_paused
+            or self.shutting_down
+            or self._rejection is not None
+            or self._deferred_upgrade is not None
+        ):
             self._after_response()
+        else:
+            # Nearly every response: nothing waits, so the connection is idle until the next
+            # request (_after_response's last case, without its call).
+            self._deadline.arm("idle", self.config.timeout_keep_alive_s)
 
     def _after_response(self) -> None:
         if self._exchanges:

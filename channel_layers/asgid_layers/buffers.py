@@ -55,9 +55,11 @@ class ChannelBuffer:
                 waiter.set_exception(exc)
 
     async def get(self) -> bytes:
-        self.last_used = time.monotonic()
         if self.items:  # fast path: no future
+            self.last_used = time.monotonic()
             return self.items.popleft()
+        # While a receiver waits the buffer is not idle, so last_used is set once,
+        # when the wait ends.
         while not self.items:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
@@ -66,6 +68,7 @@ class ChannelBuffer:
             try:
                 await waiter
             except asyncio.CancelledError:
+                self.last_used = time.monotonic()
                 if waiter.done() and not waiter.cancelled():
                     self._wake()  # we were handed an item's wake-up: pass it on
                 elif waiter in self._waiters:

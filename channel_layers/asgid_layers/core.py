@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 R = TypeVar("R")
 
 _FULL_WARNING_INTERVAL_S = 10.0
+_REMEMBERED_ROUTES = 10_000
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class _LoopState:
         self.ring = HashRing(shards, tags)
         self.readers: dict[str, LocalReader] = {}
         self.fetchers: dict[str, NamedFetcher] = {}
+        # Process-local channel -> (its reader, its local part): a consumer receives on
+        # one name over and over, so the name is checked and split once. Cleared with
+        # the readers it points to.
+        self.routes: dict[str, tuple[LocalReader, str]] = {}
         self.heartbeat = Heartbeat(
             ring=self.ring,
             process_expiry=config.process_expiry,
@@ -90,6 +95,7 @@ class _LoopState:
             await reader.aclose()
         self.fetchers.clear()
         self.readers.clear()
+        self.routes.clear()
         for host in self.hosts:
             await host.aclose()
 
@@ -212,22 +218,49 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         return carrier
 
     async def receive(self, channel: str) -> dict[str, Any]:
-        self._check_channel(channel)
-        state = await self._state()
-        # The per-message path of every consumer: one name split, one lookup.
-        bang = channel.find("!")
+        # The per-message path of every consumer: the loop's state without a call,
+        # then one lookup for a name received on before.
+        loop_ref, state = self._last
+        if state is None or state.closed or loop_ref() is not asyncio.get_running_loop():
+            state = await self._state()
+        try:
+            route = state.routes.get(channel)
+        except TypeError:  # unhashable: not a name, which the check below says
+            route = None
+        if route is None:
+            self._check_channel(channel)
+            if "!" not in channel:
+                return await self._receive_named(state, channel)
+            route = self._route(state, channel)
+        reader, local = route
         while True:
-            if bang >= 0:
-                reader = state.readers.get(channel[: bang + 1]) or self._reader(state, channel)
-                payload = await reader.receive(channel[bang + 1 :])
-            else:
-                payload = await self._fetcher(state, channel).receive()
-            if time.time() - Serializer.sent_at(payload) <= self.expiry:
+            payload = await reader.buffer_for(local).get()
+            # No await between taking the payload and counting it taken: a cancel
+            # cannot separate them.
+            reader.taken(local)
+            if self._serializer.fresh(payload, self.expiry):
                 break
             self._stats.expired += 1
         self._stats.received += 1
         # Deserialized per receiver: group members never share one dict.
         return self._serializer.loads(payload)
+
+    async def _receive_named(self, state: _LoopState, channel: str) -> dict[str, Any]:
+        while True:
+            payload = await self._fetcher(state, channel).receive()
+            if self._serializer.fresh(payload, self.expiry):
+                break
+            self._stats.expired += 1
+        self._stats.received += 1
+        return self._serializer.loads(payload)
+
+    def _route(self, state: _LoopState, channel: str) -> tuple[LocalReader, str]:
+        bang = channel.index("!") + 1
+        reader = state.readers.get(channel[:bang]) or self._reader(state, channel)
+        if len(state.routes) >= _REMEMBERED_ROUTES:
+            state.routes.clear()  # names of consumers long gone; the rest come back
+        route = state.routes[channel] = (reader, channel[bang:])
+        return route
 
     def _reader(self, state: _LoopState, channel: str) -> LocalReader:
         owner = non_local_name(channel)
@@ -347,6 +380,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             await reader.aclose()
         state.fetchers.clear()
         state.readers.clear()
+        state.routes.clear()
         state.heartbeat.forget()
         pattern = scan_pattern(self.config.prefix)
         for host in state.hosts:

@@ -10,7 +10,7 @@ On a miss (a new reader, an evicted entry) the set is read from Redis.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from .elements import Change
@@ -23,11 +23,17 @@ _MAX_SETS = 4096
 
 
 class MemberSets:
-    """Member sets of one process's groups by id, with the ids that retired."""
+    """Member sets of one process's groups by id, with the ids that retired.
+
+    A set is an insertion-ordered dict used as a set: a change edits it in place in
+    constant time (a group of n members is built by n changes, so copying it on each
+    would cost n squared). Only the reader's own task follows changes and delivers,
+    one element after the other, so nothing sees a set while it changes.
+    """
 
     def __init__(self, *, client: Any, key: Callable[[str], str], stats: LayerStats) -> None:
         self._client, self._key, self._stats = client, key, stats
-        self._sets: dict[str, tuple[str, ...]] = {}
+        self._sets: dict[str, dict[str, None]] = {}
         self._retired: list[str] = []
 
     def clear(self) -> None:
@@ -39,18 +45,18 @@ class MemberSets:
         old, new = change.old, change.new
         members = self._sets.get(old) if old == new else self._sets.pop(old, None)
         if old == "":
-            members = ()
+            members = {}
         elif old != new:
             self._retired.append(old)
         if members is None or new == "":
             return
         if change.op == "+":
-            members = members if change.local in members else (*members, change.local)
+            members[change.local] = None
         else:
-            members = tuple(m for m in members if m != change.local)
+            members.pop(change.local, None)
         self._remember(new, members)
 
-    async def members(self, set_id: str, retry: Retrying) -> tuple[str, ...]:
+    async def members(self, set_id: str, retry: Retrying) -> Collection[str]:
         members = self._sets.get(set_id)
         if members is not None:
             return members
@@ -64,7 +70,7 @@ class MemberSets:
                 continue
             retry.succeeded()
             break
-        members = tuple(sorted(m.decode() for m in raw))
+        members = dict.fromkeys(sorted(m.decode() for m in raw))
         if members:
             self._remember(set_id, members)
         else:
@@ -73,7 +79,7 @@ class MemberSets:
             self._stats.expired += 1
         return members
 
-    def _remember(self, set_id: str, members: tuple[str, ...]) -> None:
+    def _remember(self, set_id: str, members: dict[str, None]) -> None:
         if len(self._sets) >= _MAX_SETS and set_id not in self._sets:
             del self._sets[next(iter(self._sets))]  # oldest; read back if named again
         self._sets[set_id] = members

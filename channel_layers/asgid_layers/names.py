@@ -20,7 +20,11 @@ class CheckedNames:
         self._valid: set[str] = set()
 
     def __call__(self, name: str) -> None:
-        if name not in self._valid:
+        try:
+            known = name in self._valid
+        except TypeError:  # unhashable, so no name: let the check say what a name is
+            known = False
+        if not known:
             self._check(name)
             if len(self._valid) > _REMEMBERED:
                 self._valid.clear()

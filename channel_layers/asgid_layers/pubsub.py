@@ -249,7 +249,7 @@ class RedisPubSubChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         buffer = self._buffer(state, channel)
         while True:
             payload = await buffer.get()
-            if time.time() - Serializer.sent_at(payload) <= self.expiry:
+            if Serializer.fresh(payload, self.expiry):
                 break
             self._stats.expired += 1
         self._stats.received += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from . import elements
@@ -91,19 +91,19 @@ class LocalReader:
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
-    async def receive(self, local: str) -> bytes:
-        buffer = self.buffers.get(local) or self._new_buffer(local)
+    def buffer_for(self, local: str) -> ChannelBuffer:
+        """The buffer a receiver of ``local`` waits on; starts (or restarts) the reader."""
         task = self._task
         if task is None or task.done():
             self.start()
-        payload = await buffer.get()
-        # No await between taking the item and recording its release: a cancel
-        # cannot separate them.
+        return self.buffers.get(local) or self._new_buffer(local)
+
+    def taken(self, local: str) -> None:
+        """A receiver took a payload of ``local``: its capacity goes back to Redis."""
         pending = self.pending_release
         pending[local] = pending.get(local, 0) + 1
         if self._flush_handle is None:
             self._schedule_flush()
-        return payload
 
     def _new_buffer(self, local: str) -> ChannelBuffer:
         buffer = self.buffers[local] = ChannelBuffer(limit=self._limit(local))
@@ -180,7 +180,7 @@ class LocalReader:
                 elif isinstance(element, elements.ToGroup):
                     members = await self._sets.members(element.set_id, retry)
                     if element.skipped:
-                        members = tuple(m for m in members if m not in element.skipped)
+                        members = [m for m in members if m not in element.skipped]
                     self._deliver(members, element.payload)
                 else:
                     self._sets.follow(element)
@@ -191,7 +191,7 @@ class LocalReader:
                 # a reply they send (ping-pong) leaves first.
                 await asyncio.sleep(0)
 
-    def _deliver(self, targets: Sequence[str], payload: bytes) -> None:
+    def _deliver(self, targets: Iterable[str], payload: bytes) -> None:
         # All buffers share the immutable bytes; each receive() deserializes its
         # own copy.
         buffers = self.buffers

@@ -32,6 +32,8 @@ class Serializer:
     ) -> None:
         self._fmt = fmt
         self._random_prefix_length = random_prefix_length
+        # Where the serialized message starts in a payload no key encrypted.
+        self._body_at = _TIME.size + random_prefix_length
         self._crypter: Any = None
         if symmetric_encryption_keys:
             from cryptography.fernet import Fernet, MultiFernet
@@ -52,10 +54,12 @@ class Serializer:
         return _TIME.pack(int(time.time() * 1000)) + body
 
     def loads(self, payload: bytes) -> dict[str, Any]:
-        body: bytes | memoryview = memoryview(payload)[_TIME.size :]  # no copy
-        if self._crypter is not None:
-            body = memoryview(self._crypter.decrypt(bytes(body)))
-        body = body[self._random_prefix_length :]
+        body: bytes | memoryview  # slices of a memoryview copy nothing
+        if self._crypter is None:
+            body = memoryview(payload)[self._body_at :]
+        else:
+            body = memoryview(self._crypter.decrypt(payload[_TIME.size :]))
+            body = body[self._random_prefix_length :]
         # Typed locals instead of typing.cast: cast is a call on every message.
         message: dict[str, Any]
         if self._fmt == "json":
@@ -65,9 +69,10 @@ class Serializer:
         return message
 
     @staticmethod
-    def sent_at(payload: bytes) -> float:
-        """Send time in seconds since the epoch."""
-        return int(_TIME.unpack_from(payload)[0]) / 1000.0
+    def fresh(payload: bytes, expiry_s: float) -> bool:
+        """Whether the payload was sent less than ``expiry_s`` ago."""
+        sent_ms: int = _TIME.unpack_from(payload)[0]
+        return time.time() * 1000.0 - sent_ms <= expiry_s * 1000.0
 
 
 def _fernet_key(key: str | bytes) -> bytes:

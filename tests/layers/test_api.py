@@ -39,12 +39,16 @@ async def test_new_channel_names_are_unique_and_valid(layer: RedisChannelLayer) 
         assert name.startswith("specific.") and "!" in name
 
 
-@pytest.mark.parametrize("bad", ["", "a b", "x" * 100, 5, "bad!name!twice", "ümlaut"])
+@pytest.mark.parametrize(
+    "bad", ["", "a b", "x" * 100, 5, ["a!b"], "bad!name!twice", "ümlaut", "ümlaut!x"]
+)
 async def test_invalid_channel_names_rejected(layer: RedisChannelLayer, bad: Any) -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Channel name"):
         await layer.send(bad, {"type": "x"})
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="Channel name"):
         await layer.group_add("ok", bad)
+    with pytest.raises(TypeError, match="Channel name"):
+        await layer.receive(bad)
 
 
 @pytest.mark.parametrize("bad", ["a!b", "", "sp ace", "x" * 100])
@@ -234,6 +238,30 @@ async def test_flush_removes_everything(layer: RedisChannelLayer) -> None:
     assert layer.stats()["group_deliveries"] == 0
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(layer.receive("named"), 0.3)
+
+
+async def test_channel_received_on_before_flush_receives_after(layer: RedisChannelLayer) -> None:
+    """A process-local channel remembers its reader after the first receive; flush()
+    stops that reader, and the next receive must find the new one."""
+    ch = await layer.new_channel()
+    await layer.send(ch, {"type": "before"})
+    assert await layer.receive(ch) == {"type": "before"}
+    state = await layer._state()
+    (old_reader,) = state.readers.values()
+    await layer.flush()
+    await layer.send(ch, {"type": "after"})
+    assert await asyncio.wait_for(layer.receive(ch), 5) == {"type": "after"}
+    (new_reader,) = state.readers.values()
+    assert new_reader is not old_reader and old_reader.closing
+
+
+async def test_invalid_name_refused_even_after_valid_ones(layer: RedisChannelLayer) -> None:
+    """Names are checked once and remembered; a bad one is still refused."""
+    ch = await layer.new_channel()
+    await layer.send(ch, {"type": "x"})
+    await layer.receive(ch)
+    with pytest.raises(TypeError, match="Channel name"):
+        await layer.receive(ch + " x")
 
 
 async def test_many_concurrent_receivers(layer: RedisChannelLayer) -> None:

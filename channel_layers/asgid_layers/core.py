@@ -1,25 +1,20 @@
 """``RedisChannelLayer``: the Channels API, orchestration only.
 
-State that holds sockets or tasks lives in a :class:`_LoopState` per event loop
-(a weak mapping keyed by the loop), so ``async_to_sync`` from sync code, which
-runs each call in a fresh loop, never touches a connection of a closed loop
-(channels_redis#312, #332). Each loop state is closed by an async generator
-finalizer when its loop shuts down (``asyncio.run`` and asgiref call
-``shutdown_asyncgens``), or by :meth:`RedisChannelLayer.close`.
+State that holds sockets or tasks lives in a :class:`~.loop_state.LoopState` per
+event loop (a weak mapping keyed by the loop), so ``async_to_sync`` from sync code,
+which runs each call in a fresh loop, never touches a connection of a closed loop
+(channels_redis#312, #332).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
 import secrets
 import time
-import uuid
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from channels.exceptions import ChannelFull  # type: ignore[import-untyped]
@@ -27,16 +22,14 @@ from channels.layers import BaseChannelLayer  # type: ignore[import-untyped]
 from redis.exceptions import ConnectionError as RedisConnectionError, TimeoutError as RedisTimeout
 
 from . import elements
-from .config import LayerConfig, parse_config
-from .connection import HostClients, open_cluster, open_host
+from .config import parse_config
 from .errors import RedisUnavailable
-from .heartbeat import Heartbeat
-from .keys import ShardKeys, local_part, non_local_name, scan_pattern
+from .keys import local_part, non_local_name, scan_pattern
+from .loop_state import LoopState, Shard, close_with_loop
 from .names import CheckedNames, require_message
 from .readers import LocalReader, NamedFetcher
-from .scripts import Scripts, load_sources
+from .scripts import load_sources
 from .serializers import Serializer
-from .sharding import HashRing
 from .stats import LayerStats
 
 logger = logging.getLogger(__name__)
@@ -44,76 +37,6 @@ R = TypeVar("R")
 
 _FULL_WARNING_INTERVAL_S = 10.0
 _REMEMBERED_ROUTES = 10_000
-
-
-@dataclass(frozen=True)
-class Shard:
-    keys: ShardKeys
-    clients: HostClients
-    scripts: Scripts
-
-
-class _LoopState:
-    """Clients, readers and fetchers of one layer in one event loop."""
-
-    def __init__(self, config: LayerConfig, sources: dict[str, str]) -> None:
-        self.token = uuid.uuid4().hex
-        if config.cluster:
-            clients = open_cluster(config.hosts)
-            self.hosts = [clients]
-            scripts = Scripts(clients.command, sources)
-            tags = [f"s{i}" for i in range(config.cluster_shards)]
-            shards = [Shard(ShardKeys(config.prefix, t), clients, scripts) for t in tags]
-        else:
-            self.hosts = [open_host(spec) for spec in config.hosts]
-            tags = [hashlib.sha1(h.label.encode()).hexdigest()[:8] for h in self.hosts]
-            shards = [
-                Shard(ShardKeys(config.prefix, t), h, Scripts(h.command, sources, h.wire))
-                for t, h in zip(tags, self.hosts, strict=True)
-            ]
-        self.ring = HashRing(shards, tags)
-        self.readers: dict[str, LocalReader] = {}
-        self.fetchers: dict[str, NamedFetcher] = {}
-        # Process-local channel -> (its reader, its local part): a consumer receives on
-        # one name over and over, so the name is checked and split once. Cleared with
-        # the readers it points to.
-        self.routes: dict[str, tuple[LocalReader, str]] = {}
-        self.heartbeat = Heartbeat(
-            ring=self.ring,
-            process_expiry=config.process_expiry,
-            group_expiry=config.group_expiry,
-        )
-        self.finalizer: AsyncGenerator[None, None] | None = None
-        self.closed = False
-
-    async def aclose(self) -> None:
-        self.closed = True
-        await self.heartbeat.aclose()
-        for fetcher in self.fetchers.values():
-            await fetcher.aclose()
-        for reader in self.readers.values():
-            await reader.aclose()
-        self.fetchers.clear()
-        self.readers.clear()
-        self.routes.clear()
-        for host in self.hosts:
-            await host.aclose()
-
-
-async def close_with_loop(
-    states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any],
-    loop: asyncio.AbstractEventLoop,
-) -> AsyncGenerator[None, None]:
-    # Suspended at its yield for the loop's whole life; the loop's
-    # shutdown_asyncgens() resumes it into the finally block. The entry must be
-    # removed explicitly: the state's sockets reference the loop, so the weak key
-    # alone would never die.
-    try:
-        yield
-    finally:
-        state = states.pop(loop, None)
-        if state is not None:
-            await state.aclose()
 
 
 class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
@@ -133,25 +56,25 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             random_prefix_length=cfg.random_prefix_length,
         )
         self._sources = load_sources()
-        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
             weakref.WeakKeyDictionary()
         )
         self._stats = LayerStats()
-        self._last: tuple[Callable[[], object], _LoopState | None] = (lambda: None, None)
+        self._last: tuple[Callable[[], object], LoopState | None] = (lambda: None, None)
         self._last_full_warning: dict[str, float] = {}
         self._check_channel = CheckedNames(self.require_valid_channel_name)
         self._check_group = CheckedNames(self.require_valid_group_name)
 
     # -- per-loop state -------------------------------------------------
 
-    async def _state(self) -> _LoopState:
+    async def _state(self) -> LoopState:
         loop = asyncio.get_running_loop()
         last_loop, state = self._last
         if last_loop() is loop and state is not None and not state.closed:
             return state
         found = self._states.get(loop)
         if found is None:
-            found = self._states[loop] = _LoopState(self.config, self._sources)
+            found = self._states[loop] = LoopState(self.config, self._sources)
             found.finalizer = close_with_loop(self._states, loop)
             await found.finalizer.__anext__()
         # Remembered weakly: the weak mapping's lookup costs more than a
@@ -200,7 +123,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._stats.sent += 1
 
     async def _settle_releases(
-        self, state: _LoopState, keep: Shard | None
+        self, state: LoopState, keep: Shard | None
     ) -> tuple[str, LocalReader | None]:
         """Flush consumed-capacity releases before a write so the write sees them,
         except one reader's that a send to ``keep`` carries in its own round trip."""
@@ -245,7 +168,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         # Deserialized per receiver: group members never share one dict.
         return self._serializer.loads(payload)
 
-    async def _receive_named(self, state: _LoopState, channel: str) -> dict[str, Any]:
+    async def _receive_named(self, state: LoopState, channel: str) -> dict[str, Any]:
         while True:
             payload = await self._fetcher(state, channel).receive()
             if self._serializer.fresh(payload, self.expiry):
@@ -254,7 +177,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._stats.received += 1
         return self._serializer.loads(payload)
 
-    def _route(self, state: _LoopState, channel: str) -> tuple[LocalReader, str]:
+    def _route(self, state: LoopState, channel: str) -> tuple[LocalReader, str]:
         bang = channel.index("!") + 1
         reader = state.readers.get(channel[:bang]) or self._reader(state, channel)
         if len(state.routes) >= _REMEMBERED_ROUTES:
@@ -262,7 +185,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         route = state.routes[channel] = (reader, channel[bang:])
         return route
 
-    def _reader(self, state: _LoopState, channel: str) -> LocalReader:
+    def _reader(self, state: LoopState, channel: str) -> LocalReader:
         owner = non_local_name(channel)
         reader = state.readers.get(owner)
         if reader is None:
@@ -288,7 +211,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             )
         return reader
 
-    def _fetcher(self, state: _LoopState, channel: str) -> NamedFetcher:
+    def _fetcher(self, state: LoopState, channel: str) -> NamedFetcher:
         fetcher = state.fetchers.get(channel)
         if fetcher is None:
             shard = state.ring.for_channel(channel)

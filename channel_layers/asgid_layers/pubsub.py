@@ -31,9 +31,9 @@ from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-u
 from .buffers import ChannelBuffer
 from .config import parse_config
 from .connection import BLOCK_S, HostClients, open_host
-from .core import close_with_loop
 from .errors import RedisUnavailable
 from .keys import ShardKeys
+from .loop_state import close_with_loop
 from .names import CheckedNames, require_message
 from .readers import stall_handler
 from .retry import NETWORK_ERRORS, Retrying, stop_task

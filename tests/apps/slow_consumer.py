@@ -75,3 +75,27 @@ async def flood(scope, receive, send):
     except OSError:
         pass
     watcher.cancel()
+
+
+async def http_flood(scope, receive, send):
+    """HTTP: ``/hello`` answers at once; any other path streams 64 KiB body messages as
+    fast as send() returns, logging each send that has to wait as ``flood`` does."""
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/hello":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hello"})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    port, sent = scope["client"][1], 0
+    try:
+        while True:
+            message = {"type": "http.response.body", "body": MESSAGE, "more_body": True}
+            sending = asyncio.ensure_future(send(message))
+            await asyncio.sleep(0)  # a send that need not wait is done after one step
+            if not sending.done():
+                log.warning("client %d: a send waits after %d bytes sent", port, sent)
+            await sending
+            sent += len(MESSAGE)
+    except OSError:
+        pass

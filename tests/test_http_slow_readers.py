@@ -1,4 +1,4 @@
-"""HTTP/1.1 clients that read nothing of a large response: the kernel holds at most about
+"""HTTP clients that read nothing of a large response: the kernel holds at most about
 ``kernel_buffer.CONNECTION_UNSENT_BYTES`` of it for each (without the bound Linux lets a
 socket's send buffer grow to 4 MiB, ``net.ipv4.tcp_wmem``), whether the body is streamed
 by the app or sent from a file (``sendfile``), and other clients are still answered.
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from asgid.protocols.io.kernel_buffer import CONNECTION_UNSENT_BYTES
 
+from tests.support.h2frames import INITIAL_WINDOW_SIZE, RawH2
 from tests.test_websocket_slow_consumers import tcp_queues
 
 pytestmark = pytest.mark.skipif(
@@ -76,3 +77,19 @@ def test_file_response_to_clients_that_read_nothing(asgid, loop):
         clients = [stack.enter_context(stuck_client(server.port, f"/{size}")) for _ in range(STUCK)]
         for client in clients:
             assert settled_send_queue(server.port, client.getsockname()[1]) <= KERNEL_BOUND
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_http2_client_that_opens_its_window_and_reads_nothing(asgid, loop):
+    """HTTP/2 flow control lets the client choose how much it is sent: a window of 2 GiB
+    that it never reads is bounded by the kernel allowance alone."""
+    server = asgid("tests.apps.slow_consumer:http_flood", "--loop", loop)
+    big = 2**31 - 1
+    with RawH2("127.0.0.1", server.port) as client:
+        client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.handshake({INITIAL_WINDOW_SIZE: big})
+        client.send(client.window_update(0, big - 65535), client.headers(1, "/flood"))
+        port = client.sock.getsockname()[1]
+        server.wait_for(f"client {port}: a send waits", timeout=20)
+        assert settled_send_queue(server.port, port) <= KERNEL_BOUND
+        assert answers_hello(server.port)

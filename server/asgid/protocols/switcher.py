@@ -19,7 +19,6 @@ from zope.interface import implementer
 from asgid.events import Response
 from asgid.protocols.http1.protocol import HTTP1Protocol
 from asgid.protocols.io.connection_info import connection_info, peer_host
-from asgid.protocols.io.kernel_buffer import CONNECTION_UNSENT_BYTES, limit_unsent
 from asgid.protocols.websocket.handshake import http_response_head
 from asgid.protocols.websocket.loader import open_websocket
 
@@ -50,9 +49,6 @@ class ConnectionSwitcher(Protocol):
         self._held: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
-        # A client that reads nothing would otherwise let the kernel park up to 4 MiB of
-        # a response for it (kernel_buffer.py).
-        limit_unsent(self.transport, CONNECTION_UNSENT_BYTES)
         self.replace(HTTP1Protocol(self.ctx, self))
         wait = self.ctx.penalties.wait_s(peer_host(self.transport))
         if wait > 0:

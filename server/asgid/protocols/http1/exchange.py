@@ -260,6 +260,8 @@ class Exchange(FileBody):
 
     def _write_first(self, parts: list[bytes], body: bytes, end: bool) -> None:
         """Head and first body chunk in one write; the end of the response when ``end``."""
+        if not end or len(body) >= UNJOINED_BODY_BYTES:
+            self._proto.writer.bound_unsent()  # a long response (kernel_buffer.py)
         tail = b"0\r\n\r\n" if end and self._chunked else b""
         if body and not self._bodiless:
             if self._length_left >= 0:

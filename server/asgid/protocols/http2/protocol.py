@@ -110,6 +110,9 @@ class H2Protocol(Protocol):
     # -- Twisted Protocol ----------------------------------------------------------------------
     def connectionMade(self) -> None:
         self.writer = DirectWriter(self.transport)
+        # Many responses share the connection, and a client may open windows it never
+        # reads: bounded from the start (kernel_buffer.py).
+        self.writer.bound_unsent()
         self.ctx.track(self)
         self.transport.registerProducer(self, True)
         self._arm_idle()

@@ -9,9 +9,9 @@ included (issue #13: with 1,000 WebSockets that never read, the echo rate of the
 ones collapsed). With ``TCP_NOTSENT_LOWAT`` the socket takes no more once ``UNSENT_BYTES``
 wait unsent, and reports itself writable only below that. Bytes in flight are not
 counted (the peer's receive window bounds them), so a reader that keeps up is limited
-only by how soon the event loop refills the 128 KiB. Every connection starts with a
-wider bound (``CONNECTION_UNSENT_BYTES``) for HTTP responses to clients that stop
-reading; a WebSocket narrows it when it opens.
+only by how soon the event loop refills the 128 KiB. HTTP responses get a wider bound
+(``CONNECTION_UNSENT_BYTES``, ``DirectWriter.bound_unsent``): an HTTP/2 connection from
+its start, an HTTP/1.1 one from its first response that takes more than one write.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 UNSENT_BYTES = 128 * 1024
-# Every connection gets this bound when it is accepted; a WebSocket narrows it to
-# UNSENT_BYTES once open. HTTP bodies are larger than WebSocket messages: a response
-# streamed in 1 MiB messages (a common chunk size) must fit the kernel whole, or each
-# one takes two loop turns. Measured on loopback with curl, 100 MiB either way: at
-# 512 KiB the streamed download lost 15%, at 1 MiB it was unchanged (-2%, within the
-# runs' spread), and a file body (sendfile) gained 17%.
+# HTTP responses get this bound; a WebSocket narrows it to UNSENT_BYTES once open. HTTP
+# bodies are larger than WebSocket messages: a response streamed in 1 MiB messages (a
+# common chunk size) must fit the kernel whole, or each one takes two loop turns.
+# Measured on loopback with curl, 100 MiB either way: at 512 KiB the streamed download
+# lost 15%, at 1 MiB it was unchanged (-2%, within the runs' spread), and a file body
+# (sendfile) gained 17%.
 CONNECTION_UNSENT_BYTES = 1024 * 1024
 _NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", None)  # Linux 3.12+, macOS
 

@@ -27,8 +27,8 @@ UNSENT_BYTES = 128 * 1024
 # bodies are larger than WebSocket messages: a response streamed in 1 MiB messages (a
 # common chunk size) must fit the kernel whole, or each one takes two loop turns.
 # Measured on loopback with curl, 100 MiB either way: at 512 KiB the streamed download
-# lost 15%, at 1 MiB it was unchanged (-2%, within the runs' spread), and a file body
-# (sendfile) gained 17%.
+# lost 15%, at 1 MiB it was unchanged (-2%, within the runs' spread); a file body
+# (sendfile) measured 17% faster against curl alone, not in make bench's file row.
 CONNECTION_UNSENT_BYTES = 1024 * 1024
 _NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", None)  # Linux 3.12+, macOS
 

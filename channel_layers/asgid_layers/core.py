@@ -297,13 +297,7 @@ class RedisChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def flush(self) -> None:
         state = await self._state()
-        for fetcher in state.fetchers.values():
-            await fetcher.aclose()
-        for reader in state.readers.values():
-            await reader.aclose()
-        state.fetchers.clear()
-        state.readers.clear()
-        state.routes.clear()
+        await state.stop_readers()
         state.heartbeat.forget()
         pattern = scan_pattern(self.config.prefix)
         for host in state.hosts:

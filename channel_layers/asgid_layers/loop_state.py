@@ -67,9 +67,8 @@ class LoopState:
         self.finalizer: AsyncGenerator[None, None] | None = None
         self.closed = False
 
-    async def aclose(self) -> None:
-        self.closed = True
-        await self.heartbeat.aclose()
+    async def stop_readers(self) -> None:
+        """Stop and forget every reader and fetcher, and the routes that lead to them."""
         for fetcher in self.fetchers.values():
             await fetcher.aclose()
         for reader in self.readers.values():
@@ -77,6 +76,11 @@ class LoopState:
         self.fetchers.clear()
         self.readers.clear()
         self.routes.clear()
+
+    async def aclose(self) -> None:
+        self.closed = True
+        await self.heartbeat.aclose()
+        await self.stop_readers()
         for host in self.hosts:
             await host.aclose()
 

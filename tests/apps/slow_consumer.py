@@ -63,10 +63,18 @@ async def flood(scope, receive, send):
     if not await _accepted_for_sending(scope, receive, send):
         return
     watcher = asyncio.ensure_future(receive())
-    port, sent = scope["client"][1], 0
+    message = {"type": "websocket.send", "bytes": MESSAGE}
+    await _send_logging_waits(send, message, scope["client"][1], watcher.done)
+    watcher.cancel()
+
+
+async def _send_logging_waits(send, message, port, stop=lambda: False):
+    """Send ``message`` (64 KiB of payload) until ``stop()`` or a send raises, logging each
+    send that has to wait with the payload bytes of the sends that returned before it."""
+    sent = 0
     try:
-        while not watcher.done():
-            sending = asyncio.ensure_future(send({"type": "websocket.send", "bytes": MESSAGE}))
+        while not stop():
+            sending = asyncio.ensure_future(send(dict(message)))
             await asyncio.sleep(0)  # a send that need not wait is done after one step
             if not sending.done():
                 log.warning("client %d: a send waits after %d bytes sent", port, sent)
@@ -74,7 +82,6 @@ async def flood(scope, receive, send):
             sent += len(MESSAGE)
     except OSError:
         pass
-    watcher.cancel()
 
 
 async def http_flood(scope, receive, send):
@@ -87,15 +94,5 @@ async def http_flood(scope, receive, send):
         await send({"type": "http.response.body", "body": b"hello"})
         return
     await send({"type": "http.response.start", "status": 200, "headers": []})
-    port, sent = scope["client"][1], 0
-    try:
-        while True:
-            message = {"type": "http.response.body", "body": MESSAGE, "more_body": True}
-            sending = asyncio.ensure_future(send(message))
-            await asyncio.sleep(0)  # a send that need not wait is done after one step
-            if not sending.done():
-                log.warning("client %d: a send waits after %d bytes sent", port, sent)
-            await sending
-            sent += len(MESSAGE)
-    except OSError:
-        pass
+    message = {"type": "http.response.body", "body": MESSAGE, "more_body": True}
+    await _send_logging_waits(send, message, scope["client"][1])
